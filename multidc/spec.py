@@ -490,6 +490,7 @@ class Platform(_Model):
                                                                     "an offsite copy must be in another site"))
             if isinstance(system.get("ml"), dict):
                 problems.extend(_ml_problems(path, system, by_name))
+        problems.extend(_copy_runner_problems(systems, site_names))
         return problems
 
     def ml_site(self, system: System) -> str:
@@ -499,6 +500,34 @@ class Platform(_Model):
         if system.topology is Topology.active_passive:
             return system.sites[1]
         return system.primary_site
+
+
+def copy_destinations(system: dict) -> list[str]:
+    """Sites that pull a copy of this system's data: replica sites of a replicated bucket
+    (both ways when active-active) and the offsite site of its backups."""
+    placed = system.get("sites") if isinstance(system.get("sites"), list) else []
+    sites: list[str] = []
+    if system.get("kind") == Kind.bucket.value and system.get("topology") in {t.value for t in REPLICATED}:
+        sites += placed if system.get("topology") == Topology.active_active.value else placed[1:]
+    backup = system.get("backup")
+    if isinstance(backup, dict) and isinstance(backup.get("offsite_site"), str):
+        sites.append(backup["offsite_site"])
+    return list(dict.fromkeys(s for s in sites if isinstance(s, str)))
+
+
+def _copy_runner_problems(systems: list[dict], site_names: list[str]) -> list[tuple[str, str]]:
+    """Copies are pulled by jobs in the destination site, so a cluster must be there to run them."""
+    with_cluster = {site for system in systems if system.get("kind") == Kind.kubernetes.value
+                    for site in (system.get("sites") or []) if isinstance(site, str)}
+    problems = []
+    for system in systems:
+        for site in copy_destinations(system):
+            if site in site_names and site not in with_cluster:
+                field = "backup.offsite_site" if site == (system.get("backup") or {}).get("offsite_site") else "sites"
+                problems.append((f"systems.{system.get('name')}.{field}",
+                                 f"'{site}' receives copies but has no kubernetes system to run the pull jobs; "
+                                 "place one there (a small single-site cluster is enough)"))
+    return problems
 
 
 def _ml_problems(path: str, system: dict, systems: dict[str, dict]) -> list[tuple[str, str]]:

@@ -212,14 +212,18 @@ class BucketProvider(dyn.ResourceProvider):
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         if props.get("object_lock_mode"):
             kwargs["ObjectLockEnabledForBucket"] = True
+        already_exists = BucketProviderError(
+            f"{_where(props)} already exists; multidc will not adopt a bucket it did not "
+            "create (destroy would delete its data). Pick another name or remove it first."
+        )
+        # us-east-1 (and moto) answer 200 to CreateBucket on a bucket you already own, so ask first.
+        if _bucket_exists(s3, props):
+            raise already_exists
         try:
             s3.create_bucket(**kwargs)
         except ClientError as error:
             if _error_code(error) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise BucketProviderError(
-                    f"{_where(props)} already exists; multidc will not adopt a bucket it did not "
-                    "create (destroy would delete its data). Pick another name or remove it first."
-                ) from None
+                raise already_exists from None
             raise BucketProviderError(f"cannot create {_where(props)}: {error}") from None
         try:
             self._apply(s3, props, created=True)
@@ -237,12 +241,8 @@ class BucketProvider(dyn.ResourceProvider):
         """The bucket's live state on its endpoint; an empty ID if it is gone."""
         s3 = _client(props)
         name = props["bucket"]
-        try:
-            s3.head_bucket(Bucket=name)
-        except ClientError as error:
-            if _error_code(error) in ("404", "NoSuchBucket", "NotFound"):
-                return dyn.ReadResult("", {})
-            raise BucketProviderError(f"cannot read {_where(props)}: {error}") from None
+        if not _bucket_exists(s3, props):
+            return dyn.ReadResult("", {})
         live = dict(props)
         live.update(read_bucket_state(s3, name))
         return dyn.ReadResult(id_, self._outs(live))
@@ -408,6 +408,16 @@ def read_bucket_state(s3: Any, name: str) -> dict[str, Any]:
             raise
         state["public"] = True
     return state
+
+
+def _bucket_exists(s3: Any, props: Mapping[str, Any]) -> bool:
+    try:
+        s3.head_bucket(Bucket=props["bucket"])
+        return True
+    except ClientError as error:
+        if _error_code(error) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise BucketProviderError(f"cannot read {_where(props)}: {error}") from None
 
 
 def _all_versions(s3: Any, name: str) -> list[tuple[str, str]]:
