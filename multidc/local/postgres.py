@@ -425,7 +425,10 @@ class LocalPostgres:
             return "(no log yet)"
 
     def __enter__(self) -> "LocalPostgres":
-        return self.start()
+        # An empty standby-to-be cannot start until a cluster is cloned into it.
+        if self._initialize or (self.data_dir / "PG_VERSION").exists():
+            self.start()
+        return self
 
     def __exit__(
         self,
@@ -494,6 +497,12 @@ class LocalPostgres:
                     return
             except psycopg.OperationalError as exc:
                 last_error = exc
+                if "password authentication failed" in str(exc):
+                    raise LocalPostgresError(
+                        f"{self.name} at {self.address} runs but rejects our password. A cloned "
+                        "cluster keeps its source's roles: create the standby with "
+                        "LocalPostgres(..., password=<the primary's password>)"
+                    ) from exc
                 if not self.is_running():
                     break
                 time.sleep(0.1)
