@@ -329,7 +329,7 @@ class LocalPostgres:
                     "(multidc.protection.postgres.create_standby) before start()"
                 )
             self._initdb()
-        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        self._remove_stale_pid_file()
         attempts = 1 if self._requested_port else 3
         for attempt in range(attempts):
             if attempt:
@@ -360,6 +360,7 @@ class LocalPostgres:
         Idempotent: stopping a stopped server does nothing.
         """
         if not self.is_running():
+            self._remove_stale_pid_file()
             _LIVE.discard(self)
             return
         result = run_pg_tool(
@@ -391,7 +392,17 @@ class LocalPostgres:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_pid_alive(p) for p in (pid, *children)):
             time.sleep(0.02)
+        self._remove_stale_pid_file()
         _LIVE.discard(self)
+
+    def _remove_stale_pid_file(self) -> None:
+        # A killed postmaster stays a zombie here when nobody reaps orphans (no init in
+        # the container), and PostgreSQL treats a zombie's PID as a live postmaster. A
+        # rebooted host has no such PID; removing the file makes that true here too, so
+        # a restart, or pg_rewind's own crash recovery, can run.
+        pid = self.pid
+        if pid is not None and not _pid_alive(pid):
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
 
     def pause(self) -> None:
         """SIGSTOP the postmaster and its children: alive but silent, as a hung host is."""
