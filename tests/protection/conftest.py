@@ -110,3 +110,20 @@ def locked_bucket(s3_client) -> str:
     name = f"worm-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     return name
+
+
+@pytest.fixture(scope="module")
+def pg_server(request: pytest.FixtureRequest) -> LocalPostgres:
+    """One standalone server per module; tests create their own databases on it."""
+    server = LocalPostgres("db", settings=FAST)
+    request.addfinalizer(server.close)
+    return server.start()
+
+
+@pytest.fixture
+def fresh_database(pg_server: LocalPostgres) -> str:
+    """A new empty database on the module's server; returns its name."""
+    name = f"db_{uuid.uuid4().hex[:10]}"
+    with pg_server.connect() as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return name
