@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -113,7 +112,10 @@ def rclone_command(
         args.append("--checksum")
     if mode is CopyMode.sync and max_delete is not None:
         args += ["--max-delete", str(max_delete)]
-    env: dict[str, str] = {}
+    # /dev/null means an in-memory config: nothing read from or written to disk, so the
+    # container runs with a read-only root filesystem and a developer's
+    # ~/.config/rclone cannot change a local run.
+    env: dict[str, str] = {"RCLONE_CONFIG": "/dev/null"}
     for remote, location in ((SOURCE_REMOTE, source), (DESTINATION_REMOTE, destination)):
         prefix = f"RCLONE_CONFIG_{remote}_"
         env.update({
@@ -231,25 +233,21 @@ def run_copy(
     # rclone's S3 client fail ("unable to load custom CA bundle") on plain-HTTP endpoints.
     run_env = {k: v for k, v in os.environ.items() if not k.startswith(("RCLONE_", "AWS_"))}
     run_env.update(env)
-    with tempfile.TemporaryDirectory(prefix="multidc-rclone-") as home:
-        # An empty config of our own, so a developer's ~/.config/rclone cannot change the run.
-        run_env["RCLONE_CONFIG"] = os.path.join(home, "rclone.conf")
-        open(run_env["RCLONE_CONFIG"], "w").close()
-        started = time.monotonic()
-        try:
-            completed = subprocess.run(
-                [binary, *args],
-                env=run_env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            raise RcloneError(
-                f"rclone {mode.value} {source.path} -> {destination.path} did not finish within "
-                f"{timeout:.0f}s; rerun it (copies resume) or raise the timeout"
-            ) from None
+    started = time.monotonic()
+    try:
+        completed = subprocess.run(
+            [binary, *args],
+            env=run_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise RcloneError(
+            f"rclone {mode.value} {source.path} -> {destination.path} did not finish within "
+            f"{timeout:.0f}s; rerun it (copies resume) or raise the timeout"
+        ) from None
     seconds = time.monotonic() - started
     log = (completed.stdout + completed.stderr).strip()
     if completed.returncode != 0:
