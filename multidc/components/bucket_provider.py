@@ -144,8 +144,13 @@ class BucketProvider(dyn.ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         failures: list[dyn.CheckFailure] = []
 
-        def fail(prop: str, reason: str) -> None:
-            failures.append(dyn.CheckFailure(prop, reason))
+        # During preview some inputs are not known yet; a rule that reads one is skipped,
+        # and `pulumi up` checks again once they are.
+        unknown = {k for k, v in news.items() if v is not None and not _is_known(v)}
+
+        def fail(prop: str, reason: str, *reads: str) -> None:
+            if not unknown & {prop, *reads}:
+                failures.append(dyn.CheckFailure(prop, reason))
 
         name = news.get("bucket")
         if isinstance(name, str) and not _BUCKET_NAME.match(name):
@@ -169,12 +174,12 @@ class BucketProvider(dyn.ResourceProvider):
                                      "(nobody can delete before expiry) or GOVERNANCE")
         if isinstance(mode, str) and not (isinstance(days, int) and days >= 1):
             fail("object_lock_days", "object lock needs object_lock_days >= 1 (the default "
-                                     "retention of every new object version)")
+                                     "retention of every new object version)", "object_lock_mode")
         if mode is None and days is not None:
             fail("object_lock_days", "object_lock_days is set but object_lock_mode is not; "
-                                     "set object_lock_mode to COMPLIANCE or GOVERNANCE")
+                                     "set object_lock_mode to COMPLIANCE or GOVERNANCE", "object_lock_mode")
         if isinstance(mode, str) and news.get("versioning") is False:
-            fail("versioning", "object lock requires versioning; set versioning=True")
+            fail("versioning", "object lock requires versioning; set versioning=True", "object_lock_mode")
         for prop in ("lifecycle_days", "noncurrent_days"):
             value = news.get(prop)
             if value is not None and _is_known(value) and not (isinstance(value, int) and value >= 1):

@@ -260,3 +260,11 @@ def test_provider_survives_pulumi_serialization():
 def test_bucket_args_repr_hides_credentials():
     args = BucketArgs(bucket="b-1", endpoint="http://x", access_key="AKIA-SECRET", secret_key="s3cr3t")
     assert "s3cr3t" not in repr(args) and "AKIA-SECRET" not in repr(args)
+
+
+def test_check_skips_rules_on_inputs_unknown_during_preview(site, provider):
+    from pulumi.runtime import rpc
+
+    news = props_for(site, object_lock_mode="COMPLIANCE", object_lock_days=30)
+    news.update(object_lock_days=rpc.UNKNOWN, bucket=rpc.UNKNOWN)
+    assert provider.check({}, news).failures == []
