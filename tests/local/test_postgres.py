@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -123,3 +126,29 @@ def test_standby_shell_refuses_to_start_without_a_cloned_cluster(request: pytest
     request.addfinalizer(empty.close)
     with pytest.raises(LocalPostgresError, match="holds no cluster"):
         empty.start()
+
+
+def test_sigterm_to_the_owning_process_stops_and_deletes_its_servers(tmp_path: Path) -> None:
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+        "from multidc.local.postgres import LocalPostgres\n"
+        "pg = LocalPostgres('sigterm', settings={'fsync': 'off'}).start()\n"
+        "print(pg.pid, pg.data_dir, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid_text, data_dir = owner.stdout.readline().split()
+        postmaster = int(pid_text)
+        owner.terminate()  # SIGTERM, as `timeout` or a cancelled CI job sends
+        owner.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _process_runs(postmaster) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _process_runs(postmaster), "postmaster outlived the process that started it"
+        assert not Path(data_dir).exists()
+    finally:
+        owner.kill()
+        owner.wait()

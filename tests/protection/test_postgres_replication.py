@@ -147,6 +147,43 @@ def test_relax_synchronous_releases_commits_waiting_for_a_killed_standby(pg_pair
     assert _rows(pg_pair.primary, "relaxed") == [(1, "after-loss"), (2, "later")]
 
 
+def test_statement_timeout_does_not_end_a_sync_commit_wait(pg_pair: Pair) -> None:
+    # PostgreSQL disables statement_timeout before the commit, so it cannot bound the wait
+    # for a standby: the DR executor must use relax_synchronous, not timeouts.
+    _write(pg_pair.primary, table="timed")
+    rep.set_replication_mode(pg_pair.primary, "sync", standby_names=["site_b"])
+    pg_pair.standby.kill()
+    with pg_pair.primary.connect() as conn:
+        conn.execute("SET statement_timeout = '300ms'")
+        commit = threading.Thread(target=conn.execute, args=("INSERT INTO timed VALUES (1, 'x')",), daemon=True)
+        commit.start()
+        commit.join(timeout=2.0)
+        assert commit.is_alive(), "the commit wait ended although the standby is dead"
+        rep.relax_synchronous(pg_pair.primary)
+        commit.join(timeout=10)
+
+
+def test_cancelled_sync_commit_wait_returns_success_with_a_warning(pg_pair: Pair) -> None:
+    # The commit is already durable locally when it starts waiting; a cancel cannot undo
+    # it, so PostgreSQL returns success plus a WARNING. Clients needing zero loss must
+    # treat that warning as "not replicated".
+    _write(pg_pair.primary, table="cancelled")
+    rep.set_replication_mode(pg_pair.primary, "sync", standby_names=["site_b"])
+    pg_pair.standby.kill()
+    notices: list[str] = []
+    with pg_pair.primary.connect() as conn, pg_pair.primary.connect() as admin:
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        commit = threading.Thread(target=conn.execute, args=("INSERT INTO cancelled VALUES (1, 'x')",), daemon=True)
+        commit.start()
+        commit.join(timeout=1.0)
+        assert commit.is_alive()
+        admin.execute("SELECT pg_cancel_backend(%s)", [conn.info.backend_pid])
+        commit.join(timeout=10)
+        assert not commit.is_alive()
+    assert any("canceling wait for synchronous replication" in n for n in notices), notices
+    assert _rows(pg_pair.primary, "cancelled") == [(1, "x")]
+
+
 # -- failover, fencing, re-protect, switchback --------------------------------------------------
 
 
