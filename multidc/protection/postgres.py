@@ -320,8 +320,9 @@ def configure_primary(
     ``max_wal_senders``/``max_replication_slots``, ``wal_log_hints=on`` unless data
     checksums are on (``pg_rewind`` needs one of them); creates or updates the
     replication role; creates one physical slot per standby (``slot_name(name)``);
-    adds a ``pg_hba.conf`` line for replication from ``standby_cidr``; reloads, and
-    restarts the server only if a changed setting needs it.
+    adds a ``pg_hba.conf`` line for replication from ``standby_cidr``. Settings are
+    applied first, with a reload, and a restart only if a changed setting needs one
+    (``wal_level``, ``max_wal_senders``...; slots need the new ``wal_level`` in effect).
 
     Idempotent: every step checks before it changes. Not atomic: steps are applied in
     that order and a failure leaves the earlier ones in place (rerun to finish).
@@ -346,7 +347,15 @@ def configure_primary(
             wanted["wal_log_hints"] = "on"
         for name, value in wanted.items():
             conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+        time.sleep(0.2)  # the postmaster re-reads configuration asynchronously
+        needs_restart = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0]
+    if needs_restart:
+        # Slots cannot be created before wal_level >= replica is in effect: restart first.
+        primary.stop(timeout=timeout)
+        primary.start()
 
+    with _connect(primary, timeout=timeout) as conn:
         role_exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [auth.user]).fetchone()
         verb = "ALTER" if role_exists else "CREATE"
         conn.execute(sql.SQL("{} ROLE {} WITH REPLICATION LOGIN PASSWORD {}").format(
@@ -372,13 +381,6 @@ def configure_primary(
             with hba_file.open("a") as f:
                 f.write(hba_line + "\n")
         conn.execute("SELECT pg_reload_conf()")
-        time.sleep(0.2)  # the postmaster re-reads configuration asynchronously
-        needs_restart = conn.execute(
-            "SELECT count(*) FROM pg_settings WHERE pending_restart"
-        ).fetchone()[0]
-    if needs_restart:
-        primary.stop(timeout=timeout)
-        primary.start()
 
 
 def create_standby(

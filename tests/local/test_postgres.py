@@ -152,3 +152,28 @@ def test_sigterm_to_the_owning_process_stops_and_deletes_its_servers(tmp_path: P
     finally:
         owner.kill()
         owner.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the copy is only needed when dropping privileges")
+def test_binaries_are_copied_to_a_world_readable_cache_when_nobody_cannot_reach_them(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import shutil
+    import tempfile
+
+    from multidc.local import postgres as local_pg
+
+    cache_parent = Path(tempfile.mkdtemp(prefix="multidc-cache-test-"))
+    request.addfinalizer(lambda: shutil.rmtree(cache_parent, ignore_errors=True))
+    cache_parent.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(cache_parent))
+    wheel_bin = local_pg._wheel_bin_dir()
+    real_check = local_pg._runnable_by_nobody
+    # Pretend the wheel sits under a 0700 home, as it does when the venv is in /root.
+    monkeypatch.setattr(local_pg, "_runnable_by_nobody", lambda d: d != wheel_bin and real_check(d))
+
+    bin_dir = local_pg.pg_bin_dir()
+
+    assert bin_dir.parent.parent == cache_parent and bin_dir.name == "bin"
+    assert real_check(bin_dir)
+    assert local_pg.pg_bin_dir() == bin_dir  # the second caller reuses the copy

@@ -283,6 +283,20 @@ def test_switchover_swaps_roles_back_without_losing_rows(pg_pair: Pair) -> None:
     assert _rows(site_b) == [(1, "written-during-failover"), (2, "after-switchback")]
 
 
+def test_configure_primary_restarts_a_server_whose_wal_level_cannot_feed_standbys(make_server) -> None:
+    server = make_server("minimal", wal_level="minimal", max_wal_senders="0")
+    pid_before = server.pid
+
+    rep.configure_primary(server, rep.ReplicationAuth(password="pw"), ["site_b"])
+
+    assert server.pid != pid_before
+    with server.connect() as conn:
+        assert conn.execute("SHOW wal_level").fetchone() == ("replica",)
+        assert int(conn.execute("SHOW max_wal_senders").fetchone()[0]) >= 5
+        slots = conn.execute("SELECT slot_name, slot_type FROM pg_replication_slots").fetchall()
+    assert slots == [("site_b", "physical")]
+
+
 def test_create_standby_refuses_to_overwrite_a_primary(shared_pg_pair: Pair) -> None:
     with pytest.raises(rep.ReplicationError, match="already holds a primary"):
         rep.create_standby(shared_pg_pair.standby, shared_pg_pair.primary, shared_pg_pair.auth, name="x")
