@@ -1,0 +1,353 @@
+"""The side effects of a runbook, behind small backends the executor calls by action prefix.
+
+`db.*` and `storage.*` act on real servers and endpoints (in the drill: real local
+PostgreSQL and S3 processes); `dns.*`, `k8s.*` and `pulumi.*` need a real cloud and,
+without one, run in record mode: they say exactly what they would do and do nothing.
+Each backend states what is atomic, what is idempotent and its timeout. Every verb is
+idempotent, so the executor may repeat a step that was cut short by a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Protocol
+
+import boto3
+import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from multidc.protection import postgres as pg
+from multidc.protection.rclone import CopyMode, S3Location, run_copy
+from multidc.spec import Platform, parse_platform, read_stack_config, stack_file, CONFIG_KEY
+
+from .runbook import Step
+
+
+class BackendError(RuntimeError):
+    """A step could not be carried out; the message names the step's target and the fix."""
+
+
+class Backend(Protocol):
+    """Carries out the steps whose action starts with its prefix; returns what it did."""
+
+    def run(self, step: Step) -> str: ...
+
+
+@dataclass
+class RecordingBackend:
+    """Does nothing and says what it would have done: the local mode of cloud-only backends.
+
+    Atomic and idempotent trivially; no timeout. `why` says why it only records
+    (e.g. 'needs a real OpenStack Designate'), and every record carries it.
+    """
+
+    why: str
+    records: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def run(self, step: Step) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in step.params)
+        line = f"recorded, not done ({self.why}): {step.action} {step.system or ''}@{step.site} {params}".strip()
+        with self._lock:
+            self.records.append(line)
+        return line
+
+
+# --- database ----------------------------------------------------------------------------------
+
+@dataclass
+class DatabaseBackend:
+    """PostgreSQL moves through multidc.protection.postgres on the servers it is given.
+
+    `servers` maps (system, site) to a server (connection info; a ControlledServer where
+    the toolkit runs the process); `names` maps a site to the application_name its standby
+    streams under. Steps for systems without a server go to `fallback` (record mode).
+
+    fence: atomic per server (one reload); idempotent; timeout `timeout`.
+    promote: atomic (pg_promote); idempotent; refuses while the old primary takes writes.
+    wait_replay: read-only; timeout `timeout`.
+    reprotect: not atomic (pg_rewind; rerun, or rebuild with a base backup); idempotent.
+    """
+
+    servers: Mapping[tuple[str, str], Any]
+    auth: pg.ReplicationAuth
+    names: Mapping[str, str]
+    fallback: Backend
+    timeout: float = 30.0
+
+    def run(self, step: Step) -> str:
+        server = self.servers.get((step.system, step.site))
+        if server is None:
+            return self.fallback.run(step)
+        verb = step.action.split(".", 1)[1]
+        handler: Callable[[Step, Any], str] = getattr(self, f"_{verb}", None)
+        if handler is None:
+            return self.fallback.run(step)
+        return handler(step, server)
+
+    def _peer(self, step: Step) -> Any:
+        other = step.param("to_site") if step.site == step.param("from_site") else step.param("from_site")
+        return self.servers.get((step.system, other))
+
+    def _fence(self, step: Step, server: Any) -> str:
+        if pg.accepts_writes(server, timeout=2):
+            pg.fence(server, method="read_only", timeout=self.timeout)
+            return f"{pg.address(server)} fenced read-only"
+        if _reachable(server):
+            return f"{pg.address(server)} already refuses writes"
+        # Split brain, step by step: the old primary's process died with its site, but its
+        # data directory did not. When the site comes back, a plain restart brings it up as
+        # a primary; clients whose connection string lists it first (host=a,b ...
+        # target_session_attrs=read-write) write there again, the promoted standby takes
+        # writes too, and two timelines diverge: the rows acknowledged on the old one are
+        # thrown away by pg_rewind at failback. So before anything is promoted, the old
+        # primary is made to start as a standby: PostgreSQL then refuses every write,
+        # including explicit READ WRITE transactions and superusers. On a real cloud the
+        # same guard is the provider's isolation of the site (the manual.isolate step).
+        data_dir = getattr(server, "data_dir", None)
+        if data_dir is None:
+            return f"{pg.address(server)} unreachable; fencing left to the provider's isolation of the site"
+        guard = Path(data_dir) / "standby.signal"
+        if not guard.exists():
+            guard.write_text("")
+            owner = Path(data_dir).stat()
+            if os.geteuid() == 0:
+                os.chown(guard, owner.st_uid, owner.st_gid)
+        return f"{pg.address(server)} unreachable; it will start as a standby and refuse writes"
+
+    def _unfence(self, step: Step, server: Any) -> str:
+        pg.unfence(server, timeout=self.timeout)
+        return f"{pg.address(server)} unfenced"
+
+    def _promote(self, step: Step, server: Any) -> str:
+        pg.promote(server, old_primary=self._peer(step), timeout=self.timeout)
+        if not pg.accepts_writes(server, timeout=5):
+            raise BackendError(f"{step.system}@{step.site}: promoted but {pg.address(server)} still refuses writes; "
+                               "check default_transaction_read_only on it")
+        return f"{pg.address(server)} promoted and takes writes"
+
+    def _wait_replay(self, step: Step, server: Any) -> str:
+        primary = self._peer(step)
+        lsn = pg.wait_for_replay(primary, server, timeout=self.timeout)
+        return f"{pg.address(server)} replayed up to {lsn}"
+
+    def _reprotect(self, step: Step, server: Any) -> str:
+        new_primary = self._peer(step)
+        name = self.names[step.site]
+        if not server.is_running():
+            # Crash recovery first, as the standby the fence made it: pg_rewind's own
+            # single-user recovery refuses a data directory holding standby.signal.
+            server.start()
+        pg.rewind_as_standby(server, new_primary, self.auth, name=name, timeout=max(self.timeout, 120))
+        if step.param("mode") == "sync":
+            pg.set_replication_mode(new_primary, "sync", standby_names=[name], timeout=self.timeout)
+        return f"{pg.address(server)} streams from {pg.address(new_primary)} ({step.param('mode')})"
+
+
+def _reachable(server: Any) -> bool:
+    try:
+        pg.is_in_recovery(server, timeout=2)
+        return True
+    except pg.ReplicationError:
+        return False
+
+
+# --- object storage ----------------------------------------------------------------------------
+
+def s3_client(location: S3Location) -> Any:
+    """A boto3 client on a location's endpoint (path-style, as S3-compatible stores want)."""
+    return boto3.client("s3", endpoint_url=location.endpoint, region_name=location.region,
+                        aws_access_key_id=location.access_key, aws_secret_access_key=location.secret_key,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
+                                      connect_timeout=5, read_timeout=30))
+
+
+@dataclass
+class StorageBackend:
+    """Bucket moves: which site's bucket takes writes, and which way copies run.
+
+    `buckets` maps (system, site) to the bucket's location. `writes_to` is the one fact
+    applications read to know where to write (in a cloud: the DNS name the dns step
+    switches; in the drill: read by the writer).
+
+    switch: atomic (one assignment), verified by a probe write and read; idempotent; boto3 timeouts (5 s connect).
+    final_copy, reverse_copy: rclone copy (adds only, never deletes); not atomic, idempotent (a rerun
+    copies what is missing); timeout `timeout`.
+    """
+
+    buckets: Mapping[tuple[str, str], S3Location]
+    fallback: Backend
+    timeout: float = 600.0
+    writes_to: dict[str, str] = field(default_factory=dict)
+
+    def run(self, step: Step) -> str:
+        location = self.buckets.get((step.system, step.site))
+        verb = step.action.split(".", 1)[1]
+        handler = getattr(self, f"_{verb}", None)
+        if location is None or handler is None:
+            return self.fallback.run(step)
+        return handler(step, location)
+
+    def _other(self, step: Step) -> S3Location:
+        other = step.param("to_site") if step.site == step.param("from_site") else step.param("from_site")
+        return self.buckets[(step.system, other)]
+
+    def _switch(self, step: Step, location: S3Location) -> str:
+        s3 = s3_client(location)
+        key = f"multidc-dr-probe/{step.id}"
+        s3.put_object(Bucket=location.bucket, Key=key, Body=step.id.encode())
+        if s3.get_object(Bucket=location.bucket, Key=key)["Body"].read() != step.id.encode():
+            raise BackendError(f"{step.system}@{step.site}: probe object read back differs on {location.endpoint}")
+        s3.delete_object(Bucket=location.bucket, Key=key)
+        self.writes_to[step.system] = step.site
+        return f"writes to {step.system} go to {location.endpoint}/{location.bucket}"
+
+    def _final_copy(self, step: Step, location: S3Location) -> str:
+        target = self.buckets[(step.system, step.param("to_site"))]
+        result = run_copy(location, target, mode=CopyMode.copy, timeout=self.timeout)
+        return f"copied {location.bucket} -> {target.endpoint} in {result.seconds:.1f}s"
+
+    def _reverse_copy(self, step: Step, location: S3Location) -> str:
+        source = self._other(step)
+        s3 = s3_client(location)
+        try:
+            s3.head_bucket(Bucket=location.bucket)
+        except ClientError:
+            # A site that burnt comes back empty: its bucket is declared again by pulumi up;
+            # the drill's stand-in for that is creating it here.
+            s3.create_bucket(Bucket=location.bucket)
+        result = run_copy(source, location, mode=CopyMode.copy, timeout=self.timeout)
+        return f"copied {source.endpoint}/{source.bucket} back into {location.endpoint} in {result.seconds:.1f}s"
+
+
+# --- DNS, Kubernetes, Pulumi: real cloud only ---------------------------------------------------
+
+@dataclass
+class DnsBackend:
+    """Switch a Designate recordset to the new site's address with a low TTL (openstacksdk).
+
+    `addresses` maps (system, site) to the address the record should answer. Atomic: one
+    recordset update. Idempotent: setting the same records again changes nothing. Timeout:
+    openstacksdk's (the connection's `api_timeout`). Needs `pip install openstacksdk` and a
+    clouds.yaml entry per site.
+    """
+
+    connect: Callable[[str], Any]  # site -> openstack.connection.Connection
+    addresses: Mapping[tuple[str, str], str]
+
+    def run(self, step: Step) -> str:
+        record, ttl = step.param("record"), int(step.param("ttl", 60))
+        address = self.addresses.get((step.system, step.site))
+        if address is None:
+            raise BackendError(f"dns.switch {record}: no address known for {step.system} in {step.site}; "
+                               "give it in the stack outputs")
+        conn = self.connect(step.site)
+        zone_name = record.split(".", 1)[1]
+        zone = conn.dns.find_zone(zone_name, ignore_missing=False)
+        found = list(conn.dns.recordsets(zone, name=record, type="A"))
+        if found:
+            conn.dns.update_recordset(found[0], records=[address], ttl=ttl)
+        else:
+            conn.dns.create_recordset(zone, name=record, type="A", records=[address], ttl=ttl)
+        return f"{record} -> {address} (TTL {ttl}s)"
+
+
+@dataclass
+class KubernetesBackend:
+    """Scale a system's workloads (Deployments labelled multidc-system=<system>) to full size.
+
+    `client_for(site)` returns a kubernetes.client.ApiClient for the site's cluster. Node
+    groups are scaled by the pulumi.flip step (the spec's full count is declared again).
+    Atomic per Deployment (one scale patch); idempotent; timeout 30 s per API call.
+    Needs `pip install kubernetes`.
+    """
+
+    client_for: Callable[[str], Any]
+    namespace: str = "default"
+
+    def run(self, step: Step) -> str:
+        from kubernetes import client as k8s  # imported here: only a real cluster needs it
+
+        apps = k8s.AppsV1Api(self.client_for(step.site))
+        namespace = step.param("namespace", self.namespace)
+        deployments = apps.list_namespaced_deployment(
+            namespace, label_selector=f"multidc-system={step.system}", _request_timeout=30).items
+        for deployment in deployments:
+            full = int(deployment.metadata.annotations.get("multidc/full-replicas", deployment.spec.replicas or 1))
+            apps.patch_namespaced_deployment_scale(deployment.metadata.name, namespace,
+                                                   {"spec": {"replicas": full}}, _request_timeout=30)
+        return f"scaled {len(deployments)} deployment(s) of {step.system} in {step.site}"
+
+
+def flip_platform(platform: Platform, from_site: str, to_site: str) -> Platform:
+    """The spec after a failover: `to_site` serves what `from_site` served.
+
+    Swaps the two sites' roles; every system served from `from_site` with a copy in
+    `to_site` lists `to_site` first; an offsite backup kept in `to_site` moves to
+    `from_site` (an offsite copy must not sit in the primary); an ML platform keeps
+    training where it did unless that was `from_site`.
+    """
+    data = platform.model_dump(mode="json", exclude_none=True)
+    for site in data["sites"]:
+        if site["name"] in (from_site, to_site):
+            site["role"] = {"primary": "secondary", "secondary": "primary"}.get(site["role"], site["role"]) \
+                if site["role"] in ("primary", "secondary") else site["role"]
+    for system, spec_system in zip(data["systems"], platform.systems):
+        if system["sites"][0] != from_site or to_site not in system["sites"]:
+            continue
+        if "ml" in system and system["ml"].get("site") is None:
+            trains = platform.ml_site(spec_system)
+            system["ml"]["site"] = to_site if trains == from_site else trains
+        system["sites"] = [to_site] + [s for s in system["sites"] if s != to_site]
+        backup = system.get("backup")
+        if backup and backup["offsite_site"] == to_site:
+            backup["offsite_site"] = from_site
+    return parse_platform(data, f"{platform.name} flipped to {to_site}")
+
+
+@dataclass
+class PulumiBackend:
+    """Make the code match reality: write the flipped spec into the stack file and run `pulumi up`.
+
+    With a Pulumi CLI on PATH: the Automation API selects the stack (stackConfigDir
+    stacks/) and runs `up`; not atomic (Pulumi applies resource by resource; rerun to
+    finish), idempotent (a second up with the same spec changes nothing), timeout: none
+    of its own beyond Pulumi's. Without a CLI it says so, writes nothing, and returns the
+    offline re-plan diff: what `pulumi up` would add, delete and change.
+    """
+
+    platform: Platform
+    root: Path
+    plan: Optional[Callable[[Platform, str], Any]] = None  # multidc.plan.capture.plan
+    write: bool = True
+
+    def run(self, step: Step) -> str:
+        from_site = step.param("from_site") or self.platform.primary.name
+        flipped = flip_platform(self.platform, from_site, step.site)
+        stack = step.param("stack")
+        if shutil.which("pulumi") is None or not self.write:
+            why = "no Pulumi CLI on PATH: nothing written, nothing deployed" if self.write else "dry run"
+            return f"{why}; offline re-plan: {self._offline_diff(flipped, stack)}"
+        path = stack_file(stack, self.root)
+        config = read_stack_config(path)
+        config[CONFIG_KEY] = flipped.model_dump(mode="json", exclude_none=True)
+        header = "".join(line for line in path.read_text().splitlines(True) if line.startswith("#"))
+        path.write_text(header + yaml.safe_dump({"config": config}, sort_keys=False))
+        from pulumi import automation as auto
+
+        result = auto.select_stack(stack_name=stack, work_dir=str(self.root)).up(on_output=lambda _: None)
+        return f"pulumi up: {result.summary.result}, {result.summary.resource_changes}"
+
+    def _offline_diff(self, flipped: Platform, stack: str) -> str:
+        if self.plan is None:
+            return "not computed (no planner given)"
+        before, after = self.plan(self.platform, stack), self.plan(flipped, stack)
+        old = {n.urn: n for n in before if n.custom}
+        new = {n.urn: n for n in after if n.custom}
+        changed = [u for u in old.keys() & new.keys() if old[u].inputs != new[u].inputs]
+        return f"{len(new.keys() - old.keys())} to add, {len(old.keys() - new.keys())} to delete, {len(changed)} to change"
