@@ -1,0 +1,112 @@
+"""The `multidc` command: plan a stack offline, and the commands each area registers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from multidc.spec import Platform, SpecError, load_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+app = typer.Typer(
+    name="multidc",
+    help="One typed spec, a whole platform across data centers: plan it, check it, recover it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def load_or_exit(stack: str) -> Platform:
+    """Load a stack's spec; a bad spec ends the command with its problems and exit code 2."""
+    try:
+        return load_stack(stack, ROOT)
+    except SpecError as error:
+        errors.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        raise typer.Exit(2)
+
+
+def _policy_config(path: Optional[Path], stack: str) -> Optional[Path]:
+    """The stack's policy config: the one given, else stacks/policy-config.<stack>.json if present."""
+    if path is not None:
+        if not path.is_file():
+            errors.print(f"[red]error:[/red] --policy-config {path}: no such file")
+            raise typer.Exit(2)
+        return path
+    default = ROOT / "stacks" / f"policy-config.{stack}.json"
+    return default if default.is_file() else None
+
+
+@app.command()
+def plan(
+    stack: str = typer.Option(..., "--stack", "-s", help="stack name: stacks/Pulumi.<stack>.yaml"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document (graph, policies, assessment)"),
+    policy_config: Optional[Path] = typer.Option(
+        None, "--policy-config", help="policy pack config (the file `pulumi preview --policy-pack-config` takes)"),
+    policies: bool = typer.Option(True, "--policies/--no-policies", help="run the policy pack over the plan"),
+    export_manifests: Optional[Path] = typer.Option(
+        None, "--export-manifests", help="write the Kubernetes objects and Helm releases as YAML into this folder"),
+) -> None:
+    """Plan a stack offline: the real Pulumi program under mocks, checked and assessed.
+
+    Exits 2 on a bad spec, 1 when a mandatory policy is violated, else 0.
+    """
+    from multidc.dr.assessment import assess
+    from multidc.plan.capture import plan as run_plan
+    from multidc.plan.render import plan_renderable
+
+    platform = load_or_exit(stack)
+    graph = run_plan(platform, stack)
+    report = None
+    if policies:
+        from multidc.plan.analyzer import PolicyPackError, run_policy_pack
+
+        try:
+            report = run_policy_pack(graph, pack_dir=ROOT / "policies", config=_policy_config(policy_config, stack))
+        except PolicyPackError as error:
+            errors.print(f"[red]error:[/red] the policy pack could not run: {error}")
+            raise typer.Exit(2)
+    assessment = assess(platform, graph)
+    if export_manifests is not None:
+        from multidc.plan.manifests import export_manifests as export
+
+        written = export(graph, export_manifests)
+        errors.print(f"wrote {len(written)} manifest file(s) to {export_manifests}")
+    if as_json:
+        document = {"graph": graph.to_json(), "assessment": assessment.to_json()}
+        if report is not None:
+            document["policies"] = report.to_json()
+        json.dump(document, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        console.print(plan_renderable(graph))
+        if report is not None:
+            from multidc.plan.render_policies import policy_renderable
+
+            console.print(policy_renderable(report))
+        console.print(assessment.renderable())
+    if report is not None and report.mandatory_violations:
+        raise typer.Exit(1)
+
+
+def _register_areas() -> None:
+    from multidc.dr.commands import register as register_dr
+    from multidc.protection.commands import register as register_protection
+
+    register_dr(app)
+    register_protection(app)
+
+
+_register_areas()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

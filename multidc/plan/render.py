@@ -1,0 +1,91 @@
+"""How a plan reads in a terminal: a tree per site, and counts per resource type per site."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Group
+from rich.table import Table
+from rich.tree import Tree
+
+from multidc.plan.graph import Node, ResourceGraph
+
+
+def short_type(type_: str) -> str:
+    """'openstack:networking/network:Network' -> 'openstack:Network'."""
+    package, _, rest = type_.partition(":")
+    if type_.startswith("pulumi:providers:"):
+        return f"provider:{type_.rsplit(':', 1)[1]}"
+    return f"{package}:{rest.rsplit(':', 1)[-1]}" if rest else type_
+
+
+def default_provider_nodes(graph: ResourceGraph) -> list[Node]:
+    """Custom resources that would fall back to a default provider under `pulumi up`.
+
+    Dynamic resources run in the program's own process; Pulumi gives them no provider
+    resource to pass, so they are bound to their site by their inputs instead.
+    """
+    return [node for node in graph if node.custom and not node.is_provider and node.provider is None
+            and not node.type.startswith("pulumi-python:dynamic")]
+
+
+def _label(node: Node) -> str:
+    kind = "[bold cyan]" if node.is_component else ("[magenta]" if node.is_provider else "")
+    close = "[/]" if kind else ""
+    return f"{kind}{short_type(node.type)}{close} {node.name}"
+
+
+def site_trees(graph: ResourceGraph) -> list[Tree]:
+    """One tree per site: its components, and under each the resources it declared there."""
+    sites = sorted({node.site for node in graph if node.site}, key=lambda s: [n.site for n in graph].index(s))
+    children: dict[str | None, list[Node]] = {}
+    for node in graph:
+        children.setdefault(node.parent, []).append(node)
+    trees = []
+    for site in sites:
+        tree = Tree(f"[bold]site {site}[/bold]")
+
+        def add(branch: Tree, node: Node) -> None:
+            sub = branch.add(_label(node))
+            for child in children.get(node.urn, []):
+                if child.site == site:
+                    add(sub, child)
+
+        for node in graph:
+            parent_site = graph.by_urn(node.parent).site if node.parent in graph._index() else None
+            if node.site == site and parent_site != site:
+                add(tree, node)
+        trees.append(tree)
+    unsited = [node for node in graph if node.site is None and node.custom]
+    if unsited:
+        tree = Tree("[bold]not bound to a site[/bold]")
+        for node in unsited:
+            tree.add(_label(node))
+        trees.append(tree)
+    return trees
+
+
+def counts_table(graph: ResourceGraph) -> Table:
+    counts = graph.counts_by_site()
+    sites = list(counts)
+    table = Table(title=f"Resources per type per site ({graph.stack})")
+    table.add_column("type")
+    for site in sites:
+        table.add_column(site, justify="right")
+    types = sorted({t for c in counts.values() for t in c})
+    for type_ in types:
+        table.add_row(type_, *(str(counts[site].get(type_, 0) or "") for site in sites))
+    totals = [sum(counts[site].values()) for site in sites]
+    table.add_row("[bold]total[/bold]", *(f"[bold]{t}[/bold]" for t in totals))
+    return table
+
+
+def plan_renderable(graph: ResourceGraph) -> Group:
+    defaults = default_provider_nodes(graph)
+    kinds = Counter("component" if n.is_component else "provider" if n.is_provider else "resource" for n in graph)
+    summary = (f"[bold]{graph.stack}[/bold]: {kinds['resource']} resources, {kinds['provider']} providers, "
+               f"{kinds['component']} components; "
+               + ("[green]no resource on a default provider[/green]" if not defaults else
+                  f"[red]{len(defaults)} resource(s) on a default provider: "
+                  f"{', '.join(n.urn for n in defaults[:5])}[/red]"))
+    return Group(*site_trees(graph), counts_table(graph), summary)
