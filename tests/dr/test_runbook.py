@@ -1,0 +1,106 @@
+"""Runbooks as data: order of groups, content of steps, refusals."""
+
+import pytest
+
+from multidc.dr.runbook import RunbookError, RunbookKind, build
+from multidc.spec import load_stack
+
+from .graphs import KARAGANDA, graph_for, platform
+
+DB = {"name": "db", "kind": "postgres", "sites": ["astana", "almaty"], "topology": "active-passive",
+      "replication": "sync", "rpo": "0s", "rto": "15m"}
+FILES = {"name": "files", "kind": "bucket", "sites": ["astana", "almaty"], "topology": "active-passive", "rpo": "1h"}
+
+
+def _actions(book):
+    return [[step.action for step in group.steps] for group in book.groups]
+
+
+def test_unplanned_failover_fences_before_it_promotes():
+    spec = platform([DB, FILES], witness=KARAGANDA)
+    groups = _actions(build(spec, graph_for(spec), RunbookKind.unplanned, "almaty"))
+    fence = next(i for i, g in enumerate(groups) if "db.fence" in g)
+    promote = next(i for i, g in enumerate(groups) if "db.promote" in g)
+    assert groups[0] == ["decide.declare"] and fence < promote
+    assert "storage.switch" in groups[promote]
+    assert groups[-1] == ["pulumi.flip"]
+
+
+def test_every_step_names_site_owner_precondition_verification_and_rollback():
+    spec = platform([DB, FILES], witness=KARAGANDA)
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    for step in book.steps():
+        assert step.site and step.owner in ("customer", "provider"), step.id
+        assert step.precondition and step.verification and step.rollback, step.id
+    assert any(step.owner == "provider" for step in book.steps())
+
+
+def test_fence_targets_the_old_site_and_promote_the_new_one():
+    spec = platform([DB], witness=KARAGANDA)
+    steps = {s.action: s for s in build(spec, graph_for(spec), RunbookKind.unplanned, "almaty").steps()}
+    assert steps["db.fence"].site == "astana" and steps["db.promote"].site == "almaty"
+
+
+def test_planned_switchover_waits_for_replay_before_promoting_and_reprotects():
+    spec = platform([DB], witness=KARAGANDA)
+    groups = _actions(build(spec, graph_for(spec), RunbookKind.planned, "almaty"))
+    flat = [a for g in groups for a in g]
+    assert flat.index("db.fence") < flat.index("db.wait_replay") < flat.index("db.promote") < flat.index("db.reprotect")
+
+
+def test_failback_reprotects_first_then_switches_back():
+    spec = platform([DB, FILES], witness=KARAGANDA)
+    book = build(spec, graph_for(spec), RunbookKind.failback, "astana", from_site="almaty")
+    assert book.from_site == "almaty" and book.to_site == "astana"
+    first = book.groups[0].steps
+    assert {s.action for s in first} == {"db.reprotect", "storage.reverse_copy"}
+    assert all(s.site == "astana" for s in first)
+    promote = next(s for s in book.steps() if s.action == "db.promote")
+    assert promote.site == "astana"
+
+
+def test_test_failover_touches_no_production_step():
+    spec = platform([DB, FILES], witness=KARAGANDA)
+    actions = {s.action for s in build(spec, graph_for(spec), RunbookKind.test, "almaty").steps()}
+    assert actions.isdisjoint({"db.fence", "db.promote", "dns.switch", "storage.switch", "pulumi.flip"})
+    assert "db.clone_test" in actions and "net.isolated" in actions
+
+
+def test_runbook_without_witness_says_why_automatic_failover_is_refused():
+    spec = platform([DB])
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    assert book.automatic and "no witness" in book.automatic
+    assert any("Automatic failover is refused" in note for note in book.notes)
+
+
+def test_failover_to_the_primary_site_is_refused_with_the_fix():
+    spec = platform([DB])
+    with pytest.raises(RunbookError, match="already the primary site.*almaty"):
+        build(spec, graph_for(spec), RunbookKind.unplanned, "astana")
+
+
+def test_failover_to_unknown_site_names_the_known_sites():
+    spec = platform([DB])
+    with pytest.raises(RunbookError, match="no such site.*astana, almaty"):
+        build(spec, graph_for(spec), RunbookKind.unplanned, "shymkent")
+
+
+def test_system_without_copy_in_target_site_is_named_in_the_notes():
+    spec = platform([{**DB, "sites": ["astana"], "topology": "single-site", "replication": None, "rpo": "1d"}])
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    assert any(note.startswith("db has no standby") for note in book.notes)
+
+
+def test_kz_prod_failover_moves_every_astana_standby_system():
+    spec = load_stack("kz-prod")
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    promoted = {s.system for s in book.steps() if s.action == "db.promote"}
+    assert promoted == {"core-db", "cards-db", "sessions"}
+    assert {s.system for s in book.steps() if s.action == "storage.switch"} == {"documents", "datasets"}
+
+
+def test_fingerprint_changes_with_the_plan():
+    spec = platform([DB, FILES], witness=KARAGANDA)
+    with_bucket = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    without = build(spec, graph_for(spec, drop=[("files", "almaty")]), RunbookKind.unplanned, "almaty")
+    assert with_bucket.fingerprint != without.fingerprint
