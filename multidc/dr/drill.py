@@ -368,9 +368,10 @@ def run_drill(
             _sigkill_s3(site_s3[from_site])
         result.killed_after_s = kill_at - started
         if objects:
-            objects.halt()
-            copier.halt()
-            result.objects_acknowledged = len(objects.acked)
+            # Only signalled here: a copy cut off mid-run waits out rclone's retries, which is
+            # no part of the failover and must not be counted in its RTO. Joined below.
+            objects.stop.set()
+            copier.stop.set()
 
         if trigger == "automatic":
             watcher_thread.join(timeout=120)
@@ -404,6 +405,9 @@ def run_drill(
         result.missing_after_failover = len(acked_by_old - _ids(standby))
 
         if bucket:
+            objects.halt()
+            copier.halt()
+            result.objects_acknowledged = len(objects.acked)
             surviving = {o["Key"] for o in s3_client(buckets[(bucket, to_site)]).list_objects_v2(
                 Bucket=bucket, Prefix="drill/").get("Contents", [])}
             result.objects_in_surviving_bucket = len(surviving & set(objects.acked))
