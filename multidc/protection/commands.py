@@ -1,40 +1,387 @@
-"""The data protection commands: `multidc restore`. `register(app)` adds them to `multidc`."""
+"""The data protection commands: `multidc restore`. `register(app)` adds them to `multidc`.
+
+`multidc restore` is the ransomware path: it puts one system's data in one site back the
+way it was before a time T. Where the data lives comes from the planned resource graph
+(``locate``); the restore itself is the tested library code: ``bucket_restore`` for
+buckets (from the live bucket's own versions or from the locked vault copy in the offsite
+site) and ``db_backup`` for PostgreSQL (the newest ``pg_dump`` backup older than T).
+
+Every restore is planned first, read-only; the plan is shown with its target, confirmed
+(unless ``--yes``), and only then applied. A plan that finds no copy older than T refuses
+and changes nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import typer
 from rich.console import Console
 
-from multidc.spec import Platform, SpecError, load_stack, parse_duration
+from multidc.protection.bucket_restore import (
+    Action,
+    NoCopyBeforeError,
+    RestoreIncompleteError,
+    RestorePlan,
+    apply_restore,
+    restore_bucket,
+    restore_from_copy,
+)
+from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
+from multidc.spec import SpecError, load_stack, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("versions", "vault", "auto")
+SUPPORTED_KINDS = ("bucket", "postgres")
+TARGET_DSN_ENV = "MULTIDC_TARGET_DSN"
+# Exit codes: 0 done (or planned, with --dry-run); 1 refused, declined or incomplete; 2 bad input.
+REFUSED, BAD_INPUT = 1, 2
+
+console = Console()
 errors = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    raise typer.Exit(code)
+class UsageError(ValueError):
+    """A bad option, or a stack that does not hold what the option names: exit code 2."""
 
+
+class Refused(RuntimeError):
+    """The restore will not run (no copy older than T, declined, or incomplete): exit code 1."""
+
+
+# --- inputs ----------------------------------------------------------------------------------
 
 def parse_before(value: str, now: Optional[dt.datetime] = None) -> dt.datetime:
-    """TIME as ISO 8601 with a zone (2026-11-27T08:00:00Z) or a duration ago (2h, 30m, 1d)."""
+    """TIME as ISO 8601 with a zone (``2026-11-27T08:00:00Z``) or a duration ago (``2h``), in UTC."""
     try:
-        return dt.datetime.now(dt.timezone.utc) - parse_duration(value) if now is None else now - parse_duration(value)
+        ago = parse_duration(value)
     except ValueError:
-        pass
+        ago = None
+    if ago is not None:
+        return (now or dt.datetime.now(dt.timezone.utc)) - ago
     try:
-        moment = dt.datetime.fromisoformat(value)
+        moment: Optional[dt.datetime] = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise ValueError(
-            f"--before {value!r} is not a time: give ISO 8601 with a zone (2026-11-27T08:00:00Z) "
-            "or a duration ago (30m, 2h, 1d)")
+        raise UsageError(
+            f"--before {value!r} is not a time: give ISO 8601 with a time zone "
+            "(2026-11-27T08:00:00Z, 2026-11-27T13:00:00+05:00) or how long ago (30m, 2h, 1d)")
     return moment.astimezone(dt.timezone.utc)
+
+
+def parse_endpoints(values: list[str], sites: tuple[str, ...]) -> dict[str, str]:
+    """``--endpoint SITE=URL`` options as {site: url}; every SITE must be one of the stack's sites."""
+    endpoints: dict[str, str] = {}
+    for value in values:
+        site, _, url = value.partition("=")
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--endpoint {value!r}: write SITE=URL, e.g. astana=https://s3.astana.example.kz")
+        if site not in sites:
+            raise UsageError(f"--endpoint {value!r}: {site!r} is not a site of this stack; its sites: {', '.join(sites)}")
+        endpoints[site] = url
+    return endpoints
+
+
+def credential_env(site: str) -> tuple[str, str]:
+    """The environment variables holding ``site``'s S3 keys: ``MULTIDC_S3_ACCESS_KEY_<SITE>``, ..."""
+    suffix = site.upper().replace("-", "_")
+    return f"MULTIDC_S3_ACCESS_KEY_{suffix}", f"MULTIDC_S3_SECRET_KEY_{suffix}"
+
+
+def site_credentials(site: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """``site``'s S3 key pair from the environment, else ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``."""
+    access_name, secret_name = credential_env(site)
+    access = env.get(access_name) or env.get("AWS_ACCESS_KEY_ID")
+    secret = env.get(secret_name) or env.get("AWS_SECRET_ACCESS_KEY")
+    if not (access and secret):
+        raise UsageError(f"no S3 keys for site {site!r}: set {access_name} and {secret_name} "
+                         "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+    return access, secret
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A bucket as this command reaches it: the declared bucket, on the endpoint actually used."""
+
+    location: BucketLocation
+    url: str
+    client: Any
+
+    def describe(self) -> dict[str, str]:
+        return {"site": self.location.site, "bucket": self.location.bucket, "endpoint": self.url}
+
+    def __str__(self) -> str:
+        return f"s3://{self.location.bucket} on {self.url} (site {self.location.site})"
+
+
+def connect(location: BucketLocation, endpoints: Mapping[str, str], env: Mapping[str, str]) -> Endpoint:
+    """A boto3 client for ``location`` with its site's keys, on the overriding endpoint if one is given."""
+    import boto3
+    from botocore.config import Config
+
+    access, secret = site_credentials(location.site, env)
+    url = endpoints.get(location.site, location.endpoint)
+    client = boto3.client(
+        "s3", endpoint_url=url, region_name=location.region,
+        aws_access_key_id=access, aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+                      connect_timeout=10, read_timeout=120, max_pool_connections=32),
+    )
+    return Endpoint(location, url, client)
+
+
+# --- buckets ---------------------------------------------------------------------------------
+
+def _present(plan: RestorePlan) -> set[str]:
+    """Keys that existed at the plan's T (restored or already right)."""
+    return {k.key for k in plan.keys if k.action is not Action.delete}
+
+
+def choose_source(versions: Optional[RestorePlan], vault: Optional[RestorePlan]) -> tuple[str, str]:
+    """Which copy ``--from auto`` restores from, and why; None means that source has no copy before T.
+
+    The live bucket's own versions are preferred: they are in the same site and newer than
+    the vault's last copy. But an attacker with the live site's keys may have deleted old
+    versions of some keys; a key the vault held before T that has no version before T in
+    the live bucket proves that, and then the vault is used.
+    """
+    if versions is None and vault is None:
+        raise ValueError("choose_source needs at least one plan")
+    if versions is None:
+        return "vault", "the live bucket has no version older than T (deleted, or younger than T)"
+    if vault is None:
+        return "versions", "the live bucket has versions older than T and the vault has none to offer"
+    lost = sorted(_present(vault) - _present(versions))
+    if lost:
+        return "vault", (f"{len(lost)} key(s) the vault held before T have no version before T in the live "
+                         f"bucket (e.g. {lost[0]!r}): their history was deleted there")
+    return "versions", "the live bucket has a version older than T of every key the vault held before T"
+
+
+def _plan_or_none(make_plan: Any) -> Optional[RestorePlan]:
+    try:
+        return make_plan()
+    except NoCopyBeforeError:
+        return None
+
+
+@dataclass(frozen=True)
+class BucketRestore:
+    """A planned bucket restore: the plan, its source and target, and why that source."""
+
+    plan: RestorePlan
+    source: str  # "versions" or "vault"
+    reason: str
+    target: Endpoint
+    source_endpoint: Endpoint
+
+    def changes(self) -> dict[str, int]:
+        return {"restore": len(self.plan.with_action(Action.restore)),
+                "delete_mark": len(self.plan.with_action(Action.delete)),
+                "keep": len(self.plan.with_action(Action.keep)), "bytes": self.plan.bytes_to_copy}
+
+
+def plan_bucket(data: SystemData, site: str, before: dt.datetime, source: str,
+                endpoints: Mapping[str, str], env: Mapping[str, str]) -> BucketRestore:
+    """List versions and plan the restore of ``site``'s live bucket; reads only.
+
+    Raises ``Refused`` (naming the system, T and the oldest copy) when the chosen source,
+    or every source for ``auto``, has no copy older than T.
+    """
+    target = connect(data.live_bucket(site), endpoints, env)
+    if source == "vault" and data.vault is None:
+        raise UsageError(f"--from vault: system {data.system!r} has no backup policy, so no vault; "
+                         "use --from versions, or add backup: to the system in the spec")
+    vault = connect(data.vault, endpoints, env) if data.vault is not None and source != "versions" else None
+
+    def from_versions() -> RestorePlan:
+        return restore_bucket(target.client, target.location.bucket, before, dry_run=True).plan
+
+    def from_vault() -> RestorePlan:
+        assert vault is not None
+        return restore_from_copy(vault.client, vault.location.bucket, target.client, target.location.bucket,
+                                 before, dry_run=True).plan
+
+    try:
+        if source == "versions":
+            return BucketRestore(from_versions(), "versions", "--from versions", target, target)
+        if source == "vault":
+            return BucketRestore(from_vault(), "vault", "--from vault", target, vault)  # type: ignore[arg-type]
+        versions_plan = _plan_or_none(from_versions)
+        vault_plan = _plan_or_none(from_vault) if vault is not None else None
+    except NoCopyBeforeError as error:
+        raise Refused(f"system {data.system!r} in {site}: {error}") from error
+    if versions_plan is None and vault_plan is None:
+        where = "in the live bucket or the vault" if vault is not None else "in the live bucket (and it has no vault)"
+        raise Refused(f"system {data.system!r} in {site}: no copy older than {before.isoformat()} exists {where}; "
+                      "nothing was changed. Pick a later --before.")
+    chosen, reason = choose_source(versions_plan, vault_plan)
+    if chosen == "versions":
+        assert versions_plan is not None
+        return BucketRestore(versions_plan, "versions", reason, target, target)
+    assert vault_plan is not None and vault is not None
+    return BucketRestore(vault_plan, "vault", reason, target, vault)
+
+
+def bucket_summary(restore: BucketRestore) -> str:
+    source = ("its own object versions" if restore.source == "versions"
+              else f"the vault copy {restore.source_endpoint}")
+    return (f"target: {restore.target}\nsource: {source} ({restore.reason})\n"
+            f"plan:   {restore.plan.summary()}")
+
+
+def apply_bucket(restore: BucketRestore) -> dict[str, Any]:
+    """Carry out the confirmed plan; every copied object's MD5 is verified by the library."""
+    try:
+        report = apply_restore(
+            restore.plan, source_s3=restore.source_endpoint.client, source_bucket=restore.source_endpoint.location.bucket,
+            target_s3=restore.target.client, target_bucket=restore.target.location.bucket)
+    except RestoreIncompleteError as error:
+        raise Refused(str(error)) from error
+    return {"restored": report.restored, "delete_marked": report.deleted, "kept": report.kept,
+            "bytes_copied": report.bytes_copied, "seconds": round(report.seconds, 3), "failures": report.failures}
+
+
+# --- postgres --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DatabaseRestore:
+    """A planned database restore: which backup, from which vault, into which database."""
+
+    backup: Any  # db_backup.BackupRecord
+    vault: Endpoint
+    target_dsn: str
+    target: dict[str, str]  # host, port, dbname, user: never the password
+
+    def changes(self) -> dict[str, Any]:
+        return {"backup": self.backup.key, "taken_at": self.backup.taken_at.isoformat(), "size": self.backup.size}
+
+
+def describe_dsn(dsn: str) -> dict[str, str]:
+    """Where a DSN points (host, port, database, user) without its password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception as error:  # psycopg raises ProgrammingError with the bad fragment, not the password
+        raise UsageError(f"--target-dsn is not a PostgreSQL connection string ({type(error).__name__}); "
+                         "write e.g. 'host=db.example port=5432 dbname=core user=restore'") from None
+    return {key: str(parts[key]) for key in ("host", "port", "dbname", "user") if parts.get(key)}
+
+
+def plan_database(data: SystemData, before: dt.datetime, target_dsn: Optional[str],
+                  endpoints: Mapping[str, str], env: Mapping[str, str]) -> DatabaseRestore:
+    """Pick the newest backup strictly older than T in the system's vault; reads only."""
+    from multidc.protection.db_backup import list_backups
+
+    if data.vault is None:
+        raise UsageError(f"--system {data.system}: it has no backup policy, so there is no backup to restore; "
+                         "add backup: to the system in the spec")
+    if not target_dsn:
+        raise UsageError(f"--target-dsn (or {TARGET_DSN_ENV}) is needed: the database to restore into, "
+                         "e.g. the managed database in --site")
+    target = describe_dsn(target_dsn)
+    vault = connect(data.vault, endpoints, env)
+    backups = list_backups(vault.client, vault.location.bucket, data.system)
+    older = [b for b in backups if b.taken_at < before]
+    if not older:
+        oldest = (f"the oldest is from {backups[0].taken_at.isoformat()} ({backups[0].key})" if backups
+                  else "there are none")
+        raise Refused(f"system {data.system!r}: no backup older than {before.isoformat()} in {vault}: {oldest}; "
+                      "nothing was changed. Pick a later --before.")
+    return DatabaseRestore(older[-1], vault, target_dsn, target)
+
+
+def database_summary(restore: DatabaseRestore) -> str:
+    where = ", ".join(f"{k}={v}" for k, v in restore.target.items())
+    return (f"target: database {where}\nsource: backup {restore.backup.key} taken {restore.backup.taken_at.isoformat()} "
+            f"in the vault {restore.vault}\n"
+            "plan:   every object in the backup is dropped and recreated in one transaction "
+            "(objects only in the target are left alone)")
+
+
+def apply_database(restore: DatabaseRestore, system: str, before: dt.datetime) -> dict[str, Any]:
+    from multidc.protection.db_backup import BackupError, restore_database_before
+
+    try:
+        record = restore_database_before(restore.target_dsn, restore.vault.location.bucket, system, before,
+                                         restore.vault.client)
+    except BackupError as error:
+        raise Refused(str(error)) from error
+    return {"backup": record.key, "taken_at": record.taken_at.isoformat(), "sha256": record.sha256}
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def _planned_system(stack: str, system: str) -> tuple[SystemData, tuple[str, ...]]:
+    """Load and plan the stack offline (program output kept off stdout) and locate the system."""
+    from multidc.plan.capture import plan
+
+    try:
+        platform = load_stack(stack, ROOT)
+    except SpecError as error:
+        raise UsageError(str(error)) from None
+    with contextlib.redirect_stdout(sys.stderr):
+        graph = plan(platform, stack)
+    return locate(graph, system), tuple(site.name for site in platform.sites)
+
+
+def _confirm(target: str) -> None:
+    try:
+        confirmed = typer.confirm(f"Restore {target}? This changes it", default=False, err=True)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        raise Refused("not confirmed; nothing was changed (pass --yes to skip the question)")
+
+
+def run_restore(stack: str, system: str, before_text: str, site: str, source: str, target_dsn: Optional[str],
+                endpoint_options: list[str], yes: bool, dry_run: bool, env: Mapping[str, str],
+                report: dict[str, Any]) -> None:
+    """Plan, show, confirm and apply one restore, filling ``report`` as it goes."""
+    if source not in SOURCES:
+        raise UsageError(f"--from {source!r}: choose one of {', '.join(SOURCES)}")
+    before = parse_before(before_text)
+    report["before"] = before.isoformat()
+    data, sites = _planned_system(stack, system)
+    report["kind"] = data.kind
+    if site not in data.sites:
+        raise UsageError(f"--site {site}: system {system!r} runs in {', '.join(data.sites)}, not in {site}")
+    endpoints = parse_endpoints(endpoint_options, sites)
+    if data.kind == "bucket":
+        restore: Any = plan_bucket(data, site, before, source, endpoints, env)
+        report.update(source=restore.source, reason=restore.reason, target=restore.target.describe(),
+                      origin=restore.source_endpoint.describe(), plan=restore.changes())
+        summary, target_name = bucket_summary(restore), str(restore.target)
+    elif data.kind == "postgres":
+        if source == "versions":
+            raise UsageError("--from versions: a postgres system is restored from its backups in the vault; "
+                             "use --from vault (or auto)")
+        restore = plan_database(data, before, target_dsn, endpoints, env)
+        report.update(source="vault", reason="pg_dump backups", target=restore.target,
+                      origin=restore.vault.describe(), plan=restore.changes())
+        summary = database_summary(restore)
+        target_name = "database " + " ".join(f"{k}={v}" for k, v in restore.target.items())
+    else:
+        raise UsageError(f"--system {system}: it is a {data.kind} system; multidc restore supports "
+                         f"{' and '.join(SUPPORTED_KINDS)} systems (Kubernetes and ML platforms: velero restore)")
+    report["summary"] = summary
+    if dry_run:
+        report["status"] = "planned"
+        return
+    if not yes:
+        errors.print(summary, markup=False, highlight=False)
+        _confirm(target_name)
+    report["result"] = apply_bucket(restore) if data.kind == "bucket" else apply_database(restore, system, before)
+    report["status"] = "restored"
 
 
 def register(app: typer.Typer) -> None:
@@ -44,16 +391,56 @@ def register(app: typer.Typer) -> None:
     def restore(
         stack: str = typer.Option(..., "--stack", "-s", help="stack name: stacks/Pulumi.<stack>.yaml"),
         system: str = typer.Option(..., "--system", help="the system whose data to restore"),
-        before: str = typer.Option(..., "--before", help="restore the state before this time: ISO 8601 or 2h (ago)"),
+        before: str = typer.Option(..., "--before", help="restore the state before TIME: ISO 8601 "
+                                   "(2026-11-27T08:00:00Z) or how long ago (2h)"),
         site: str = typer.Option(..., "--site", help="the site whose copy is restored"),
+        source: str = typer.Option("auto", "--from", help="buckets: versions, vault or auto "
+                                   "(versions unless their history was deleted)"),
+        target_dsn: Optional[str] = typer.Option(None, "--target-dsn", envvar=TARGET_DSN_ENV, show_envvar=True,
+                                                 help="postgres: the database to restore into"),
+        endpoint: list[str] = typer.Option([], "--endpoint", help="SITE=URL: use this S3 endpoint for SITE"),
+        yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
+        as_json: bool = typer.Option(False, "--json", help="print a machine-readable report on stdout"),
     ) -> None:
-        """Put a system's data back the way it was before TIME (the ransomware path). Not finished yet."""
+        """Put a system's data in a site back the way it was before TIME (the ransomware path).
+
+        S3 keys per site come from MULTIDC_S3_ACCESS_KEY_<SITE> and MULTIDC_S3_SECRET_KEY_<SITE>
+        (else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Exits 0 when restored (or planned,
+        with --dry-run), 1 when refused (no copy older than TIME), declined or incomplete,
+        2 on bad input.
+        """
+        report: dict[str, Any] = {"stack": stack, "system": system, "site": site, "status": "failed"}
+        code = 0
         try:
-            parse_before(before)
-        except ValueError as error:
-            _fail(str(error))
-        try:
-            load_stack(stack, ROOT)
-        except SpecError as error:
-            _fail(str(error))
-        _fail("restore is being built; nothing was changed", 1)
+            run_restore(stack, system, before, site, source, target_dsn, endpoint, yes, dry_run, os.environ, report)
+        except (UsageError, LocateError) as error:
+            report["error"], code = str(error), BAD_INPUT
+        except Refused as error:
+            report["error"], code = str(error), REFUSED
+            report["status"] = "refused"
+        except Exception as error:  # S3 or network errors: name them, never print a traceback with keys
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            if not isinstance(error, (BotoCoreError, ClientError)):
+                raise
+            report["error"], code = f"S3 request failed: {error}", REFUSED
+        if as_json:
+            json.dump(report, sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+        elif code == 0:
+            console.print(report["summary"], markup=False, highlight=False)
+            console.print(_outcome(report), markup=False, highlight=False)
+        if code:
+            errors.print(f"[red]error:[/red] {report['error']}", markup=True, highlight=False)
+            raise typer.Exit(code)
+
+
+def _outcome(report: dict[str, Any]) -> str:
+    if report["status"] == "planned":
+        return "dry run: nothing was changed"
+    result = report["result"]
+    if "restored" in result:
+        return (f"restored {result['restored']} object(s) ({result['bytes_copied']} bytes, each verified by MD5), "
+                f"delete-marked {result['delete_marked']}, {result['kept']} already right, in {result['seconds']}s")
+    return f"restored backup {result['backup']} (taken {result['taken_at']}, SHA-256 checked)"
