@@ -151,6 +151,10 @@ class Assessment:
         }
 
     def __rich__(self) -> Table:
+        return self.renderable()
+
+    def renderable(self) -> Table:
+        """The system × scenario matrix as a rich Table (what `multidc plan` prints)."""
         table = Table(title=f"Resilience of {self.stack}: RPO / RTO achievable (✓ meets targets, ! misses, ✗ lost)")
         table.add_column("system")
         table.add_column("targets", style="dim")
