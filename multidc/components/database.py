@@ -1,0 +1,136 @@
+"""A managed database (OpenStack Trove) of one system in one site, and its replication link.
+
+What Pulumi realises here is the instance, its database and its login. A standby's
+replication from the primary is declared (props and the ``replication`` output) but not
+realised by Trove: Trove cannot build a replica across regions. The link is set up by
+``multidc.protection.postgres`` (logical replication onto a managed endpoint) for
+PostgreSQL, and by the engine's own protocol for MySQL, Redis and ClickHouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_openstack as openstack
+import pulumi_random as random
+
+from multidc import spec
+from multidc.components.common import REPLICATION_MECHANISMS, WARM_STANDBY, placement_props, warm_standby_count
+from multidc.components.site import Site
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How Trove names an engine, its default version, port, and whether it takes users."""
+
+    datastore: str
+    default_version: str
+    port: int
+    has_users: bool
+
+
+ENGINES = {
+    spec.Kind.postgres: Engine("postgresql", "16", 5432, True),
+    spec.Kind.mysql: Engine("mysql", "8.0", 3306, True),
+    # Trove's Redis has no users or databases: access is the root password Trove generates.
+    spec.Kind.redis: Engine("redis", "7.2", 6379, False),
+    spec.Kind.clickhouse: Engine("clickhouse", "24.3", 9000, True),
+}
+
+
+def database_identifier(system: str) -> str:
+    """The database and user name of a system: SQL identifiers take no dashes."""
+    return system.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ManagedDatabaseArgs:
+    """A database system's placement in one site; ``primary`` is set for an active-passive standby."""
+
+    platform: spec.Platform
+    system: spec.System
+    site: Site
+    primary: Optional["ManagedDatabase"] = None
+
+
+class ManagedDatabase(pulumi.ComponentResource):
+    """Trove instances (one per node) with a database and a generated login."""
+
+    engine: str
+    endpoint: pulumi.Output[str]
+    """Address of the first node on the site network."""
+    port: int
+    role: str
+    database: Optional[str]
+    user: Optional[str]
+    password: Optional[pulumi.Output[str]]
+    """The generated password of ``user`` (a secret); None for engines without users."""
+    replication: Optional[pulumi.Output[dict[str, Any]]]
+    """For a standby: primary and standby endpoints, mode and mechanism (declared, not realised)."""
+
+    def __init__(self, name: str, args: ManagedDatabaseArgs,
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        system, site, size = args.system, args.site, args.system.size
+        engine = ENGINES[system.kind]
+        version = size.engine_version or engine.default_version
+        props = placement_props(args.platform, system, site.name)
+        nodes = warm_standby_count(size.count) if props["scale"] == WARM_STANDBY else size.count
+        super().__init__("multidc:database:ManagedDatabase", name, {
+            **props, "engine": engine.datastore, "engine_version": version, "flavor": size.flavor,
+            "volume_gb": size.volume_gb, "node_count": nodes, "full_node_count": size.count, "port": engine.port,
+        }, opts)
+        self.engine = engine.datastore
+        self.port = engine.port
+        self.role = props["role"]
+        on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)
+
+        self.database = self.user = None
+        self.password = None
+        users: list[dict[str, Any]] = []
+        databases: list[dict[str, Any]] = []
+        if engine.has_users:
+            self.database = self.user = database_identifier(system.name)
+            generated = random.RandomPassword(
+                f"{name}-password", length=32, special=False,
+                opts=pulumi.ResourceOptions(parent=self, provider=site.random_provider,
+                                            additional_secret_outputs=["result"]))
+            self.password = pulumi.Output.secret(generated.result)
+            databases = [{"name": self.database}]
+            users = [{"name": self.user, "password": self.password, "databases": [self.database]}]
+
+        flavor = openstack.compute.get_flavor_output(
+            name=size.flavor, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
+        instances = [
+            openstack.database.Instance(
+                f"{name}-{index}",
+                name=f"{args.platform.name}-{name}-{index}",
+                flavor_id=flavor.id,
+                size=size.volume_gb,
+                datastore={"type": engine.datastore, "version": version},
+                networks=[{"uuid": site.network_id}],
+                databases=databases or None,
+                users=users or None,
+                opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(
+                    additional_secret_outputs=["users"])),
+            )
+            for index in range(nodes)
+        ]
+        self.endpoint = instances[0].addresses.apply(lambda addresses: addresses[0])
+
+        self.replication = None
+        if args.primary is not None:
+            self.replication = pulumi.Output.all(args.primary.endpoint, self.endpoint).apply(
+                lambda endpoints: {
+                    "primary": props["replicates_from"],
+                    "primary_endpoint": endpoints[0],
+                    "standby_endpoint": endpoints[1],
+                    "mode": system.replication.value if system.replication else None,
+                    "mechanism": REPLICATION_MECHANISMS[system.kind],
+                    "realised_by_pulumi": False,
+                })
+        self.register_outputs({
+            "endpoint": self.endpoint, "port": self.port, "role": self.role,
+            "database": self.database, "user": self.user, "replication": self.replication,
+        })
