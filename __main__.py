@@ -1,0 +1,3 @@
+from multidc.program import main
+
+main()

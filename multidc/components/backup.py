@@ -1,0 +1,244 @@
+"""The offsite backups of one system: a locked vault bucket and the jobs that fill it.
+
+Everything runs in the offsite site and pulls: a compromised primary holds no job, no
+schedule and no key that could stop, alter or delete the backups written here.
+
+* Databases: a CronJob dumps the primary (``pg_dump -Fc``, ``mysqldump``, ``redis-cli
+  --rdb``) into the pod and rclone uploads the file to the vault.
+* ClickHouse: the server writes ``BACKUP ... TO S3`` into a staging bucket and rclone
+  copies it into the vault.
+* Buckets: rclone copies the live bucket into the vault (``copy``: deletions never reach it).
+* Kubernetes and the ML platform: Velero in each cluster writes to a staging bucket
+  (Velero breaks on object-locked buckets; see ``velero.py``) and rclone copies that into
+  the vault.
+
+The vault is versioned and, when ``immutable_days > 0``, under COMPLIANCE object lock:
+nobody, including the project's admin, can delete or overwrite a version before then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from multidc import spec
+from multidc.components.bucket import ObjectBucket, site_bucket
+from multidc.components import k8s_workloads as kw
+from multidc.components.common import (
+    backup_props,
+    bucket_name,
+    cron_job,
+    k8s_name,
+    rclone_job_container,
+    retention_days,
+    s3_credentials_secret,
+)
+from multidc.components.database import ManagedDatabase
+from multidc.components.kubernetes import KubernetesCluster
+from multidc.components.site import Site
+from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
+
+MECHANISMS = {
+    spec.Kind.postgres: "pg-dump",
+    spec.Kind.mysql: "mysqldump",
+    spec.Kind.redis: "redis-rdb",
+    spec.Kind.clickhouse: "clickhouse-backup",
+    spec.Kind.kubernetes: "velero",
+    spec.Kind.ml_platform: "velero",
+    spec.Kind.bucket: "rclone-copy",
+}
+# Writers that cannot write to a locked bucket (no Content-MD5 on their uploads) go
+# through a plain staging bucket in the same site.
+STAGED = frozenset({"velero", "clickhouse-backup"})
+# Staged backups reach the vault within the hour.
+STAGING_COPY_SCHEDULE = "30 * * * *"
+COMPLIANCE = "COMPLIANCE"
+
+# Dump clients, pinned; a client must not be older than the server it dumps.
+DUMP_IMAGES = {
+    "pg-dump": {"14": "postgres:14.13", "15": "postgres:15.8", "16": "postgres:16.4", "17": "postgres:17.0"},
+    "mysqldump": {"8.0": "mysql:8.0.39", "8.4": "mysql:8.4.2"},
+    "redis-rdb": {"7.2": "redis:7.2.5"},
+    "clickhouse-backup": {"24.3": "clickhouse/clickhouse-server:24.3.12.75"},
+}
+_STAMP = "$(date -u +%Y%m%dT%H%M%SZ)"
+DUMP_COMMANDS = {
+    "pg-dump": ["sh", "-c", f'exec pg_dump -Fc --no-password -f "/backup/$PGDATABASE-{_STAMP}.dump"'],
+    "mysqldump": ["bash", "-o", "pipefail", "-c",
+                  'mysqldump --single-transaction --routines --events --host="$DB_HOST" --port="$DB_PORT" '
+                  f'--user="$DB_USER" "$DB_NAME" | gzip > "/backup/$DB_NAME-{_STAMP}.sql.gz"'],
+    "redis-rdb": ["sh", "-c", f'exec redis-cli -h "$DB_HOST" -p "$DB_PORT" --rdb "/backup/dump-{_STAMP}.rdb"'],
+    # The S3 keys go into the statement, so they are in this container's process arguments;
+    # ClickHouse masks them in its own query log.
+    "clickhouse-backup": ["sh", "-c",
+                          'exec clickhouse-client --host "$DB_HOST" --port "$DB_PORT" --user "$DB_USER" '
+                          '--password "$DB_PASSWORD" --query "BACKUP ALL EXCEPT DATABASES system, '
+                          'information_schema, INFORMATION_SCHEMA TO S3('
+                          f"'$STAGING_URL/{_STAMP}', '$STAGING_ACCESS_KEY', '$STAGING_SECRET_KEY')\""],
+}
+
+
+def dump_image(mechanism: str, version: str) -> str:
+    """The pinned client image of an engine version; for a version not listed, the newest
+    client listed (dump clients read older servers, never newer ones)."""
+    images = DUMP_IMAGES[mechanism]
+    return images.get(version) or list(images.values())[-1]
+
+
+@dataclass(frozen=True)
+class VeleroTarget:
+    """Where one system's Velero backups go: a staging bucket in the offsite site, and when."""
+
+    system: str
+    offsite: Site
+    bucket: str
+    schedule: str
+    retention: spec.Retention
+    namespaces: tuple[str, ...]
+    depends_on: pulumi.Resource
+    """The staging bucket: Velero's storage location is useless before it exists."""
+
+
+@dataclass(frozen=True)
+class BackupTargetArgs:
+    """A system with a backup policy, the site it protects, and where its jobs run.
+
+    ``runner`` is a cluster placement in the offsite site. ``source`` is the primary
+    placement (a database or bucket) the jobs read; None for systems Velero backs up.
+    ``namespaces`` selects what Velero backs up (``*`` for a whole cluster).
+    """
+
+    platform: spec.Platform
+    system: spec.System
+    site: Site
+    protects: Site
+    runner: KubernetesCluster
+    source: Union[ManagedDatabase, ObjectBucket, None] = None
+    namespaces: tuple[str, ...] = ("*",)
+
+
+class BackupTarget(pulumi.ComponentResource):
+    """The vault (and staging) bucket in the offsite site, and the pull jobs that fill them."""
+
+    vault: str
+    endpoint: str
+    mechanism: str
+    velero: Optional[VeleroTarget]
+    """For Velero-backed systems: what each of the system's clusters must be told."""
+
+    def __init__(self, name: str, args: BackupTargetArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        system, site = args.system, args.site
+        policy = system.backup
+        assert policy is not None
+        mechanism = MECHANISMS[system.kind]
+        lock_mode = COMPLIANCE if policy.immutable_days > 0 else None
+        vault_name = bucket_name(args.platform.name, system.name, "vault", site.name)
+        super().__init__("multidc:backup:BackupTarget", name, {
+            **backup_props(system), "system": system.name, "site": site.name, "protects_site": args.protects.name,
+            "object_lock_mode": lock_mode, "mechanism": mechanism, "vault": vault_name,
+            "endpoint": site.s3_endpoint, "runner": args.runner.placement,
+        }, opts)
+        # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
+        self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
+        tags = {"multidc-system": system.name, "multidc-backup-of": args.protects.name}
+        vault = site_bucket(
+            f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
+            noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,
+            object_lock_days=policy.immutable_days or None, tags=tags)
+
+        in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": k8s_name("backup", system.name),
+                      "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+            opts=in_runner).metadata.name
+        offsite_keys = s3_credentials_secret(
+            f"{name}-offsite-keys", namespace, site.s3_access_key, site.s3_secret_key, in_runner).metadata.name
+        vault_location = S3Location(endpoint=site.s3_endpoint, bucket=self.vault, prefix=self.mechanism,
+                                    secret_name=offsite_keys)
+        after_vault = pulumi.ResourceOptions.merge(in_runner, pulumi.ResourceOptions(depends_on=[vault]))
+
+        self.velero = None
+        staging: Optional[str] = None
+        if self.mechanism in STAGED:
+            staging = bucket_name(args.platform.name, system.name, "staging", site.name)
+            staging_bucket = site_bucket(f"{name}-staging", site, staging, self, noncurrent_days=7, tags=tags)
+            staging_location = S3Location(endpoint=site.s3_endpoint, bucket=staging, secret_name=offsite_keys)
+            cron_job(f"{name}-copy", namespace, STAGING_COPY_SCHEDULE,
+                     [rclone_job_container(staging_location, vault_location)], after_vault)
+            if self.mechanism == "velero":
+                self.velero = VeleroTarget(system=system.name, offsite=site, bucket=staging,
+                                           schedule=policy.schedule, retention=policy.retention,
+                                           namespaces=args.namespaces, depends_on=staging_bucket)
+
+        if isinstance(args.source, ObjectBucket):
+            source_keys = s3_credentials_secret(
+                f"{name}-source-keys", namespace, args.protects.s3_access_key, args.protects.s3_secret_key,
+                in_runner).metadata.name
+            cron_job(f"{name}-copy", namespace, policy.schedule,
+                     [rclone_job_container(args.source.location(source_keys), vault_location)], after_vault)
+        elif isinstance(args.source, ManagedDatabase):
+            self._dump_job(name, args, namespace, policy.schedule, vault_location, staging, after_vault)
+
+        self.register_outputs({"vault": self.vault, "endpoint": self.endpoint, "mechanism": self.mechanism})
+
+    def _dump_job(self, name: str, args: BackupTargetArgs, namespace: pulumi.Output[str], schedule: str,
+                  vault: S3Location, staging: Optional[str], opts: pulumi.ResourceOptions) -> None:
+        """Dump the primary database from here and upload the file to the vault; ClickHouse
+        instead writes its backup from the server into the staging bucket."""
+        database = args.source
+        assert isinstance(database, ManagedDatabase)
+        login = k8s.core.v1.Secret(
+            f"{name}-db-login",
+            metadata={"name": k8s_name("backup", args.system.name, "login"), "namespace": namespace},
+            string_data={"password": database.password if database.password is not None else ""},
+            opts=opts).metadata.name
+        password = {"secret_key_ref": {"name": login, "key": "password"}}
+        env: list[dict[str, Any]] = [
+            {"name": "DB_HOST", "value": database.endpoint},
+            {"name": "DB_PORT", "value": str(database.port)},
+            {"name": "DB_USER", "value": database.user or ""},
+            {"name": "DB_NAME", "value": database.database or ""},
+            {"name": "DB_PASSWORD", "value_from": password},
+        ]
+        if self.mechanism == "pg-dump":
+            env += [{"name": "PGHOST", "value": database.endpoint}, {"name": "PGPORT", "value": str(database.port)},
+                    {"name": "PGUSER", "value": database.user}, {"name": "PGDATABASE", "value": database.database},
+                    {"name": "PGPASSWORD", "value_from": password}]
+        elif self.mechanism == "mysqldump":
+            env.append({"name": "MYSQL_PWD", "value_from": password})
+        elif staging is not None:
+            keys = {"name": vault.secret_name}
+            env += [
+                {"name": "STAGING_URL", "value": f"{vault.endpoint.rstrip('/')}/{staging}/{args.system.name}"},
+                {"name": "STAGING_ACCESS_KEY", "value_from": {"secret_key_ref": {**keys, "key": "access_key"}}},
+                {"name": "STAGING_SECRET_KEY", "value_from": {"secret_key_ref": {**keys, "key": "secret_key"}}},
+            ]
+        dump = kw.container(self.mechanism, dump_image(self.mechanism, args.system.size.engine_version or ""),
+                            args=DUMP_COMMANDS[self.mechanism], cpu="500m", memory="1Gi", env=env)
+        if staging is not None:
+            cron_job(f"{name}-dump", namespace, schedule, [dump], opts)
+            return
+        mount = {"name": "backup", "mount_path": "/backup"}
+        dump["volume_mounts"] = [*dump["volume_mounts"], mount]
+        volume = {"name": "backup", "empty_dir": {"size_limit": f"{args.system.size.volume_gb}Gi"}}
+        cron_job(f"{name}-dump", namespace, schedule, [upload_container(vault, mount)], opts,
+                 init_containers=[dump], volumes=[volume])
+
+
+def upload_container(destination: S3Location, mount: dict[str, Any]) -> dict[str, Any]:
+    """rclone uploading the dump directory into ``destination``.
+
+    Built from the copy container so the destination is configured exactly as every copy
+    job's is (same remote settings, keys from the same Secret); only the source differs: a
+    local directory instead of a bucket, so the source remote's settings are dropped.
+    """
+    container = rclone_job_container(destination, destination, name="upload")
+    destination_only = f"RCLONE_CONFIG_{DESTINATION_REMOTE}_"
+    container["env"] = [item for item in container["env"] if item["name"].startswith(destination_only)]
+    container["args"] = ["copy", mount["mount_path"], *container["args"][2:]]
+    container["volume_mounts"] = [mount]
+    return container
