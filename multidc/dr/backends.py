@@ -306,8 +306,22 @@ def flip_platform(platform: Platform, from_site: str, to_site: str) -> Platform:
         system["sites"] = [to_site] + [s for s in system["sites"] if s != to_site]
         backup = system.get("backup")
         if backup and backup["offsite_site"] == to_site:
-            backup["offsite_site"] = from_site
+            backup["offsite_site"] = _offsite_after_flip(data, system["name"], from_site, to_site)
     return parse_platform(data, f"{platform.name} flipped to {to_site}")
+
+
+def _offsite_after_flip(data: dict, system: str, from_site: str, to_site: str) -> str:
+    """Where a system's backups go once `to_site` serves it: a site other than `to_site` with a
+    cluster to run the pull jobs, the old primary first."""
+    with_cluster = {s for item in data["systems"] if item["kind"] == "kubernetes" for s in item["sites"]}
+    order = [from_site, *(site["name"] for site in data["sites"])]
+    for site in order:
+        if site != to_site and site in with_cluster:
+            return site
+    raise BackendError(
+        f"after the failover to {to_site}, the backups of {system} need an offsite site with a kubernetes system "
+        f"to pull them, and no site other than {to_site} has one: declare a small cluster in {from_site} "
+        "(or another site) in the spec, then rerun this step")
 
 
 @dataclass

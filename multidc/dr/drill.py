@@ -88,6 +88,7 @@ class DrillResult:
     fence_evidence: str = ""
     failback_done: bool = False
     missing_after_failback: int = -1
+    objects_missing_after_failback: int = -1
     acknowledged_total: int = 0
     failover_steps: list[dict[str, Any]] = field(default_factory=list)
     recorded_only: list[str] = field(default_factory=list)
@@ -228,7 +229,7 @@ class _Copier:
     def _run(self) -> None:
         while not self.stop.wait(self.interval):
             try:
-                run_copy(self.source, self.destination, mode=CopyMode.copy, timeout=30)
+                run_copy(self.source, self.destination, mode=CopyMode.copy, timeout=5)
                 self.runs += 1
             except Exception:  # noqa: BLE001 - the source site died mid-copy
                 return
@@ -430,6 +431,10 @@ def run_drill(
             writer.halt()
             result.acknowledged_total = len(writer.acked_ids())
             result.missing_after_failback = len(writer.acked_ids() - _ids(primary))
+            if bucket:
+                back_keys = {o["Key"] for o in s3_client(buckets[(bucket, from_site)]).list_objects_v2(
+                    Bucket=bucket, Prefix="drill/").get("Contents", [])}
+                result.objects_missing_after_failback = len(surviving - back_keys)
             result.failback_done = True
         result.recorded_only = sorted({line for r in (*recorders.values(), db_backend.fallback, storage.fallback)
                                        for line in r.records})

@@ -49,3 +49,7 @@ def test_automatic_drill_is_refused_without_witness():
                       "replication": "sync", "rpo": "0s"}])
     with pytest.raises(DrillError, match="no witness"):
         run_drill(spec, graph_for(spec), trigger="automatic")
+
+
+def test_failback_copies_the_surviving_objects_back_into_the_returned_site(sync_drill):
+    assert sync_drill.objects_missing_after_failback == 0
