@@ -147,7 +147,8 @@ def _is_bucket(move: _Move) -> bool:
 
 
 def _is_cluster(move: _Move) -> bool:
-    return move.system.kind in (Kind.kubernetes, Kind.ml_platform, Kind.vm_group) and move.how == "replica"
+    # A warm-standby VM group reaches its full count through the pulumi.flip step.
+    return move.system.kind in (Kind.kubernetes, Kind.ml_platform) and move.how == "replica"
 
 
 def _step(group: int, action: str, move_or_site: Any, **fields: Any) -> Step:

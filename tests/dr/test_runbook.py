@@ -104,3 +104,12 @@ def test_fingerprint_changes_with_the_plan():
     with_bucket = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
     without = build(spec, graph_for(spec, drop=[("files", "almaty")]), RunbookKind.unplanned, "almaty")
     assert with_bucket.fingerprint != without.fingerprint
+
+
+def test_warm_standby_vm_group_is_scaled_by_the_pulumi_flip_not_kubernetes():
+    shop = {"name": "shop", "kind": "vm-group", "sites": ["astana", "almaty"], "topology": "active-passive",
+            "rto": "30m"}
+    spec = platform([shop])
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    assert not any(s.action == "k8s.scale" and s.system == "shop" for s in book.steps())
+    assert any(s.action == "pulumi.flip" for s in book.steps())
