@@ -37,6 +37,7 @@ REPLICATION_MECHANISMS = {
 
 _S3_NAME_LIMIT = 63
 _K8S_NAME_LIMIT = 63
+_CRONJOB_NAME_LIMIT = 52  # Kubernetes appends an 11-character suffix to name each run's Job
 
 
 def placement_name(system: str, site: str) -> str:
@@ -167,12 +168,13 @@ def cron_job(
     deadline_seconds: int = 6 * 3600,
 ) -> k8s.batch.v1.CronJob:
     """A CronJob that never overlaps itself, retries twice, and keeps a short history of runs."""
-    labels = kw.labels(name, "job", "multidc")
+    object_name = bounded_name(_CRONJOB_NAME_LIMIT, name)
+    labels = kw.labels(object_name, "job", "multidc")
     pod = kw.pod_spec(containers, restart_policy="OnFailure", init_containers=list(init_containers))
     pod["volumes"] = [*pod["volumes"], *volumes]
     return k8s.batch.v1.CronJob(
         name,
-        metadata={"name": name, "namespace": namespace, "labels": labels},
+        metadata={"name": object_name, "namespace": namespace, "labels": labels},
         spec={
             "schedule": schedule,
             "concurrency_policy": "Forbid",
