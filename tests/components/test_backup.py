@@ -1,0 +1,122 @@
+"""Offsite backups: a locked vault in the offsite site, filled by jobs that run there."""
+
+import re
+
+import pytest
+
+from conftest import STACKS, component, descendant, pod_containers
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+def vault(graph, target):
+    return next(node for node in descendant(graph, target, DYNAMIC) if node.name.endswith("-vault"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_backup_policy_has_a_target_in_its_offsite_site(graphs, specs, stack):
+    graph = graphs[stack]
+    for system in (s for s in specs[stack].systems if s.backup is not None):
+        offsite = system.backup.offsite_site
+        target = component(graph, "multidc:backup:BackupTarget", f"{system.name}-backup-{offsite}")
+        assert target.site == offsite and target.inputs["protects_site"] == system.sites[0], target.urn
+        assert {node.site for node in graph.descendants(target.urn) if node.custom} == {offsite}, target.urn
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_vault_is_under_compliance_lock_for_the_immutable_days(graphs, specs, stack):
+    graph = graphs[stack]
+    for system in (s for s in specs[stack].systems if s.backup is not None):
+        target = component(graph, "multidc:backup:BackupTarget", f"{system.name}-backup-{system.backup.offsite_site}")
+        bucket = vault(graph, target)
+        assert bucket.inputs["versioning"] is True, bucket.urn
+        if system.backup.immutable_days > 0:
+            assert bucket.inputs["object_lock_mode"] == "COMPLIANCE", bucket.urn
+            assert bucket.inputs["object_lock_days"] == system.backup.immutable_days, bucket.urn
+        else:
+            assert bucket.inputs.get("object_lock_mode") is None, bucket.urn
+
+
+def test_vault_keeps_backups_for_the_longest_retention(graphs):
+    graph = graphs["kz-prod"]  # core-db: daily 14, weekly 8, monthly 12 -> 12 months of 31 days
+    bucket = vault(graph, component(graph, "multidc:backup:BackupTarget", "core-db-backup-almaty"))
+    assert bucket.inputs["lifecycle_days"] == 372
+
+
+def test_postgres_is_dumped_in_custom_format_by_a_pinned_client_and_uploaded(graphs):
+    graph = graphs["kz-prod"]
+    target = component(graph, "multidc:backup:BackupTarget", "core-db-backup-almaty")
+    job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "core-db-backup-almaty-dump")[0]
+    assert job.inputs["spec"]["schedule"] == "0 */6 * * *"
+    dump, upload = pod_containers(job)
+    assert re.fullmatch(r"postgres:16\.\d+", dump["image"]), dump["image"]
+    assert "pg_dump -Fc" in " ".join(dump["args"])
+    assert upload["args"][:2] == ["copy", "/backup"]
+    assert upload["args"][2].startswith("DST:kz-prod-core-db-vault-almaty/"), upload["args"]
+
+
+def test_bucket_backup_copies_and_never_deletes(graphs):
+    graph = graphs["kz-prod"]
+    target = component(graph, "multidc:backup:BackupTarget", "documents-backup-almaty")
+    job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "documents-backup-almaty-copy")[0]
+    (rclone,) = pod_containers(job)
+    assert rclone["args"][:3] == ["copy", "SRC:kz-prod-documents-astana", "DST:kz-prod-documents-vault-almaty/rclone-copy"]
+
+
+def velero_release(graph, placement):
+    velero = component(graph, "multidc:velero:Velero", f"{placement}-velero")
+    return velero, descendant(graph, velero, "kubernetes:helm.sh/v3:Release")[0]
+
+
+def test_velero_writes_to_an_unlocked_staging_bucket_in_the_offsite_site(graphs):
+    graph = graphs["kz-prod"]  # apps: backup to almaty, immutable 14 days
+    velero, release = velero_release(graph, "apps-astana")
+    assert velero.site == "astana"
+    assert release.inputs["chart"] == "velero" and release.inputs["repositoryOpts"]["repo"] == (
+        "https://vmware-tanzu.github.io/helm-charts")
+    (location,) = release.inputs["values"]["configuration"]["backupStorageLocation"]
+    target = component(graph, "multidc:backup:BackupTarget", "apps-backup-almaty")
+    staging = next(node for node in descendant(graph, target, DYNAMIC) if node.inputs["bucket"] == location["bucket"])
+    assert staging.inputs.get("object_lock_mode") is None, staging.urn
+    assert vault(graph, target).inputs["object_lock_mode"] == "COMPLIANCE"
+    assert location["config"]["s3Url"] == "https://s3.almaty.example.kz"
+    copy = descendant(graph, target, "kubernetes:batch/v1:CronJob", "apps-backup-almaty-copy")[0]
+    assert pod_containers(copy)[0]["args"][1:3] == [f"SRC:{staging.inputs['bucket']}",
+                                                   "DST:kz-prod-apps-vault-almaty/velero"]
+
+
+def test_velero_schedules_keep_daily_weekly_and_monthly_backups_for_the_policy(graphs):
+    _, release = velero_release(graphs["kz-prod"], "apps-astana")  # 0 1 * * *; 7 daily, 4 weekly, 3 monthly
+    schedules = {name: (s["schedule"], s["template"]["ttl"]) for name, s in release.inputs["values"]["schedules"].items()}
+    assert schedules == {
+        "apps-regular": ("0 1 * * *", "168h0m0s"),
+        "apps-weekly": ("0 1 * * 0", "672h0m0s"),
+        "apps-monthly": ("0 1 1 * *", "2232h0m0s"),
+    }
+
+
+def test_one_velero_per_cluster_backs_up_the_cluster_and_the_ml_platform_on_it(graphs):
+    _, release = velero_release(graphs["kz-prod"], "ml-k8s-astana")
+    locations = {item["name"]: item for item in release.inputs["values"]["configuration"]["backupStorageLocation"]}
+    assert set(locations) == {"ml-k8s", "ml"}
+    schedules = release.inputs["values"]["schedules"]
+    assert schedules["ml-regular"]["template"]["includedNamespaces"] == ["ml", "spark-jobs"]
+    assert schedules["ml-k8s-regular"]["template"]["includedNamespaces"] == ["*"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_job_container_is_limited_non_root_read_only_and_pinned(graphs, stack):
+    jobs = graphs[stack].of_type("kubernetes:batch/v1:CronJob")
+    assert jobs
+    for job in jobs:
+        pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, job.urn
+        for container in pod_containers(job):
+            where = f"{job.urn}: container {container['name']}"
+            assert set(container["resources"]["requests"]) == {"cpu", "memory"}, where
+            assert set(container["resources"]["limits"]) == {"cpu", "memory"}, where
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"], where
+            assert context["allowPrivilegeEscalation"] is False, where
+            image = container["image"]
+            assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), f"{where}: {image}"
