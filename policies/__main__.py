@@ -1,0 +1,44 @@
+"""multidc's CrossGuard policy pack: every policy, listed here and nowhere else.
+
+Run by the Pulumi CLI (`pulumi preview --policy-pack policies`) and by `multidc plan`
+(`multidc.plan.analyzer`), which start this program the same way. Policy names carry the
+stable ID: `mdc-dr-002-site-distance` is MDC-DR-002. See docs/policies.md.
+"""
+
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets
+
+PolicyPack(
+    name="multidc",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        contract.component_contract,
+        dr.two_sites,
+        dr.site_distance,
+        dr.seismic_zones,
+        dr.standby_placed,
+        dr.zero_rpo_sync,
+        dr.loss_window,
+        backups.backup_policy,
+        backups.offsite_copy,
+        backups.immutable_copies,
+        backups.retention,
+        residency.personal_data_residency,
+        network.admin_ports_closed,
+        network.database_private,
+        network.bucket_private,
+        network.vpn_crypto,
+        secrets.credentials_secret,
+        secrets.kubernetes_plaintext,
+        secrets.generated_secret,
+        pci.cardholder_segment,
+        pci.encrypted_at_rest,
+        pci.tls_only,
+        kubernetes.resource_limits,
+        kubernetes.not_privileged,
+        kubernetes.non_root,
+        kubernetes.probes,
+        kubernetes.pinned_images,
+    ],
+)
