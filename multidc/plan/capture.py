@@ -66,9 +66,10 @@ class PlanMocks(pulumi_mocks.Mocks):
         elif typ == "openstack:containerinfra/cluster:Cluster":
             host = _fake_ip(seed)
             state.update(apiAddress=f"https://{host}:6443", masterAddresses=[host],
-                         kubeconfig={"rawConfig": _kubeconfig(args.name, host), "host": f"https://{host}:6443",
-                                     "clusterCaCertificate": "MOCK-CA", "clientCertificate": "MOCK-CERT",
-                                     "clientKey": "MOCK-KEY"})
+                         # A map output: its keys are the provider schema's, not camelCase.
+                         kubeconfig={"raw_config": _kubeconfig(args.name, host), "host": f"https://{host}:6443",
+                                     "cluster_ca_certificate": "MOCK-CA", "client_certificate": "MOCK-CERT",
+                                     "client_key": "MOCK-KEY"})
         elif typ == "openstack:compute/instance:Instance":
             state.setdefault("accessIpV4", _fake_ip(seed))
         elif typ == "openstack:database/instance:Instance":
