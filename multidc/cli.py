@@ -67,12 +67,17 @@ def plan(
     graph = run_plan(platform, stack)
     report = None
     if policies:
-        from multidc.plan.analyzer import PolicyPackError, run_policy_pack
+        from multidc.plan.analyzer import PolicyConfigError, PolicyPackError, load_policy_config, run_policy_pack
 
+        config_path = _policy_config(policy_config, stack)
         try:
-            report = run_policy_pack(graph, pack_dir=ROOT / "policies", config=_policy_config(policy_config, stack))
+            config = load_policy_config(config_path) if config_path is not None else None
+            report = run_policy_pack(graph, pack_dir=ROOT / "policies", config=config)
+        except PolicyConfigError as error:
+            errors.print(f"[red]error:[/red] policy config {config_path}: {error}", highlight=False)
+            raise typer.Exit(2)
         except PolicyPackError as error:
-            errors.print(f"[red]error:[/red] the policy pack could not run: {error}")
+            errors.print(f"[red]error:[/red] the policy pack could not run: {error}", highlight=False)
             raise typer.Exit(2)
     assessment = assess(platform, graph)
     if export_manifests is not None:
@@ -93,7 +98,7 @@ def plan(
 
             console.print(policy_renderable(report))
         console.print(assessment.renderable())
-    if report is not None and report.mandatory_violations:
+    if report is not None and not report.ok:
         raise typer.Exit(1)
 
 
