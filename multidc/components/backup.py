@@ -32,6 +32,7 @@ from multidc.components.common import (
     bucket_name,
     cron_job,
     k8s_name,
+    namespace,
     rclone_job_container,
     retention_days,
     s3_credentials_secret,
@@ -150,13 +151,9 @@ class BackupTarget(pulumi.ComponentResource):
             object_lock_days=policy.immutable_days or None, tags=tags)
 
         in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": k8s_name("backup", system.name),
-                      "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-            opts=in_runner).metadata.name
+        jobs_namespace = namespace(f"{name}-namespace", k8s_name("backup", system.name), "restricted", in_runner)
         offsite_keys = s3_credentials_secret(
-            f"{name}-offsite-keys", namespace, site.s3_access_key, site.s3_secret_key, in_runner).metadata.name
+            f"{name}-offsite-keys", jobs_namespace, site.s3_access_key, site.s3_secret_key, in_runner).metadata.name
         vault_location = S3Location(endpoint=site.s3_endpoint, bucket=self.vault, prefix=self.mechanism,
                                     secret_name=offsite_keys)
         after_vault = pulumi.ResourceOptions.merge(in_runner, pulumi.ResourceOptions(depends_on=[vault]))
@@ -167,7 +164,7 @@ class BackupTarget(pulumi.ComponentResource):
             staging = bucket_name(args.platform.name, system.name, "staging", site.name)
             staging_bucket = site_bucket(f"{name}-staging", site, staging, self, noncurrent_days=7, tags=tags)
             staging_location = S3Location(endpoint=site.s3_endpoint, bucket=staging, secret_name=offsite_keys)
-            cron_job(f"{name}-copy", namespace, STAGING_COPY_SCHEDULE,
+            cron_job(f"{name}-copy", jobs_namespace, STAGING_COPY_SCHEDULE,
                      [rclone_job_container(staging_location, vault_location)], after_vault)
             if self.mechanism == "velero":
                 self.velero = VeleroTarget(system=system.name, offsite=site, bucket=staging,
@@ -176,16 +173,16 @@ class BackupTarget(pulumi.ComponentResource):
 
         if isinstance(args.source, ObjectBucket):
             source_keys = s3_credentials_secret(
-                f"{name}-source-keys", namespace, args.protects.s3_access_key, args.protects.s3_secret_key,
+                f"{name}-source-keys", jobs_namespace, args.protects.s3_access_key, args.protects.s3_secret_key,
                 in_runner).metadata.name
-            cron_job(f"{name}-copy", namespace, policy.schedule,
+            cron_job(f"{name}-copy", jobs_namespace, policy.schedule,
                      [rclone_job_container(args.source.location(source_keys), vault_location)], after_vault)
         elif isinstance(args.source, ManagedDatabase):
-            self._dump_job(name, args, namespace, policy.schedule, vault_location, staging, after_vault)
+            self._dump_job(name, args, jobs_namespace, policy.schedule, vault_location, staging, after_vault)
 
         self.register_outputs({"vault": self.vault, "endpoint": self.endpoint, "mechanism": self.mechanism})
 
-    def _dump_job(self, name: str, args: BackupTargetArgs, namespace: pulumi.Output[str], schedule: str,
+    def _dump_job(self, name: str, args: BackupTargetArgs, jobs_namespace: pulumi.Output[str], schedule: str,
                   vault: S3Location, staging: Optional[str], opts: pulumi.ResourceOptions) -> None:
         """Dump the primary database from here and upload the file to the vault; ClickHouse
         instead writes its backup from the server into the staging bucket."""
@@ -193,7 +190,7 @@ class BackupTarget(pulumi.ComponentResource):
         assert isinstance(database, ManagedDatabase)
         login = k8s.core.v1.Secret(
             f"{name}-db-login",
-            metadata={"name": k8s_name("backup", args.system.name, "login"), "namespace": namespace},
+            metadata={"name": k8s_name("backup", args.system.name, "login"), "namespace": jobs_namespace},
             string_data={"password": database.password if database.password is not None else ""},
             opts=opts).metadata.name
         password = {"secret_key_ref": {"name": login, "key": "password"}}
@@ -220,12 +217,12 @@ class BackupTarget(pulumi.ComponentResource):
         dump = kw.container(self.mechanism, dump_image(self.mechanism, args.system.size.engine_version or ""),
                             args=DUMP_COMMANDS[self.mechanism], cpu="500m", memory="1Gi", env=env)
         if staging is not None:
-            cron_job(f"{name}-dump", namespace, schedule, [dump], opts)
+            cron_job(f"{name}-dump", jobs_namespace, schedule, [dump], opts)
             return
         mount = {"name": "backup", "mount_path": "/backup"}
         dump["volume_mounts"] = [*dump["volume_mounts"], mount]
         volume = {"name": "backup", "empty_dir": {"size_limit": f"{args.system.size.volume_gb}Gi"}}
-        cron_job(f"{name}-dump", namespace, schedule, [upload_container(vault, mount)], opts,
+        cron_job(f"{name}-dump", jobs_namespace, schedule, [upload_container(vault, mount)], opts,
                  init_containers=[dump], volumes=[volume])
 
 

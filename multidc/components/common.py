@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
+from multidc.components.ml_platform import HelmChart
 from multidc.protection.rclone import S3Location, cronjob_container
 from multidc.spec import Kind, Platform, System, Topology
 
@@ -129,7 +130,33 @@ def retention_days(system: System) -> int:
     return max(retention.daily, retention.weekly * 7, retention.monthly * 31, 1)
 
 
-# --- Kubernetes jobs ----------------------------------------------------------------
+# --- Kubernetes objects ---------------------------------------------------------------
+
+def namespace(resource_name: str, name: str, pod_security: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """A namespace whose pods the Pod Security admission holds to ``pod_security``
+    (``restricted`` for the toolkit's own jobs; ``privileged`` only where a chart's node agent
+    needs the host); returns its name."""
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata={"name": name, "labels": {"pod-security.kubernetes.io/enforce": pod_security}},
+        opts=opts,
+    ).metadata.name
+
+
+def helm_release(resource_name: str, chart: HelmChart, namespace: pulumi.Input[str], values: dict[str, Any],
+                 opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    """An official chart at its pinned version, released under the chart's own name."""
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=chart.chart,
+        chart=chart.chart,
+        version=chart.version,
+        repository_opts={"repo": chart.repo},
+        namespace=namespace,
+        values=values,
+        opts=opts,
+    )
+
 
 def s3_credentials_secret(
     name: str,

@@ -10,11 +10,10 @@ import pulumi_kubernetes as k8s
 import pulumi_openstack as openstack
 
 from multidc import spec
-from multidc.components.ml_platform import GpuScheduling
+from multidc.components.common import helm_release, namespace
+from multidc.components.ml_platform import GpuScheduling, HelmChart
 
-GPU_OPERATOR_CHART = "gpu-operator"
-GPU_OPERATOR_VERSION = "v24.9.0"
-GPU_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"
+GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "v24.9.0")
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
 
 
@@ -57,7 +56,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "gpu_model": pool.gpu_model, "gpus_per_node": pool.gpus_per_node, "min_nodes": pool.min_nodes,
             "max_nodes": pool.max_nodes, "node_count": max(pool.min_nodes, 1), "node_labels": dict(
                 self.scheduling.node_labels), "taint": taint,
-            "gpu_operator": f"{GPU_OPERATOR_CHART}@{GPU_OPERATOR_VERSION}" if args.install_operator else None,
+            "gpu_operator": f"{GPU_OPERATOR.chart}@{GPU_OPERATOR.version}" if args.install_operator else None,
         }, opts)
         # The pool starts at its floor (at least one node, so the operator's validator has a GPU
         # to run on) and the cluster autoscaler grows it with pending GPU pods.
@@ -81,27 +80,15 @@ class GpuNodePool(pulumi.ComponentResource):
 
         if args.install_operator:
             in_cluster = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider)
-            namespace = k8s.core.v1.Namespace(
-                f"{name}-gpu-operator-namespace",
-                # The operator's driver and toolkit daemonsets load kernel modules: privileged by necessity.
-                metadata={"name": GPU_OPERATOR_NAMESPACE,
-                          "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
-                opts=in_cluster)
+            # The operator's driver and toolkit daemonsets load kernel modules: privileged by necessity.
+            operator_namespace = namespace(f"{name}-gpu-operator-namespace", GPU_OPERATOR_NAMESPACE, "privileged",
+                                           in_cluster)
             toleration = {"key": self.scheduling.taint_key, "operator": "Exists",
                           "effect": self.scheduling.taint_effect}
-            k8s.helm.v3.Release(
-                f"{name}-gpu-operator",
-                name=GPU_OPERATOR_CHART,
-                chart=GPU_OPERATOR_CHART,
-                version=GPU_OPERATOR_VERSION,
-                repository_opts={"repo": GPU_OPERATOR_REPO},
-                namespace=namespace.metadata.name,
-                values={
-                    "daemonsets": {"tolerations": [toleration]},
-                    "node-feature-discovery": {"worker": {"tolerations": [toleration]}},
-                    "operator": {"resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
-                                               "limits": {"cpu": "500m", "memory": "512Mi"}}},
-                },
-                opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[node_group])),
-            )
+            helm_release(f"{name}-gpu-operator", GPU_OPERATOR, operator_namespace, {
+                "daemonsets": {"tolerations": [toleration]},
+                "node-feature-discovery": {"worker": {"tolerations": [toleration]}},
+                "operator": {"resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
+                                           "limits": {"cpu": "500m", "memory": "512Mi"}}},
+            }, pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[node_group])))
         self.register_outputs({"node_group_id": self.node_group_id})

@@ -7,11 +7,10 @@ from datetime import timedelta
 from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from multidc import spec
 from multidc.components.bucket import ObjectBucket
-from multidc.components.common import cron_job, k8s_name, rclone_job_container, s3_credentials_secret
+from multidc.components.common import cron_job, k8s_name, namespace, rclone_job_container, s3_credentials_secret
 from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.rclone import CopyMode
@@ -59,18 +58,15 @@ class BucketCopy(pulumi.ComponentResource):
         }, opts)
         self.schedule = schedule
         in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": k8s_name("copy", system.name, "from", args.source_site.name),
-                      "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-            opts=in_runner).metadata.name
+        jobs_namespace = namespace(f"{name}-namespace", k8s_name("copy", system.name, "from", args.source_site.name),
+                                   "restricted", in_runner)
         source_keys = s3_credentials_secret(
-            f"{name}-source-keys", namespace, args.source_site.s3_access_key, args.source_site.s3_secret_key,
+            f"{name}-source-keys", jobs_namespace, args.source_site.s3_access_key, args.source_site.s3_secret_key,
             in_runner).metadata.name
         destination_keys = s3_credentials_secret(
-            f"{name}-destination-keys", namespace, args.destination_site.s3_access_key,
+            f"{name}-destination-keys", jobs_namespace, args.destination_site.s3_access_key,
             args.destination_site.s3_secret_key, in_runner).metadata.name
-        cron_job(f"{name}-job", namespace, self.schedule,
+        cron_job(f"{name}-job", jobs_namespace, self.schedule,
                  [rclone_job_container(args.source.location(source_keys), args.destination.location(destination_keys),
                                     mode=CopyMode.copy)],
                  in_runner)

@@ -18,12 +18,11 @@ from croniter import croniter
 
 from multidc import spec
 from multidc.components.backup import VeleroTarget
-from multidc.components.common import k8s_name
+from multidc.components.common import helm_release, k8s_name, namespace
+from multidc.components.ml_platform import HelmChart
 from multidc.components.kubernetes import KubernetesCluster
 
-VELERO_CHART = "velero"
-VELERO_VERSION = "8.0.0"  # Velero 1.15
-VELERO_REPO = "https://vmware-tanzu.github.io/helm-charts"
+VELERO = HelmChart("velero", "https://vmware-tanzu.github.io/helm-charts", "8.0.0")  # Velero 1.15
 AWS_PLUGIN_IMAGE = "velero/velero-plugin-for-aws:v1.11.0"
 VELERO_NAMESPACE = "velero"
 VELERO_USER = 65532  # the distroless image's nonroot user
@@ -58,7 +57,7 @@ class Velero(pulumi.ComponentResource):
         cluster = args.cluster
         schedules = {target.system: gfs_schedules(target.schedule, target.retention) for target in args.targets}
         super().__init__("multidc:velero:Velero", name, {
-            "site": cluster.site, "cluster": cluster.placement, "chart": f"{VELERO_CHART}@{VELERO_VERSION}",
+            "site": cluster.site, "cluster": cluster.placement, "chart": f"{VELERO.chart}@{VELERO.version}",
             "targets": [{
                 "system": target.system, "offsite_site": target.offsite.name, "bucket": target.bucket,
                 "namespaces": list(target.namespaces),
@@ -68,10 +67,7 @@ class Velero(pulumi.ComponentResource):
         }, opts)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         # The node agent reads pod volumes from the host: privileged by necessity.
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": VELERO_NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
-            opts=in_cluster).metadata.name
+        velero_namespace = namespace(f"{name}-namespace", VELERO_NAMESPACE, "privileged", in_cluster)
 
         locations: list[dict[str, Any]] = []
         velero_schedules: dict[str, Any] = {}
@@ -79,7 +75,7 @@ class Velero(pulumi.ComponentResource):
             location = k8s_name(target.system)
             credentials = k8s.core.v1.Secret(
                 f"{name}-{target.system}-offsite-keys",
-                metadata={"name": k8s_name(target.system, "offsite-keys"), "namespace": namespace},
+                metadata={"name": k8s_name(target.system, "offsite-keys"), "namespace": velero_namespace},
                 string_data={"cloud": pulumi.Output.secret(pulumi.Output.format(
                     "[default]\naws_access_key_id={0}\naws_secret_access_key={1}\n",
                     target.offsite.s3_access_key, target.offsite.s3_secret_key))},
@@ -108,38 +104,30 @@ class Velero(pulumi.ComponentResource):
                                  "includedNamespaces": list(target.namespaces)},
                 }
 
-        k8s.helm.v3.Release(
-            f"{name}-release",
-            name=VELERO_CHART,
-            chart=VELERO_CHART,
-            version=VELERO_VERSION,
-            repository_opts={"repo": VELERO_REPO},
-            namespace=namespace,
-            values={
-                "initContainers": [{
-                    "name": "velero-plugin-for-aws",
-                    "image": AWS_PLUGIN_IMAGE,
-                    "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
-                }],
-                "credentials": {"useSecret": False},  # each location names its own Secret
-                "snapshotsEnabled": False,
-                "deployNodeAgent": True,
-                "configuration": {
-                    "defaultVolumesToFsBackup": True,
-                    "backupStorageLocation": locations,
-                    "volumeSnapshotLocation": [],
-                },
-                "schedules": velero_schedules,
-                "resources": {"requests": {"cpu": "500m", "memory": "256Mi"},
-                              "limits": {"cpu": "1", "memory": "1Gi"}},
-                "nodeAgent": {"resources": {"requests": {"cpu": "500m", "memory": "512Mi"},
-                                            "limits": {"cpu": "1", "memory": "2Gi"}}},
-                "podSecurityContext": {"runAsNonRoot": True, "runAsUser": VELERO_USER,
-                                       "seccompProfile": {"type": "RuntimeDefault"}},
-                "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                             "capabilities": {"drop": ["ALL"]}},
+        values = {
+            "initContainers": [{
+                "name": "velero-plugin-for-aws",
+                "image": AWS_PLUGIN_IMAGE,
+                "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+            }],
+            "credentials": {"useSecret": False},  # each location names its own Secret
+            "snapshotsEnabled": False,
+            "deployNodeAgent": True,
+            "configuration": {
+                "defaultVolumesToFsBackup": True,
+                "backupStorageLocation": locations,
+                "volumeSnapshotLocation": [],
             },
-            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(
-                depends_on=[target.depends_on for target in args.targets])),
-        )
+            "schedules": velero_schedules,
+            "resources": {"requests": {"cpu": "500m", "memory": "256Mi"},
+                          "limits": {"cpu": "1", "memory": "1Gi"}},
+            "nodeAgent": {"resources": {"requests": {"cpu": "500m", "memory": "512Mi"},
+                                        "limits": {"cpu": "1", "memory": "2Gi"}}},
+            "podSecurityContext": {"runAsNonRoot": True, "runAsUser": VELERO_USER,
+                                   "seccompProfile": {"type": "RuntimeDefault"}},
+            "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                         "capabilities": {"drop": ["ALL"]}},
+        }
+        helm_release(f"{name}-release", VELERO, velero_namespace, values, pulumi.ResourceOptions.merge(
+            in_cluster, pulumi.ResourceOptions(depends_on=[target.depends_on for target in args.targets])))
         self.register_outputs({})

@@ -6,7 +6,7 @@ import pytest
 
 from multidc.components.replication import copy_schedule
 
-from conftest import component, descendant, pod_containers
+from conftest import descendant, pod_containers
 
 
 def copies(graph):

@@ -4,7 +4,7 @@ import pytest
 
 from multidc.plan.graph import SECRET_MASK
 
-from conftest import STACKS
+from conftest import STACKS, pod_containers
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
@@ -63,8 +63,7 @@ def test_no_job_puts_a_credential_in_a_plain_environment_value(graphs, stack):
     jobs = graphs[stack].of_type("kubernetes:batch/v1:CronJob")
     assert jobs
     for job in jobs:
-        pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        for container in pod_containers(job):
             for variable in container.get("env", []):
                 if any(word in variable["name"] for word in ("KEY", "PASSWORD", "SECRET")):
                     assert "valueFrom" in variable and "value" not in variable, (
