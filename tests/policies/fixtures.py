@@ -15,10 +15,10 @@ contract properties as inputs and, as the engine would show them, as outputs.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 from typing import Any, Iterable, Optional
 
+from multidc.plan.analyzer import PolicyReport
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 
 PROJECT = "multidc"
@@ -115,8 +115,20 @@ class Stack:
         merged = {k: v for k, v in {**node.inputs, **inputs}.items() if v is not None}
         self.nodes[name] = replace(node, inputs=merged, outputs={**merged, "id": node.outputs.get("id")})
 
+    def set_outputs(self, name: str, outputs: dict[str, Any]) -> None:
+        """Replace a node's outputs only (what AnalyzeStack sees), e.g. a component registering none."""
+        self.nodes[name] = replace(self.nodes[name], outputs=dict(outputs))
+
+    def set_dependencies(self, name: str, depends_on: Iterable[str]) -> None:
+        self.nodes[name] = replace(self.nodes[name], dependencies=tuple(self.nodes[d].urn for d in depends_on))
+
     def remove(self, name: str) -> None:
-        del self.nodes[name]
+        """Remove a node and everything under it."""
+        doomed = {self.nodes[name].urn}
+        for node_name, node in list(self.nodes.items()):  # registration order: parents come first
+            if node.urn in doomed or node.parent in doomed:
+                doomed.add(node.urn)
+                del self.nodes[node_name]
 
     def urn(self, name: str) -> str:
         return self.nodes[name].urn
@@ -133,6 +145,8 @@ SITES = {
     "almaty": {"role": "secondary", "city": "Almaty", "country": "KZ", "latitude": 43.2220, "longitude": 76.8512,
                "seismic_zone": "high", "cidr": "10.20.0.0/16"},
 }
+BACKUP = {"schedule": "0 */6 * * *", "daily": 14, "weekly": 8, "monthly": 12, "immutable_days": 30,
+          "offsite_site": "almaty"}
 
 
 def _site(stack: Stack, name: str, peers: list[str]) -> None:
@@ -224,6 +238,27 @@ def _backup_target(stack: Stack, system: str, primary: str, offsite: str, backup
               inputs=cron_job(f"backup-{system}", backup["schedule"]))
 
 
+def add_postgres(stack: Stack, system: str) -> None:
+    """A critical PostgreSQL system with personal data: active-passive, synchronous, RPO 0,
+    a Trove instance per site, immutable offsite backups (vault bucket and dump job)."""
+    sites, backup = list(SITES), dict(BACKUP)
+    for site in sites:
+        name = f"{system}-{site}"
+        stack.component("multidc:database:ManagedDatabase", name, {
+            **placement_props(system, site, "postgres", sites, replication="sync", backup=dict(backup)),
+            "engine": "postgresql", "engine_version": "16", "flavor": "DB-8-32", "volume_gb": 500,
+            "node_count": 1, "port": 5432}, parent="kz")
+        stack.add("random:index/randomPassword:RandomPassword", f"{name}-password", parent=name,
+                  provider=f"{site}-random", inputs={"length": 32, "special": False})
+        stack.add("openstack:database/instance:Instance", f"{name}-0", parent=name, provider=f"{site}-openstack",
+                  depends_on=[f"{site}-network", f"{name}-password"], secret_inputs=["users"], inputs={
+                      "name": f"kz-{name}-0", "flavorId": "db-8-32", "size": 500,
+                      "datastore": {"type": "postgresql", "version": "16"},
+                      "networks": [{"uuid": f"{site}-network-id"}],
+                      "databases": [{"name": system.replace("-", "_")}], "users": SECRET_MASK})
+    _backup_target(stack, system, "astana", "almaty", backup, "pg-dump")
+
+
 def compliant() -> Stack:
     """The baseline: no policy is violated."""
     stack = Stack()
@@ -238,26 +273,9 @@ def compliant() -> Stack:
               secret_inputs=["kubeconfig"])
     stack.add("kubernetes:apps/v1:Deployment", "web", parent="kz", provider="ops-k8s", inputs=deployment("web"))
 
-    sites = ["astana", "almaty"]
-    backup = {"schedule": "0 */6 * * *", "daily": 14, "weekly": 8, "monthly": 12, "immutable_days": 30,
-              "offsite_site": "almaty"}
-    for site in sites:
-        name = f"core-db-{site}"
-        stack.component("multidc:database:ManagedDatabase", name, {
-            **placement_props("core-db", site, "postgres", sites, replication="sync", backup=dict(backup)),
-            "engine": "postgresql", "engine_version": "16", "flavor": "DB-8-32", "volume_gb": 500,
-            "node_count": 1, "port": 5432}, parent="kz")
-        stack.add("random:index/randomPassword:RandomPassword", f"{name}-password", parent=name,
-                  provider=f"{site}-random", inputs={"length": 32, "special": False})
-        stack.add("openstack:database/instance:Instance", f"{name}-0", parent=name, provider=f"{site}-openstack",
-                  depends_on=[f"{site}-network", f"{name}-password"], secret_inputs=["users"], inputs={
-                      "name": f"kz-{name}-0", "flavorId": "db-8-32", "size": 500,
-                      "datastore": {"type": "postgresql", "version": "16"},
-                      "networks": [{"uuid": f"{site}-network-id"}], "databases": [{"name": "core_db"}],
-                      "users": SECRET_MASK})
-    _backup_target(stack, "core-db", "astana", "almaty", backup, "pg-dump")
-
-    documents_backup = {**backup, "schedule": "*/15 * * * *"}
+    add_postgres(stack, "core-db")
+    sites = list(SITES)
+    documents_backup = {**BACKUP, "schedule": "*/15 * * * *"}
     for site in sites:
         name = f"documents-{site}"
         stack.component("multidc:bucket:ObjectBucket", name, {
@@ -279,9 +297,7 @@ def compliant() -> Stack:
 def with_cards(stack: Stack) -> Stack:
     """Add a payment-card PostgreSQL system, `cards-db`, that meets every PCI rule: its own
     network per site, an encrypted volume type and a configuration group requiring TLS."""
-    sites = ["astana", "almaty"]
-    backup = {"schedule": "30 */6 * * *", "daily": 14, "weekly": 8, "monthly": 12, "immutable_days": 30,
-              "offsite_site": "almaty"}
+    sites, backup = list(SITES), {**BACKUP, "schedule": "30 */6 * * *"}
     for site in sites:
         name = f"cards-db-{site}"
         stack.component("multidc:database:ManagedDatabase", name, {
@@ -305,6 +321,6 @@ def with_cards(stack: Stack) -> Stack:
     return stack
 
 
-def deep(value: Any) -> Any:
-    """A copy of a fixture's nested inputs, to change without touching the original."""
-    return copy.deepcopy(value)
+def found(report: PolicyReport) -> set[tuple[str, str]]:
+    """Each violation as (policy ID, name of the resource it is on)."""
+    return {(v.policy_id, v.urn.rsplit("::", 1)[-1] if v.urn else "(stack)") for v in report.violations}
