@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--max-resources", type=int, default=5000)
     args = parser.parse_args()
     # (sites, vm groups, VMs per group per site), chosen to land near 250 ... 5,000 resources.
-    shapes = [(2, 4, 10), (2, 8, 20), (4, 10, 15), (6, 12, 20), (10, 12, 21)]
+    shapes = [(2, 4, 10), (2, 8, 20), (4, 10, 15), (6, 12, 20), (10, 16, 21)]
     print(f"{'sites':>5} {'resources':>9} {'plan s':>8} {'floor s':>8} {'ratio':>6} {'plan us/res':>11}")
     for sites, groups, vms in shapes:
         spec = synthetic_spec(sites, groups, vms)
