@@ -40,6 +40,7 @@ from typing import Any, Iterator, Mapping, Optional
 
 import grpc
 import jsonschema
+import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
@@ -252,8 +253,8 @@ def _struct(props: Mapping[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-class _Wire:
-    """Builds the analyzer messages for one graph (providers looked up once)."""
+class AnalyzerMessages:
+    """The analyzer requests for one graph, built as the engine builds them (providers looked up once)."""
 
     def __init__(self, graph: ResourceGraph):
         self.graph = graph
@@ -314,6 +315,7 @@ class PolicyPackProcess:
         self._stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
         self._stderr: list[str] = []
         self.info: Optional[analyzer_pb2.AnalyzerInfo] = None
+        self.version = ""
         self.policies: tuple[PolicyInfo, ...] = ()
 
     def __enter__(self) -> "PolicyPackProcess":
@@ -348,6 +350,9 @@ class PolicyPackProcess:
             name: analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_CODES[level], properties=_struct(props))
             for name, (level, props) in reconciled.items()
         }))
+        # As the CLI does: the version in PulumiPolicy.yaml wins over the one the pack reports.
+        project = yaml.safe_load((self.pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+        self.version = str(project.get("version") or self.info.version)
         kinds = {analyzer_pb2.POLICY_TYPE_RESOURCE: "resource", analyzer_pb2.POLICY_TYPE_STACK: "stack"}
         self.policies = tuple(
             PolicyInfo(name=p.name, description=p.description, enforcement=reconciled[p.name][0],
@@ -398,7 +403,7 @@ class PolicyPackProcess:
         started = time.perf_counter()
         self._call("ConfigureStack", analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=graph.stack, project=graph.project, dry_run=True))
-        wire = _Wire(graph)
+        wire = AnalyzerMessages(graph)
         violations: list[Violation] = []
         for node in graph:
             response = self._call("Analyze", wire.analyze_request(node))
@@ -406,7 +411,7 @@ class PolicyPackProcess:
             violations.extend(self._violations(response, urn=node.urn))
         response = self._call("AnalyzeStack", wire.stack_request())
         violations.extend(self._violations(response, urn=None))
-        return PolicyReport(pack=self.info.name, version=self.info.version, stack=graph.stack,
+        return PolicyReport(pack=self.info.name, version=self.version, stack=graph.stack,
                             policies=self.policies, violations=tuple(violations),
                             seconds=time.perf_counter() - started)
 
@@ -421,6 +426,11 @@ class PolicyPackProcess:
                 policy_id=policy_id(diagnostic.policyName), policy_name=diagnostic.policyName,
                 enforcement=_LEVELS[diagnostic.enforcementLevel], urn=urn or diagnostic.urn or None,
                 message=message)
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The pack's process ID while it runs."""
+        return self._process.pid if self._process is not None else None
 
     def close(self) -> None:
         if self._channel is not None:

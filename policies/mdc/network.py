@@ -15,7 +15,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from mdc.common import plain, schema, setting, whole
+from mdc.common import plain, schema, setting
 from mdc.facts import DATABASE, component_of, is_bucket
 
 SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
@@ -82,8 +82,9 @@ def validate_admin_ports_closed(args: ResourceValidationArgs, report_violation: 
     exposed = [port for port in protected if low <= port <= high]
     if exposed:
         names = ", ".join(f"{port} ({SERVICES[port]})" if port in SERVICES else str(port) for port in exposed)
+        span = f"port {low}" if low == high else f"ports {low}-{high}"
         report_violation(
-            f"Security group rule '{args.name}' admits {source} on ports {low}-{high}, exposing {names} to the "
+            f"Security group rule '{args.name}' admits {source} on {span}, exposing {names} to the "
             "internet, where they are scanned and brute-forced within minutes. Restrict remote_ip_prefix to the "
             "site and peer CIDRs (or a bastion), or use remote_group_id.")
 
