@@ -133,8 +133,11 @@ def _zones(nodes: Iterable[Node]) -> frozenset[str]:
 def _anti_affinity(graph: ResourceGraph, nodes: list[Node]) -> bool:
     """True if the servers below are scheduled into an anti-affinity server group (found anywhere in the
     graph: a site declares the groups, its VM groups point at them by dependency or scheduler hint)."""
-    groups = [n for n in graph.of_type(_SERVER_GROUP)
-              if any("anti-affinity" in str(policy) for policy in n.inputs.get("policies") or [])]
+    def policies(node: Node) -> list[str]:
+        value = node.inputs.get("policies") or []
+        return [value] if isinstance(value, str) else list(value)  # a string in pulumi-openstack 5
+
+    groups = [n for n in graph.of_type(_SERVER_GROUP) if any("anti-affinity" in str(p) for p in policies(n))]
     ids = {n.id or n.outputs.get("id") for n in groups} - {None}
     urns = {n.urn for n in groups}
     for node in nodes:

@@ -341,8 +341,6 @@ def test_failover(platform: Platform, deployed: Deployed, from_site: str, to_sit
 def _notes(platform: Platform, deployed: Deployed, moves: list[_Move], from_site: str, to_site: str,
            automatic: Optional[str]) -> tuple[str, ...]:
     notes = []
-    if automatic is not None:
-        notes.append(f"Automatic failover is refused: {automatic}.")
     moved = {m.system.name for m in moves}
     for system in platform.systems:
         primary = deployed.primary_of(system.name)
@@ -382,10 +380,13 @@ def all_runbooks(platform: Platform, graph: ResourceGraph) -> list[Runbook]:
     for site in platform.sites:
         if site.name == platform.primary.name:
             continue
-        deployed = read(graph)
-        if not _moves(platform, deployed, platform.primary.name, site.name):
+        moves = _moves(platform, read(graph), platform.primary.name, site.name)
+        if not moves:
             continue
-        for kind in (RunbookKind.unplanned, RunbookKind.planned, RunbookKind.test):
-            books.append(build(platform, graph, kind, site.name))
-        books.append(build(platform, graph, RunbookKind.failback, platform.primary.name, from_site=site.name))
+        books.append(build(platform, graph, RunbookKind.unplanned, site.name))
+        if any(m.how == "replica" for m in moves):
+            # Switchover, rehearsal and failback move replicas; a site holding only backups is restored into.
+            for kind in (RunbookKind.planned, RunbookKind.test):
+                books.append(build(platform, graph, kind, site.name))
+            books.append(build(platform, graph, RunbookKind.failback, platform.primary.name, from_site=site.name))
     return books

@@ -103,7 +103,7 @@ def graph_for(
             group = urn("openstack:compute/serverGroup:ServerGroup", name)
             if (system.name, place) in anti_affinity:
                 nodes.append(Node(group, "openstack:compute/serverGroup:ServerGroup", name, True, parent=u,
-                                  site=place, inputs={"policies": ["anti-affinity"]}))
+                                  site=place, inputs={"policies": "anti-affinity"}))
             for index, zone in enumerate(zones.get((system.name, place), ["az1"])):
                 nodes.append(Node(urn("openstack:compute/instance:Instance", f"{name}-{index}"),
                                   "openstack:compute/instance:Instance", f"{name}-{index}", True, parent=u, site=place,

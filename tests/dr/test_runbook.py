@@ -2,6 +2,7 @@
 
 import pytest
 
+from multidc.dr.render import runbook_markdown
 from multidc.dr.runbook import RunbookError, RunbookKind, build
 from multidc.spec import load_stack
 
@@ -70,7 +71,7 @@ def test_runbook_without_witness_says_why_automatic_failover_is_refused():
     spec = platform([DB])
     book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
     assert book.automatic and "no witness" in book.automatic
-    assert any("Automatic failover is refused" in note for note in book.notes)
+    assert "**refused**: no witness" in runbook_markdown(book)
 
 
 def test_failover_to_the_primary_site_is_refused_with_the_fix():
