@@ -218,12 +218,14 @@ def drill_command(
     trigger: str = typer.Option("declared", "--trigger", help="declared or automatic (watcher + witness)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
     no_failback: bool = typer.Option(False, "--no-failback"),
+    heartbeat: float = typer.Option(0.2, "--heartbeat", help="seconds between the watcher's heartbeats"),
+    missed: int = typer.Option(3, "--missed", help="missed heartbeats before the primary is declared lost"),
 ) -> None:
     """Kill the primary site's real local services with SIGKILL, fail over, measure RTO and RPO, fail back."""
     platform = _load(stack)
     try:
         result = run_drill(platform, planned_graph(platform, stack), mode=mode, trigger=trigger, seed=seed,
-                           failback=not no_failback,
+                           failback=not no_failback, heartbeat_interval=heartbeat, missed_heartbeats=missed,
                            log=(lambda m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     except DrillError as error:
         _fail(str(error))
