@@ -202,7 +202,13 @@ def model_server_container(model: ServedModel, tracking_uri: str) -> dict[str, A
         args=model_server_args(model.model_uri, model.workers),
         cpu=model.cpu, memory=model.memory, port=MODEL_PORT, probe_path="/ping",
         startup_seconds=MODEL_STARTUP_SECONDS,
-        env=[{"name": "MLFLOW_TRACKING_URI", "value": tracking_uri}],
+        env=[
+            {"name": "MLFLOW_TRACKING_URI", "value": tracking_uri},
+            # Parallelism comes from the workers. A worker's OpenMP/BLAS pool would otherwise start
+            # a thread per CPU of the node (a container sees them all, not its limit) and the
+            # workers would fight over the two CPUs they are limited to.
+            {"name": "OMP_NUM_THREADS", "value": "1"},
+        ],
     )
 
 
