@@ -82,6 +82,16 @@ DUMP_COMMANDS = {
 }
 
 
+def backup_mechanism(system: spec.System) -> str:
+    """How a system is backed up, or a RunError naming the system when multidc has no way to."""
+    if system.kind not in MECHANISMS:
+        raise pulumi.RunError(
+            f"systems.{system.name}.backup: multidc cannot back up a {system.kind.value} system (a VM's disks "
+            "are the provider's Cloud Backup, outside the spec); remove its backup section, or keep the "
+            "data it must not lose in a database or bucket system with its own backup")
+    return MECHANISMS[system.kind]
+
+
 def dump_image(mechanism: str, version: str) -> str:
     """The pinned client image of an engine version; for a version not listed, the newest
     client listed (dump clients read older servers, never newer ones)."""
@@ -134,7 +144,7 @@ class BackupTarget(pulumi.ComponentResource):
         system, site = args.system, args.site
         policy = system.backup
         assert policy is not None
-        mechanism = MECHANISMS[system.kind]
+        mechanism = backup_mechanism(system)
         lock_mode = COMPLIANCE if policy.immutable_days > 0 else None
         vault_name = bucket_name(args.platform.name, system.name, "vault", site.name)
         super().__init__("multidc:backup:BackupTarget", name, {
