@@ -35,7 +35,7 @@ from multidc.components.ml_platform import (
     model_server_args,
     training_datasets,
 )
-from multidc.plan.capture import run_program
+from multidc.plan.capture import plan, run_program
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 from multidc.spec import Topology, load_stack
 
@@ -379,3 +379,45 @@ def test_default_active_passive_ml_workloads_receive_no_primary_site_endpoint():
     text = json.dumps(raw_registrations(ML_SITE))
     assert PRIMARY not in text, [line for line in text.split('"') if PRIMARY in line]
     assert "core-db.almaty.db.internal" in text and "kz-prod-datasets-almaty" in text
+
+
+# --- over kz-prod's full plan (platform.py's wiring) ------------------------------------
+
+@pytest.fixture(scope="module")
+def kz_prod() -> ResourceGraph:
+    return plan(PLATFORM)
+
+
+def ml_placement(graph: ResourceGraph, site: str) -> Node:
+    return next(n for n in graph.components("multidc:ml_platform:MlPlatform") if n.inputs["site"] == site)
+
+
+def addresses_of(graph: ResourceGraph, site: str) -> set[str]:
+    """What names a site's data: its S3 endpoint, its buckets, its database instances' addresses."""
+    found = {PLATFORM.site(site).s3_endpoint}
+    found |= {n.inputs["bucket"] for n in graph.components("multidc:bucket:ObjectBucket") if n.site == site}
+    found |= {address for n in graph.of_type("openstack:database/instance:Instance") if n.site == site
+              for address in n.outputs.get("addresses", [])}
+    return found
+
+
+def test_kz_prod_plan_runs_ml_full_in_the_replica_site_and_warm_in_the_primary(kz_prod):
+    assert {site: ml_placement(kz_prod, site).inputs["scale"] for site in ML.sites} == {
+        ML_SITE: FULL, PRIMARY: WARM_STANDBY}
+
+
+def test_kz_prod_plan_training_site_workloads_name_no_primary_site_address(kz_prod):
+    placement = ml_placement(kz_prod, ML_SITE)
+    workloads = [n for n in kz_prod.descendants(placement.urn) if n.type.startswith("kubernetes:")]
+    text = json.dumps([n.inputs for n in workloads])
+    assert [address for address in addresses_of(kz_prod, PRIMARY) if address in text] == [], placement.urn
+    # The scan does see addresses: the replica site's own are there.
+    assert [address for address in addresses_of(kz_prod, ML_SITE) if address in text], placement.urn
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "platform.py gives the warm standby in the primary site that site's copies (production's own); "
+    "it should pass datasets=training_datasets(platform, system, site, copies)"))
+def test_kz_prod_plan_warm_standby_in_the_primary_site_receives_no_dataset(kz_prod):
+    placement = ml_placement(kz_prod, PRIMARY)
+    assert placement.inputs["datasets"] == {}, placement.urn

@@ -16,7 +16,7 @@ from multidc.components.ml_platform import (
     PostgresConnection,
     S3BucketAccess,
 )
-from multidc.plan.capture import run_program
+from multidc.plan.capture import plan, run_program
 from multidc.plan.graph import Node, ResourceGraph
 from multidc.plan.manifests import ManifestExportError, export_manifests
 from multidc.spec import load_stack
@@ -136,3 +136,12 @@ def test_two_objects_with_one_identity_in_one_cluster_are_refused(tmp_path):
     with pytest.raises(ManifestExportError, match="urn:x::web-b and urn:x::web-a are both"):
         export_manifests(graph, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_kz_prod_plan_exports_every_cluster_object_under_its_site_and_cluster(tmp_path):
+    graph = plan(load_stack("kz-prod"))
+    written = export_manifests(graph, tmp_path / "kz-prod")
+    assert len(written) == len([n for n in graph if n.custom and n.type.startswith("kubernetes:")])
+    for site in ("astana", "almaty"):
+        assert read(tmp_path / "kz-prod" / site / f"ml-k8s-{site}" / "ml" / "HelmRelease-jupyterhub.yaml")[
+            "version"] == JUPYTERHUB_CHART.version
