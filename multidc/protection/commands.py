@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import typer
 from rich.console import Console
@@ -29,10 +29,12 @@ from multidc.protection.bucket_restore import (
     Action,
     NoCopyBeforeError,
     RestoreIncompleteError,
+    ObjectVersion,
     RestorePlan,
     apply_restore,
-    restore_bucket,
-    restore_from_copy,
+    current_objects,
+    list_versions,
+    plan_restore,
 )
 from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
 from multidc.spec import SpecError, load_stack, parse_duration
@@ -166,13 +168,6 @@ def choose_source(versions: Optional[RestorePlan], vault: Optional[RestorePlan])
     return "versions", "the live bucket has a version older than T of every key the vault held before T"
 
 
-def _plan_or_none(make_plan: Any) -> Optional[RestorePlan]:
-    try:
-        return make_plan()
-    except NoCopyBeforeError:
-        return None
-
-
 @dataclass(frozen=True)
 class BucketRestore:
     """A planned bucket restore: the plan, its source and target, and why that source."""
@@ -193,42 +188,53 @@ def plan_bucket(data: SystemData, site: str, before: dt.datetime, source: str,
                 endpoints: Mapping[str, str], env: Mapping[str, str]) -> BucketRestore:
     """List versions and plan the restore of ``site``'s live bucket; reads only.
 
-    Raises ``Refused`` (naming the system, T and the oldest copy) when the chosen source,
-    or every source for ``auto``, has no copy older than T.
+    Raises ``Refused`` (naming the system, T and the oldest copy of each source) when the
+    chosen source, or every source for ``auto``, has no copy older than T.
     """
     target = connect(data.live_bucket(site), endpoints, env)
     if source == "vault" and data.vault is None:
         raise UsageError(f"--from vault: system {data.system!r} has no backup policy, so no vault; "
                          "use --from versions, or add backup: to the system in the spec")
     vault = connect(data.vault, endpoints, env) if data.vault is not None and source != "versions" else None
+    live_versions = _listing(target)
+    listings = {"the live bucket": live_versions}
+    plans: dict[str, Optional[RestorePlan]] = {"versions": None, "vault": None}
+    if source in ("versions", "auto"):
+        plans["versions"] = _plan_or_none(live_versions, before, None)
+    if vault is not None:
+        vault_versions = _listing(vault, "" if source == "vault" else " (pass --from versions to restore without it)")
+        listings[f"the vault {vault}"] = vault_versions
+        plans["vault"] = _plan_or_none(vault_versions, before, current_objects(live_versions))
+    if plans["versions"] is None and plans["vault"] is None:
+        oldest = "; ".join(
+            f"oldest version in {where}: {min(v.last_modified for v in found).isoformat()}" if found
+            else f"{where} is empty" for where, found in listings.items())
+        raise Refused(f"system {data.system!r} in {site}: no copy older than {before.isoformat()} exists "
+                      f"({oldest}); nothing was changed. Pick a later --before.")
+    if source == "auto":
+        chosen, reason = choose_source(plans["versions"], plans["vault"])
+    else:
+        chosen, reason = source, f"--from {source}"
+    plan = plans[chosen]
+    assert plan is not None  # --from X plans only X, refused above; auto never picks a source without one
+    return BucketRestore(plan, chosen, reason, target, target if chosen == "versions" else vault)  # type: ignore[arg-type]
 
-    def from_versions() -> RestorePlan:
-        return restore_bucket(target.client, target.location.bucket, before, dry_run=True).plan
 
-    def from_vault() -> RestorePlan:
-        assert vault is not None
-        return restore_from_copy(vault.client, vault.location.bucket, target.client, target.location.bucket,
-                                 before, dry_run=True).plan
+def _listing(endpoint: Endpoint, hint: str = "") -> list[ObjectVersion]:
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        if source == "versions":
-            return BucketRestore(from_versions(), "versions", "--from versions", target, target)
-        if source == "vault":
-            return BucketRestore(from_vault(), "vault", "--from vault", target, vault)  # type: ignore[arg-type]
-        versions_plan = _plan_or_none(from_versions)
-        vault_plan = _plan_or_none(from_vault) if vault is not None else None
-    except NoCopyBeforeError as error:
-        raise Refused(f"system {data.system!r} in {site}: {error}") from error
-    if versions_plan is None and vault_plan is None:
-        where = "in the live bucket or the vault" if vault is not None else "in the live bucket (and it has no vault)"
-        raise Refused(f"system {data.system!r} in {site}: no copy older than {before.isoformat()} exists {where}; "
-                      "nothing was changed. Pick a later --before.")
-    chosen, reason = choose_source(versions_plan, vault_plan)
-    if chosen == "versions":
-        assert versions_plan is not None
-        return BucketRestore(versions_plan, "versions", reason, target, target)
-    assert vault_plan is not None and vault is not None
-    return BucketRestore(vault_plan, "vault", reason, target, vault)
+        return list_versions(endpoint.client, endpoint.location.bucket)
+    except (BotoCoreError, ClientError) as error:
+        raise Refused(f"cannot list the versions of {endpoint}: {error}; nothing was changed{hint}") from None
+
+
+def _plan_or_none(versions: list[ObjectVersion], before: dt.datetime,
+                  target_current: Optional[dict[str, ObjectVersion]]) -> Optional[RestorePlan]:
+    try:
+        return plan_restore(versions, before, target_current=target_current)
+    except NoCopyBeforeError:
+        return None
 
 
 def bucket_summary(restore: BucketRestore) -> str:
@@ -345,8 +351,8 @@ def _confirm(target: str) -> None:
 
 def run_restore(stack: str, system: str, before_text: str, site: str, source: str, target_dsn: Optional[str],
                 endpoint_options: list[str], yes: bool, dry_run: bool, env: Mapping[str, str],
-                report: dict[str, Any]) -> None:
-    """Plan, show, confirm and apply one restore, filling ``report`` as it goes."""
+                report: dict[str, Any], announce: Callable[[str], None]) -> None:
+    """Plan, ``announce`` the plan, confirm and apply one restore, filling ``report`` as it goes."""
     if source not in SOURCES:
         raise UsageError(f"--from {source!r}: choose one of {', '.join(SOURCES)}")
     before = parse_before(before_text)
@@ -374,11 +380,11 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         raise UsageError(f"--system {system}: it is a {data.kind} system; multidc restore supports "
                          f"{' and '.join(SUPPORTED_KINDS)} systems (Kubernetes and ML platforms: velero restore)")
     report["summary"] = summary
+    announce(summary)
     if dry_run:
         report["status"] = "planned"
         return
     if not yes:
-        errors.print(summary, markup=False, highlight=False)
         _confirm(target_name)
     report["result"] = apply_bucket(restore) if data.kind == "bucket" else apply_database(restore, system, before)
     report["status"] = "restored"
@@ -412,8 +418,14 @@ def register(app: typer.Typer) -> None:
         """
         report: dict[str, Any] = {"stack": stack, "system": system, "site": site, "status": "failed"}
         code = 0
+        shown = errors if as_json else console  # stdout carries only the JSON report with --json
+
+        def announce(text: str) -> None:
+            shown.print(text, markup=False, highlight=False, soft_wrap=True)
+
         try:
-            run_restore(stack, system, before, site, source, target_dsn, endpoint, yes, dry_run, os.environ, report)
+            run_restore(stack, system, before, site, source, target_dsn, endpoint, yes, dry_run, os.environ,
+                        report, announce)
         except (UsageError, LocateError) as error:
             report["error"], code = str(error), BAD_INPUT
         except Refused as error:
@@ -429,10 +441,9 @@ def register(app: typer.Typer) -> None:
             json.dump(report, sys.stdout, indent=2, default=str)
             sys.stdout.write("\n")
         elif code == 0:
-            console.print(report["summary"], markup=False, highlight=False)
-            console.print(_outcome(report), markup=False, highlight=False)
+            announce(_outcome(report))
         if code:
-            errors.print(f"[red]error:[/red] {report['error']}", markup=True, highlight=False)
+            errors.print(f"[red]error:[/red] {report['error']}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(code)
 
 

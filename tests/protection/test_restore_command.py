@@ -1,0 +1,399 @@
+"""`multidc restore` against kz-prod's buckets on two real local S3 sites and a real PostgreSQL.
+
+kz-prod's sites are mapped with ``--endpoint`` onto two moto server processes (astana on
+``site_a``, almaty on ``site_b``). Each test creates the buckets the planned graph names,
+with the settings the graph declares (versioning, COMPLIANCE lock on the vault), attacks
+them for real and runs the command as an operator would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from multidc.cli import app
+from multidc.components.bucket_provider import BucketProvider
+from multidc.protection import db_backup
+from multidc.protection.bucket_restore import (
+    Action,
+    KeyPlan,
+    RestorePlan,
+    list_versions,
+    write_immutable_copy,
+)
+from multidc.protection.commands import UsageError, choose_source, parse_before
+from multidc.protection.locate import BucketLocation, LocateError, locate
+from s3_fixtures import bucket_digests, fill_bucket, site_a, site_b  # noqa: F401
+
+UTC = dt.timezone.utc
+STACK = "kz-prod"
+SECRET = "never-print-this-secret-0451"
+runner = CliRunner()
+
+
+# --- the two sites, the buckets the graph names ---------------------------------------------
+
+@pytest.fixture
+def sites(site_a, site_b, monkeypatch) -> dict[str, Any]:  # noqa: F811
+    """kz-prod's sites on two moto processes, emptied first; their keys in the environment."""
+    for site in (site_a, site_b):
+        request = urllib.request.Request(f"{site.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    for name in ("ASTANA", "ALMATY"):
+        monkeypatch.setenv(f"MULTIDC_S3_ACCESS_KEY_{name}", f"key-{name.lower()}")
+        monkeypatch.setenv(f"MULTIDC_S3_SECRET_KEY_{name}", SECRET)
+    monkeypatch.delenv("MULTIDC_TARGET_DSN", raising=False)
+    return {"astana": site_a, "almaty": site_b}
+
+
+@pytest.fixture(scope="module")
+def graph(planned):
+    return planned(STACK)[1]
+
+
+def endpoint_args(sites) -> list[str]:
+    return [arg for name, site in sites.items() for arg in ("--endpoint", f"{name}={site.endpoint_url}")]
+
+
+def create_declared(graph, sites, location: BucketLocation) -> Any:
+    """Create a bucket exactly as the plan declares it, on the local site; return a client on it."""
+    site = sites[location.site]
+    props = dict(graph.by_urn(location.urn).inputs)
+    props.update(endpoint=site.endpoint_url, access_key=site.access_key, secret_key=site.secret_key)
+    BucketProvider().create(props)
+    return site.client()
+
+
+def restore(sites, system, before, *extra: str, input: str | None = None):
+    moment = before if isinstance(before, str) else before.isoformat()
+    args = ["restore", "--stack", STACK, "--system", system, "--before", moment, *endpoint_args(sites), *extra]
+    return runner.invoke(app, args, input=input)
+
+
+def moment_between() -> dt.datetime:
+    """A time with a clear second on either side: some stores keep LastModified to the second."""
+    time.sleep(1.1)
+    moment = dt.datetime.now(UTC)
+    time.sleep(1.1)
+    return moment
+
+
+def encrypt_everything(s3, bucket: str, keys: list[str]) -> None:
+    """Ransomware: overwrite every object with garbage, delete some, leave a ransom note."""
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=os.urandom(777))
+    for key in sorted(keys)[:5]:
+        s3.delete_object(Bucket=bucket, Key=key)
+    s3.put_object(Bucket=bucket, Key="HOW-TO-DECRYPT.txt", Body=b"send 10 BTC")
+
+
+def wipe_history(s3, bucket: str) -> None:
+    """What an attacker holding the live site's keys does next: delete every old version."""
+    for version in list_versions(s3, bucket):
+        if not version.is_latest:
+            s3.delete_object(Bucket=bucket, Key=version.key, VersionId=version.version_id)
+
+
+def versions_listing(s3, bucket: str) -> list[tuple[str, str, bool, bool]]:
+    return sorted((v.key, v.version_id, v.is_latest, v.is_delete_marker) for v in list_versions(s3, bucket))
+
+
+def attacked_documents(graph, sites, *, with_vault: bool):
+    """kz-prod's documents bucket in astana (and its vault in almaty), written, then attacked."""
+    data = locate(graph, "documents")
+    live = data.live_bucket("astana")
+    live_s3 = create_declared(graph, sites, live)
+    originals = fill_bucket(live_s3, live.bucket, 30, size=3000)
+    originals.update(fill_bucket(live_s3, live.bucket, 1, size=6 * 1024 * 1024 + 17, prefix="scans/"))
+    vault_s3 = None
+    if with_vault:
+        vault_s3 = create_declared(graph, sites, data.vault)
+        write_immutable_copy(live_s3, live.bucket, vault_s3, data.vault.bucket, immutable_days=1)
+    before = moment_between()
+    encrypt_everything(live_s3, live.bucket, list(originals))
+    assert bucket_digests(live_s3, live.bucket) != originals
+    return data, live_s3, vault_s3, originals, before
+
+
+# --- buckets ---------------------------------------------------------------------------------
+
+def test_restore_from_versions_undoes_ransomware_byte_for_byte(graph, sites):
+    data, live_s3, _, originals, before = attacked_documents(graph, sites, with_vault=False)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--from", "versions", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert bucket_digests(live_s3, data.live_bucket("astana").bucket) == originals
+
+
+def test_restore_from_the_vault_after_the_attacker_wiped_the_live_versions(graph, sites):
+    data, live_s3, vault_s3, originals, before = attacked_documents(graph, sites, with_vault=True)
+    live = data.live_bucket("astana").bucket
+    wipe_history(live_s3, live)
+    # The scheduled copy runs after the attack and locks the encrypted objects too.
+    write_immutable_copy(live_s3, live, vault_s3, data.vault.bucket, immutable_days=1)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--from", "vault", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert bucket_digests(live_s3, live) == originals
+
+
+def test_auto_restores_from_the_vault_when_the_live_history_was_wiped(graph, sites):
+    data, live_s3, _, originals, before = attacked_documents(graph, sites, with_vault=True)
+    wipe_history(live_s3, data.live_bucket("astana").bucket)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--yes", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["source"], report["status"]) == ("vault", "restored")
+    assert bucket_digests(live_s3, data.live_bucket("astana").bucket) == originals
+
+
+def test_auto_restores_from_versions_when_they_hold_every_key_the_vault_holds(graph, sites):
+    data, live_s3, _, originals, before = attacked_documents(graph, sites, with_vault=True)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--yes", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["source"] == "versions"
+    assert bucket_digests(live_s3, data.live_bucket("astana").bucket) == originals
+
+
+def test_restore_before_any_copy_refuses_with_exit_1_and_changes_nothing(graph, sites):
+    data, live_s3, _, _, _ = attacked_documents(graph, sites, with_vault=True)
+    live = data.live_bucket("astana").bucket
+    listing, contents = versions_listing(live_s3, live), bucket_digests(live_s3, live)
+    too_early = dt.datetime(2020, 1, 1, tzinfo=UTC)
+
+    result = restore(sites, "documents", too_early, "--site", "astana", "--yes")
+
+    assert result.exit_code == 1, result.output
+    assert "documents" in result.stderr and "2020-01-01T00:00:00+00:00" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert (versions_listing(live_s3, live), bucket_digests(live_s3, live)) == (listing, contents)
+
+
+def test_refusal_from_versions_names_the_oldest_version(graph, sites):
+    data, live_s3, _, _, _ = attacked_documents(graph, sites, with_vault=False)
+    oldest = min(v.last_modified for v in list_versions(live_s3, data.live_bucket("astana").bucket))
+
+    result = restore(sites, "documents", "2020-01-01T00:00:00Z", "--site", "astana", "--from", "versions", "--yes")
+
+    assert result.exit_code == 1
+    assert f"oldest version in the live bucket: {oldest.isoformat()}" in result.stderr
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(graph, sites):
+    data, live_s3, _, originals, before = attacked_documents(graph, sites, with_vault=False)
+    live = data.live_bucket("astana").bucket
+    listing, contents = versions_listing(live_s3, live), bucket_digests(live_s3, live)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--from", "versions", "--dry-run", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # 26 overwritten keys are restored, 5 deleted ones too; the ransom note is delete-marked.
+    assert (report["status"], report["plan"]["restore"], report["plan"]["delete_mark"]) == ("planned", 31, 1)
+    assert report["target"] == {"site": "astana", "bucket": live, "endpoint": sites["astana"].endpoint_url}
+    assert (versions_listing(live_s3, live), bucket_digests(live_s3, live)) == (listing, contents)
+
+
+def test_declining_the_confirmation_changes_nothing(graph, sites):
+    data, live_s3, _, _, before = attacked_documents(graph, sites, with_vault=False)
+    live = data.live_bucket("astana").bucket
+    listing = versions_listing(live_s3, live)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--from", "versions", input="n\n")
+
+    assert result.exit_code == 1
+    assert f"Restore s3://{live} on {sites['astana'].endpoint_url}" in result.stderr
+    assert "31 objects to copy" in result.stdout
+    assert versions_listing(live_s3, live) == listing
+
+
+def test_auto_with_a_missing_vault_refuses_naming_it_and_the_way_around(graph, sites):
+    data, live_s3, _, _, before = attacked_documents(graph, sites, with_vault=False)
+    listing = versions_listing(live_s3, data.live_bucket("astana").bucket)
+
+    result = restore(sites, "documents", before, "--site", "astana", "--yes")
+
+    assert result.exit_code == 1
+    assert f"s3://{data.vault.bucket} on {sites['almaty'].endpoint_url}" in result.stderr
+    assert "--from versions" in result.stderr
+    assert versions_listing(live_s3, data.live_bucket("astana").bucket) == listing
+
+
+def test_restore_never_prints_the_s3_secret_key(graph, sites):
+    _, _, _, _, before = attacked_documents(graph, sites, with_vault=True)
+    result = restore(sites, "documents", before, "--site", "astana", "--yes", "--json")
+    assert result.exit_code == 0 and SECRET not in result.output
+
+
+def test_missing_s3_keys_are_an_error_naming_the_variables(graph, sites, monkeypatch):
+    for name in ("MULTIDC_S3_ACCESS_KEY_ASTANA", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    result = restore(sites, "documents", "1h", "--site", "astana", "--dry-run")
+    assert result.exit_code == 2
+    assert "MULTIDC_S3_ACCESS_KEY_ASTANA" in result.stderr
+
+
+# --- postgres --------------------------------------------------------------------------------
+
+def _seed(server, dbname: str) -> None:
+    with server.connect(dbname) as conn:
+        conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric, note bytea)")
+        conn.execute("INSERT INTO accounts SELECT g, 'owner-' || g, g * 10.5, sha256(g::text::bytea) "
+                     "FROM generate_series(1, 2000) g")
+
+
+def _checksum(server, dbname: str) -> str:
+    """SHA-256 of every row in key order: equal checksums mean identical table contents."""
+    with server.connect(dbname) as conn:
+        return conn.execute("SELECT encode(sha256(convert_to(string_agg(a::text, E'\\n' ORDER BY id), 'UTF8')), "
+                            "'hex') FROM accounts a").fetchone()[0]
+
+
+def _encrypt_rows(server, dbname: str) -> None:
+    with server.connect(dbname) as conn:
+        conn.execute("UPDATE accounts SET owner = 'ENCRYPTED', balance = 0, note = '\\xdeadbeef'")
+
+
+def backed_up_core_db(graph, sites, pg_server, dbname: str) -> db_backup.BackupRecord:
+    """core-db seeded and dumped into its locked vault in almaty, as the backup job does."""
+    vault = locate(graph, "core-db").vault
+    vault_s3 = create_declared(graph, sites, vault)
+    _seed(pg_server, dbname)
+    return db_backup.backup_database(pg_server.dsn_for(dbname), vault.bucket, "core-db", vault_s3,
+                                     immutable_days=1)
+
+
+def wait_past(moment: dt.datetime) -> None:
+    while dt.datetime.now(UTC) <= moment:
+        time.sleep(0.05)
+
+
+def test_postgres_restore_brings_back_every_row_after_ransomware(graph, sites, pg_server, fresh_database):
+    record = backed_up_core_db(graph, sites, pg_server, fresh_database)
+    clean = _checksum(pg_server, fresh_database)
+    wait_past(record.taken_at)
+    before = dt.datetime.now(UTC)
+    _encrypt_rows(pg_server, fresh_database)
+    assert _checksum(pg_server, fresh_database) != clean
+
+    result = restore(sites, "core-db", before, "--site", "astana", "--yes", "--json",
+                     "--target-dsn", pg_server.dsn_for(fresh_database))
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["result"]["backup"] == record.key
+    assert _checksum(pg_server, fresh_database) == clean
+
+
+def test_postgres_restore_before_the_first_backup_refuses_and_leaves_the_database(
+        graph, sites, pg_server, fresh_database):
+    record = backed_up_core_db(graph, sites, pg_server, fresh_database)
+    _encrypt_rows(pg_server, fresh_database)
+    attacked = _checksum(pg_server, fresh_database)
+
+    result = restore(sites, "core-db", record.taken_at - dt.timedelta(hours=1), "--site", "astana", "--yes",
+                     "--target-dsn", pg_server.dsn_for(fresh_database))
+
+    assert result.exit_code == 1
+    assert f"the oldest is from {record.taken_at.isoformat()}" in result.stderr
+    assert _checksum(pg_server, fresh_database) == attacked
+
+
+def test_postgres_target_is_named_without_its_password(graph, sites, pg_server, fresh_database):
+    record = backed_up_core_db(graph, sites, pg_server, fresh_database)
+    wait_past(record.taken_at)
+    dsn = pg_server.dsn_for(fresh_database)
+    result = restore(sites, "core-db", "0s", "--site", "astana", "--dry-run", "--target-dsn", dsn)
+    assert result.exit_code == 0, result.output
+    assert f"dbname={fresh_database}" in result.stdout
+    assert pg_server.password not in result.output
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+def test_bad_time_is_exit_2_naming_the_input_and_the_formats(sites):
+    result = restore(sites, "documents", "yesterday-ish", "--site", "astana")
+    assert result.exit_code == 2
+    assert "'yesterday-ish'" in result.stderr and "ISO 8601" in result.stderr and "2h" in result.stderr
+
+
+def test_time_without_a_zone_is_refused():
+    with pytest.raises(UsageError, match="time zone"):
+        parse_before("2026-11-27T08:00:00")
+
+
+def test_relative_time_counts_back_from_now():
+    now = dt.datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    assert parse_before("2h", now) == dt.datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def test_iso_time_with_an_offset_is_converted_to_utc():
+    assert parse_before("2026-11-27T13:00:00+05:00") == dt.datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def test_unsupported_kind_says_what_is_supported(sites):
+    result = restore(sites, "sessions", "1h", "--site", "astana", "--dry-run")
+    assert result.exit_code == 2
+    assert "redis system" in result.stderr and "bucket and postgres" in result.stderr
+
+
+def test_site_outside_the_system_is_exit_2_naming_its_sites(sites):
+    result = restore(sites, "analytics", "1h", "--site", "almaty", "--dry-run")
+    assert result.exit_code == 2 and "runs in astana" in result.stderr
+
+
+def test_unknown_stack_is_exit_2_with_the_spec_error(sites):
+    result = runner.invoke(app, ["restore", "--stack", "no-such-stack", "--system", "documents",
+                                 "--before", "1h", "--site", "astana"])
+    assert result.exit_code == 2 and "no-such-stack" in result.stderr
+
+
+# --- locate and choose_source: pure ----------------------------------------------------------
+
+def test_locate_finds_the_live_bucket_and_the_locked_vault_from_the_plan(graph):
+    data = locate(graph, "documents")
+    live, vault = data.live_bucket("astana"), data.vault
+    assert (live.site, vault.site, vault.object_lock_mode) == ("astana", "almaty", "COMPLIANCE")
+    assert graph.by_urn(live.urn).inputs["bucket"] == live.bucket != vault.bucket
+
+
+def test_locate_names_the_known_systems_for_an_unknown_one(graph):
+    with pytest.raises(LocateError, match="documents"):
+        locate(graph, "no-such-system")
+
+
+def _plan(*keys: tuple[str, Action]) -> RestorePlan:
+    return RestorePlan(before=dt.datetime(2026, 1, 1, tzinfo=UTC),
+                       keys=tuple(KeyPlan(key, action, "v", hashlib.md5(key.encode()).hexdigest(), 1)
+                                  for key, action in keys))
+
+
+def test_choose_source_prefers_versions_that_cover_the_vault():
+    versions = _plan(("a", Action.restore), ("b", Action.keep))
+    vault = _plan(("a", Action.restore), ("b", Action.keep), ("note", Action.delete))
+    assert choose_source(versions, vault)[0] == "versions"
+
+
+def test_choose_source_takes_the_vault_when_a_key_lost_its_history():
+    versions = _plan(("a", Action.restore), ("b", Action.delete))
+    vault = _plan(("a", Action.restore), ("b", Action.restore))
+    source, reason = choose_source(versions, vault)
+    assert source == "vault" and "'b'" in reason
+
+
+def test_choose_source_takes_the_vault_when_the_live_bucket_has_nothing_before_t():
+    assert choose_source(None, _plan(("a", Action.restore)))[0] == "vault"
