@@ -35,7 +35,7 @@ from multidc.components.ml_platform import (
     model_server_args,
     training_datasets,
 )
-from multidc.plan.capture import plan, run_program
+from multidc.plan.capture import run_program
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 from multidc.spec import Topology, load_stack
 
@@ -384,8 +384,8 @@ def test_default_active_passive_ml_workloads_receive_no_primary_site_endpoint():
 # --- over kz-prod's full plan (platform.py's wiring) ------------------------------------
 
 @pytest.fixture(scope="module")
-def kz_prod() -> ResourceGraph:
-    return plan(PLATFORM)
+def kz_prod(planned) -> ResourceGraph:
+    return planned("kz-prod")[1]
 
 
 def ml_placement(graph: ResourceGraph, site: str) -> Node:

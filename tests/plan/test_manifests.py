@@ -16,18 +16,11 @@ from multidc.components.ml_platform import (
     PostgresConnection,
     S3BucketAccess,
 )
-from multidc.plan.capture import plan, run_program
+from multidc.plan.capture import run_program
 from multidc.plan.graph import Node, ResourceGraph
 from multidc.plan.manifests import ManifestExportError, export_manifests
 from multidc.spec import load_stack
 
-KUBECONFIG = """apiVersion: v1
-kind: Config
-clusters: [{name: ml, cluster: {server: "https://10.20.0.10:6443"}}]
-contexts: [{name: ml, context: {cluster: ml, user: admin}}]
-current-context: ml
-users: [{name: admin, user: {token: mock-token}}]
-"""
 DB_PASSWORD = "never-on-disk-db"
 S3_SECRET = "never-on-disk-s3"
 
@@ -37,7 +30,7 @@ def graph() -> ResourceGraph:
     system = load_stack("kz-prod").system("ml")
 
     def program() -> None:
-        provider = k8s.Provider("ml-k8s", kubeconfig=KUBECONFIG)
+        provider = k8s.Provider("ml-k8s", kubeconfig="apiVersion: v1\nkind: Config\n")  # mocks never read it
         MlPlatform("ml-almaty", MlPlatformArgs(
             system=system, site="almaty", scale="full", provider=provider,
             mlflow_db=PostgresConnection(host="10.20.1.5", port=5432, dbname="mlflow_db", user="mlflow_db",
@@ -138,8 +131,8 @@ def test_two_objects_with_one_identity_in_one_cluster_are_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_kz_prod_plan_exports_every_cluster_object_under_its_site_and_cluster(tmp_path):
-    graph = plan(load_stack("kz-prod"))
+def test_kz_prod_plan_exports_every_cluster_object_under_its_site_and_cluster(planned, tmp_path):
+    _, graph = planned("kz-prod")
     written = export_manifests(graph, tmp_path / "kz-prod")
     assert len(written) == len([n for n in graph if n.custom and n.type.startswith("kubernetes:")])
     for site in ("astana", "almaty"):
