@@ -126,6 +126,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[dict[str, Any]] = []
+        self._by_urn: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":
@@ -146,7 +147,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         wrapped = {k: ({rpc._special_sig_key: rpc._special_secret_sig, "value": v} if k in hidden else v)
                    for k, v in state.items()}
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
-        self.registrations.append({
+        record = {
             "urn": urn, "type": request.type, "name": request.name, "custom": bool(request.custom),
             "parent": request.parent or None,
             "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
@@ -154,9 +155,21 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             "outputs": {k: (SECRET_MASK if k in hidden else v)
                         for k, v in _plain(json.loads(json.dumps(state, default=str)), set()).items()},
             "secret_inputs": tuple(sorted(secret_inputs)), "id": id_,
-        })
+        }
+        self.registrations.append(record)
+        self._by_urn[urn] = record
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=id_ or "", object=_sync_await(rpc.serialize_properties(wrapped, {})))
+
+
+    def RegisterResourceOutputs(self, request):
+        # A component's outputs reach the engine (and AnalyzeStack) only through this call.
+        record = self._by_urn.get(request.urn)
+        if record is not None:
+            secret_outputs: set[str] = set()
+            outputs = _plain(json_format.MessageToDict(request.outputs), secret_outputs)
+            record["outputs"] = outputs
+        return super().RegisterResourceOutputs(request)
 
 
 def _attribute_sites(registrations: list[dict[str, Any]]) -> dict[str, Optional[str]]:
