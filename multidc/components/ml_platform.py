@@ -303,7 +303,7 @@ class MlPlatform(pulumi.ComponentResource):
         # Set after registering: the SDK turns every registered prop into an Output attribute.
         self.namespace, self.spark_namespace = namespace_name, spark_namespace_name
         self.tracking_uri, self.model_endpoints = tracking_uri, model_endpoints
-        self._name, self._args = name, args
+        self._base, self._args = name, args
         self._full = args.scale == FULL
 
         namespace = self._namespace("namespace", self.namespace)
@@ -353,7 +353,7 @@ class MlPlatform(pulumi.ComponentResource):
 
     def _namespace(self, role: str, namespace: str) -> k8s.core.v1.Namespace:
         return k8s.core.v1.Namespace(
-            f"{self._name}-{role}",
+            f"{self._base}-{role}",
             metadata={"name": namespace, "labels": {
                 **kw.labels(self._args.system.name, role, self._args.system.name),
                 "pod-security.kubernetes.io/enforce": "baseline",
@@ -363,17 +363,17 @@ class MlPlatform(pulumi.ComponentResource):
     def _deny_ingress(self, role: str, namespace: k8s.core.v1.Namespace, *, allow_same_namespace: bool = False) -> None:
         """Ingress to every pod of the namespace is denied unless another policy allows it."""
         ingress = [{"from": [{"pod_selector": {}}]}] if allow_same_namespace else []
-        kw.network_policy(f"{self._name}-{role}", name=role, namespace=namespace.metadata.name,
+        kw.network_policy(f"{self._base}-{role}", name=role, namespace=namespace.metadata.name,
                           pod_selector={}, ingress=ingress, opts=self._opts())
 
     def _dataset_config(self, role: str, namespace: k8s.core.v1.Namespace,
                         plain: Mapping[str, pulumi.Input[str]], secret: Mapping[str, pulumi.Input[str]]) -> None:
         """ConfigMap and Secret ``datasets``: every dataset's copy in this site, as environment
         variables (``envFrom`` them in Spark jobs; JupyterHub sets them in every notebook)."""
-        k8s.core.v1.ConfigMap(f"{self._name}-{role}-config",
+        k8s.core.v1.ConfigMap(f"{self._base}-{role}-config",
                               metadata={"name": "datasets", "namespace": namespace.metadata.name},
                               data=dict(plain), opts=self._opts())
-        k8s.core.v1.Secret(f"{self._name}-{role}-secret",
+        k8s.core.v1.Secret(f"{self._base}-{role}-secret",
                            metadata={"name": "datasets", "namespace": namespace.metadata.name},
                            type="Opaque", string_data=dict(secret), opts=self._opts())
 
@@ -385,12 +385,12 @@ class MlPlatform(pulumi.ComponentResource):
         selector = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": args.system.name}
         labels = {**kw.labels("mlflow", "tracking-server", args.system.name), **selector}
         backend = k8s.core.v1.Secret(
-            f"{self._name}-mlflow-backend",
+            f"{self._base}-mlflow-backend",
             metadata={"name": "mlflow-backend", "namespace": namespace.metadata.name}, type="Opaque",
             string_data={"MLFLOW_BACKEND_STORE_URI": _backend_store_uri(args.mlflow_db)},
             opts=self._opts())
         artifact_keys = k8s.core.v1.Secret(
-            f"{self._name}-mlflow-artifacts",
+            f"{self._base}-mlflow-artifacts",
             metadata={"name": "mlflow-artifacts", "namespace": namespace.metadata.name}, type="Opaque",
             string_data={"AWS_ACCESS_KEY_ID": pulumi.Output.secret(args.artifacts.access_key),
                          "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.artifacts.secret_key)},
@@ -412,13 +412,13 @@ class MlPlatform(pulumi.ComponentResource):
                       {"secret_ref": {"name": artifact_keys.metadata.name}}],
         )
         kw.deployment(
-            f"{self._name}-mlflow", name="mlflow", namespace=namespace.metadata.name, selector=selector,
+            f"{self._base}-mlflow", name="mlflow", namespace=namespace.metadata.name, selector=selector,
             pod_labels=labels, pod=kw.pod_spec([server]), replicas=MLFLOW_REPLICAS if self._full else 0,
             annotations={SERVING_REPLICAS_ANNOTATION: str(MLFLOW_REPLICAS)}, opts=self._opts())
-        kw.service(f"{self._name}-mlflow-service", name="mlflow", namespace=namespace.metadata.name,
+        kw.service(f"{self._base}-mlflow-service", name="mlflow", namespace=namespace.metadata.name,
                    selector=selector, port=MLFLOW_PORT, target_port=MLFLOW_PORT, service_labels=labels,
                    opts=self._opts())
-        kw.disruption_budget(f"{self._name}-mlflow-pdb", name="mlflow", namespace=namespace.metadata.name,
+        kw.disruption_budget(f"{self._base}-mlflow-pdb", name="mlflow", namespace=namespace.metadata.name,
                              selector=selector, opts=self._opts())
         clients = [{"pod_selector": {}}]  # notebooks and model servers in this namespace
         if self.spark_namespace is not None:
@@ -427,7 +427,7 @@ class MlPlatform(pulumi.ComponentResource):
         db_port = pulumi.Output.from_input(args.mlflow_db.port)
         s3_port = pulumi.Output.from_input(args.artifacts.endpoint).apply(_url_port)
         kw.network_policy(
-            f"{self._name}-mlflow-netpol", name="mlflow", namespace=namespace.metadata.name, pod_selector=selector,
+            f"{self._base}-mlflow-netpol", name="mlflow", namespace=namespace.metadata.name, pod_selector=selector,
             ingress=[{"from": clients, "ports": [{"protocol": "TCP", "port": MLFLOW_PORT}]}],
             egress=[kw.dns_egress(),
                     {"ports": [{"protocol": "TCP", "port": db_port}, {"protocol": "TCP", "port": s3_port}]}],
@@ -438,7 +438,7 @@ class MlPlatform(pulumi.ComponentResource):
     def _served_model(self, namespace: k8s.core.v1.Namespace, model: ServedModel) -> None:
         assert self.tracking_uri is not None
         system, name = self._args.system.name, self._model_name(model)
-        role = f"{self._name}-{name}"
+        role = f"{self._base}-{name}"
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": system}
         labels = {**kw.labels(name, "model-server", system), **selector}
         ns = namespace.metadata.name
@@ -468,7 +468,7 @@ class MlPlatform(pulumi.ComponentResource):
 
     def _spark_operator(self, namespace: k8s.core.v1.Namespace, spark_namespace: k8s.core.v1.Namespace) -> None:
         k8s.helm.v3.Release(
-            f"{self._name}-spark-operator",
+            f"{self._base}-spark-operator",
             name=SPARK_OPERATOR_RELEASE,
             chart=SPARK_OPERATOR_CHART.chart,
             version=SPARK_OPERATOR_CHART.version,
@@ -485,7 +485,7 @@ class MlPlatform(pulumi.ComponentResource):
             opts=self._opts(depends_on=[spark_namespace]),
         )
         kw.network_policy(
-            f"{self._name}-spark-webhook-netpol", name="spark-operator-webhook",
+            f"{self._base}-spark-webhook-netpol", name="spark-operator-webhook",
             namespace=namespace.metadata.name,
             pod_selector={"app.kubernetes.io/instance": SPARK_OPERATOR_RELEASE,
                           "app.kubernetes.io/component": "webhook"},
@@ -498,7 +498,7 @@ class MlPlatform(pulumi.ComponentResource):
                     secret: Mapping[str, Any], gpu_profile: bool) -> None:
         hub_spec = self._args.system.ml.jupyterhub
         k8s.helm.v3.Release(
-            f"{self._name}-jupyterhub",
+            f"{self._base}-jupyterhub",
             name="jupyterhub",
             chart=JUPYTERHUB_CHART.chart,
             version=JUPYTERHUB_CHART.version,

@@ -415,9 +415,6 @@ def test_kz_prod_plan_training_site_workloads_name_no_primary_site_address(kz_pr
     assert [address for address in addresses_of(kz_prod, ML_SITE) if address in text], placement.urn
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "platform.py gives the warm standby in the primary site that site's copies (production's own); "
-    "it should pass datasets=training_datasets(platform, system, site, copies)"))
 def test_kz_prod_plan_warm_standby_in_the_primary_site_receives_no_dataset(kz_prod):
     placement = ml_placement(kz_prod, PRIMARY)
     assert placement.inputs["datasets"] == {}, placement.urn
