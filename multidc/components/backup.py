@@ -147,11 +147,12 @@ class BackupTarget(pulumi.ComponentResource):
         mechanism = backup_mechanism(system)
         lock_mode = COMPLIANCE if policy.immutable_days > 0 else None
         vault_name = bucket_name(args.platform.name, system.name, "vault", site.name)
-        super().__init__("multidc:backup:BackupTarget", name, {
+        contract = {
             **backup_props(system), "system": system.name, "site": site.name, "protects_site": args.protects.name,
             "object_lock_mode": lock_mode, "mechanism": mechanism, "vault": vault_name,
             "endpoint": site.s3_endpoint, "runner": args.runner.placement,
-        }, opts)
+        }
+        super().__init__("multidc:backup:BackupTarget", name, contract, opts)
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
         tags = {"multidc-system": system.name, "multidc-backup-of": args.protects.name}
@@ -190,7 +191,7 @@ class BackupTarget(pulumi.ComponentResource):
         elif isinstance(args.source, ManagedDatabase):
             self._dump_job(name, args, jobs_namespace, policy.schedule, vault_location, staging, after_vault)
 
-        self.register_outputs({"vault": self.vault, "endpoint": self.endpoint, "mechanism": self.mechanism})
+        self.register_outputs({**contract, "vault": self.vault, "endpoint": self.endpoint, "mechanism": self.mechanism})
 
     def _dump_job(self, name: str, args: BackupTargetArgs, jobs_namespace: pulumi.Output[str], schedule: str,
                   vault: S3Location, staging: Optional[str], opts: pulumi.ResourceOptions) -> None:

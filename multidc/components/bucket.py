@@ -50,16 +50,17 @@ class ObjectBucket(pulumi.ComponentResource):
         system, site = args.system, args.site
         bucket = bucket_name(args.platform.name, system.name, site.name)
         noncurrent_days = max(MIN_NONCURRENT_DAYS, system.backup.retention.daily if system.backup else 0)
-        super().__init__("multidc:bucket:ObjectBucket", name, {
+        contract = {
             **placement_props(args.platform, system, site.name),
             "bucket": bucket, "endpoint": site.s3_endpoint, "versioning": True, "noncurrent_days": noncurrent_days,
-        }, opts)
+        }
+        super().__init__("multidc:bucket:ObjectBucket", name, contract, opts)
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.bucket, self.endpoint = bucket, site.s3_endpoint
         live = site_bucket(f"{name}-bucket", site, self.bucket, self, noncurrent_days=noncurrent_days,
                            tags={"multidc-system": system.name, "multidc-site": site.name})
         self.arn = live.arn
-        self.register_outputs({"bucket": self.bucket, "endpoint": self.endpoint, "arn": self.arn})
+        self.register_outputs({**contract, "bucket": self.bucket, "endpoint": self.endpoint, "arn": self.arn})
 
     def location(self, secret_name: str) -> S3Location:
         """This bucket as rclone reads it from a job whose S3 keys are in ``secret_name``."""

@@ -1,7 +1,7 @@
 """A managed database (OpenStack Trove) of one system in one site, and its replication link.
 
 What Pulumi realises here is the instance, its database and its login. A standby's
-replication from the primary is declared (props and the ``replication`` output) but not
+replication from the primary is declared (props and the ``replication_link`` output) but not
 realised by Trove: Trove cannot build a replica across regions. The link is set up by
 ``multidc.protection.postgres`` (logical replication onto a managed endpoint) for
 PostgreSQL, and by the engine's own protocol for MySQL, Redis and ClickHouse.
@@ -67,7 +67,7 @@ class ManagedDatabase(pulumi.ComponentResource):
     user: Optional[str]
     password: Optional[pulumi.Output[str]]
     """The generated password of ``user`` (a secret); None for engines without users."""
-    replication: Optional[pulumi.Output[dict[str, Any]]]
+    replication_link: Optional[pulumi.Output[dict[str, Any]]]
     """For a standby: primary and standby endpoints, mode and mechanism (declared, not realised)."""
 
     def __init__(self, name: str, args: ManagedDatabaseArgs,
@@ -77,10 +77,11 @@ class ManagedDatabase(pulumi.ComponentResource):
         version = size.engine_version or engine.default_version
         props = placement_props(args.platform, system, site.name)
         nodes = warm_standby_count(size.count) if props["scale"] == WARM_STANDBY else size.count
-        super().__init__("multidc:database:ManagedDatabase", name, {
+        contract = {
             **props, "engine": engine.datastore, "engine_version": version, "flavor": size.flavor,
             "volume_gb": size.volume_gb, "node_count": nodes, "full_node_count": size.count, "port": engine.port,
-        }, opts)
+        }
+        super().__init__("multidc:database:ManagedDatabase", name, contract, opts)
         self.engine = engine.datastore
         self.port = engine.port
         self.role = props["role"]
@@ -119,9 +120,9 @@ class ManagedDatabase(pulumi.ComponentResource):
         ]
         self.endpoint = instances[0].addresses.apply(lambda addresses: addresses[0])
 
-        self.replication = None
+        self.replication_link = None
         if args.primary is not None:
-            self.replication = pulumi.Output.all(args.primary.endpoint, self.endpoint).apply(
+            self.replication_link = pulumi.Output.all(args.primary.endpoint, self.endpoint).apply(
                 lambda endpoints: {
                     "primary": props["replicates_from"],
                     "primary_endpoint": endpoints[0],
@@ -131,6 +132,7 @@ class ManagedDatabase(pulumi.ComponentResource):
                     "realised_by_pulumi": False,
                 })
         self.register_outputs({
+            **contract,
             "endpoint": self.endpoint, "port": self.port, "role": self.role,
-            "database": self.database, "user": self.user, "replication": self.replication,
+            "database": self.database, "user": self.user, "replication_link": self.replication_link,
         })

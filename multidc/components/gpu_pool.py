@@ -51,13 +51,14 @@ class GpuNodePool(pulumi.ComponentResource):
         self.scheduling = gpu_scheduling(pool)
         taint = f"{self.scheduling.taint_key}={self.scheduling.taint_value}:{self.scheduling.taint_effect}"
         node_labels = ",".join(f"{key}={value}" for key, value in self.scheduling.node_labels.items())
-        super().__init__("multidc:gpu_pool:GpuNodePool", name, {
+        contract = {
             "system": args.system.name, "site": args.site, "pool": pool.name, "flavor": pool.flavor,
             "gpu_model": pool.gpu_model, "gpus_per_node": pool.gpus_per_node, "min_nodes": pool.min_nodes,
             "max_nodes": pool.max_nodes, "node_count": max(pool.min_nodes, 1), "node_labels": dict(
                 self.scheduling.node_labels), "taint": taint,
             "gpu_operator": f"{GPU_OPERATOR.chart}@{GPU_OPERATOR.version}" if args.install_operator else None,
-        }, opts)
+        }
+        super().__init__("multidc:gpu_pool:GpuNodePool", name, contract, opts)
         # The pool starts at its floor (at least one node, so the operator's validator has a GPU
         # to run on) and the cluster autoscaler grows it with pending GPU pods.
         node_group = openstack.containerinfra.NodeGroup(
@@ -91,4 +92,4 @@ class GpuNodePool(pulumi.ComponentResource):
                 "operator": {"resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
                                            "limits": {"cpu": "500m", "memory": "512Mi"}}},
             }, pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[node_group])))
-        self.register_outputs({"node_group_id": self.node_group_id})
+        self.register_outputs({**contract, "node_group_id": self.node_group_id})

@@ -33,13 +33,14 @@ class Interconnect(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InterconnectArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         ipsec = args.ipsec
-        super().__init__("multidc:interconnect:Interconnect", name, {
+        contract = {
             "sites": [site.name for site in args.sites],
             "encryption": ipsec.encryption,
             "auth": ipsec.auth,
             "pfs": ipsec.pfs,
             "ike_version": ipsec.ike_version,
-        }, opts)
+        }
+        super().__init__("multidc:interconnect:Interconnect", name, contract, opts)
         first, second = args.sites
         # One key for both ends; generated, so it exists only in the (encrypted) stack state.
         psk = random.RandomPassword(
@@ -83,4 +84,4 @@ class Interconnect(pulumi.ComponentResource):
                     additional_secret_outputs=["psk"])))
             self.connection_ids[site.name] = connection.id
 
-        self.register_outputs({"connection_ids": self.connection_ids})
+        self.register_outputs({**contract, "connection_ids": self.connection_ids})

@@ -70,11 +70,12 @@ class KubernetesCluster(pulumi.ComponentResource):
         masters = CRITICAL_MASTERS if system.tier is spec.Tier.critical else 1
         version = size.engine_version or "1.29"
         image = size.image if "image" in size.model_fields_set else DEFAULT_IMAGE
-        super().__init__("multidc:kubernetes:KubernetesCluster", name, {
+        contract = {
             **props, "engine_version": version, "flavor": size.flavor, "image": image, "master_count": masters,
             "node_count": workers.node_count, "min_nodes": workers.min_nodes, "max_nodes": workers.max_nodes,
             "full_node_count": size.count, "gpu_pools": [pool.name for pool in size.gpu_pools],
-        }, opts)
+        }
+        super().__init__("multidc:kubernetes:KubernetesCluster", name, contract, opts)
         self.placement = name
         self.site = site.name
         on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)
@@ -139,5 +140,5 @@ class KubernetesCluster(pulumi.ComponentResource):
                 install_operator=index == 0), opts=pulumi.ResourceOptions(parent=self))
             for index, pool in enumerate(size.gpu_pools)
         }
-        self.register_outputs({"cluster_id": self.cluster_id, "api_address": self.api_address,
+        self.register_outputs({**contract, "cluster_id": self.cluster_id, "api_address": self.api_address,
                                "kubeconfig": self.kubeconfig})

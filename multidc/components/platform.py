@@ -36,6 +36,7 @@ from multidc.components.ml_platform import (
     PostgresConnection,
     S3BucketAccess,
     ml_scale,
+    training_datasets,
 )
 from multidc.components.replication import BucketCopy, BucketCopyArgs
 from multidc.components.site import Site, SiteArgs
@@ -68,13 +69,14 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         platform = args.platform
         witness = platform.witness
-        super().__init__("multidc:platform:Platform", name, {
+        contract = {
             "platform": platform.name,
             "sites": [site.name for site in platform.sites],
             "witness": None if witness is None else {
                 "name": witness.name, "country": witness.location.country,
                 "latitude": witness.location.latitude, "longitude": witness.location.longitude},
-        }, opts)
+        }
+        super().__init__("multidc:platform:Platform", name, contract, opts)
         self._platform = platform
         self._systems = {system.name: system for system in platform.systems}
         self._child = pulumi.ResourceOptions(parent=self)
@@ -111,7 +113,7 @@ class Platform(pulumi.ComponentResource):
             Velero(f"{cluster.placement}-velero", VeleroArgs(cluster=cluster, targets=tuple(targets)),
                    opts=pulumi.ResourceOptions(parent=cluster))
 
-        self.register_outputs({"sites": list(self.site_components)})
+        self.register_outputs(contract)
 
     def _declare_sites(self) -> None:
         platform = self._platform
@@ -155,9 +157,11 @@ class Platform(pulumi.ComponentResource):
                     name, VmGroupArgs(platform=platform, system=system, site=site), opts=self._child)
 
     def _place_ml(self, system: spec.System) -> None:
-        """The ML platform on its cluster in each site, reading the copies of its datasets there."""
+        """The ML platform on its cluster in each site; where it trains, it reads its datasets' copies there."""
         platform, ml = self._platform, system.ml
         assert ml is not None
+        copies = {(dataset, site): self._dataset(dataset, site) for dataset in ml.datasets
+                  for site in self._systems[dataset].sites}
         for site_name in system.sites:
             cluster = self.clusters[(ml.cluster, site_name)]
             gpu = next(iter(cluster.gpu_node_pools.values()), None)
@@ -165,13 +169,11 @@ class Platform(pulumi.ComponentResource):
             if ml.mlflow is not None and ml.mlflow.enabled:
                 mlflow_db = self._postgres_connection(ml.mlflow.backend_db, site_name)
                 artifacts = self._bucket_access(ml.mlflow.artifact_bucket, site_name)
-            datasets = tuple(self._dataset(dataset, site_name) for dataset in ml.datasets
-                             if site_name in self._systems[dataset].sites)
             self.ml_platforms[(system.name, site_name)] = MlPlatform(
                 placement_name(system.name, site_name), MlPlatformArgs(
                     system=system, site=site_name, scale=ml_scale(platform, system, site_name),
                     provider=cluster.provider, gpu=gpu.scheduling if gpu else None, mlflow_db=mlflow_db,
-                    artifacts=artifacts, datasets=datasets,
+                    artifacts=artifacts, datasets=training_datasets(platform, system, site_name, copies),
                     placement=placement_props(platform, system, site_name)),
                 opts=self._child)
 

@@ -50,12 +50,13 @@ class BucketCopy(pulumi.ComponentResource):
     def __init__(self, name: str, args: BucketCopyArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         system = args.system
         schedule = copy_schedule(system.rpo)
-        super().__init__("multidc:replication:BucketCopy", name, {
+        contract = {
             "system": system.name, "source_site": args.source_site.name,
             "destination_site": args.destination_site.name, "site": args.destination_site.name,
             "schedule": schedule, "mode": CopyMode.copy.value, "runner": args.runner.placement,
             "source_bucket": args.source.bucket, "destination_bucket": args.destination.bucket,
-        }, opts)
+        }
+        super().__init__("multidc:replication:BucketCopy", name, contract, opts)
         self.schedule = schedule
         in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
         jobs_namespace = namespace(f"{name}-namespace", k8s_name("copy", system.name, "from", args.source_site.name),
@@ -70,4 +71,4 @@ class BucketCopy(pulumi.ComponentResource):
                  [rclone_job_container(args.source.location(source_keys), args.destination.location(destination_keys),
                                     mode=CopyMode.copy)],
                  in_runner)
-        self.register_outputs({"schedule": self.schedule})
+        self.register_outputs({**contract, "schedule": self.schedule})

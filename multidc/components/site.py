@@ -70,7 +70,7 @@ class Site(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SiteArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         site = args.site
-        super().__init__("multidc:site:Site", name, {
+        contract = {
             "site": site.name,
             "role": site.role.value,
             "city": site.location.city,
@@ -84,7 +84,8 @@ class Site(pulumi.ComponentResource):
             "s3_endpoint": site.s3_endpoint,
             "auth_url": site.cloud.auth_url,
             "region": site.cloud.region,
-        }, opts)
+        }
+        super().__init__("multidc:site:Site", name, contract, opts)
         self.name = site.name
         self.cidr = str(site.cidr)
         self.availability_zones = list(site.availability_zones)
@@ -152,6 +153,7 @@ class Site(pulumi.ComponentResource):
         self.s3_secret_key = pulumi.Output.secret(credential.secret)
 
         self.register_outputs({
+            **contract,
             "network_id": self.network_id,
             "subnet_id": self.subnet_id,
             "router_id": self.router_id,

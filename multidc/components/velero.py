@@ -56,7 +56,7 @@ class Velero(pulumi.ComponentResource):
     def __init__(self, name: str, args: VeleroArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         cluster = args.cluster
         schedules = {target.system: gfs_schedules(target.schedule, target.retention) for target in args.targets}
-        super().__init__("multidc:velero:Velero", name, {
+        contract = {
             "site": cluster.site, "cluster": cluster.placement, "chart": f"{VELERO.chart}@{VELERO.version}",
             "targets": [{
                 "system": target.system, "offsite_site": target.offsite.name, "bucket": target.bucket,
@@ -64,7 +64,8 @@ class Velero(pulumi.ComponentResource):
                 "schedules": {suffix: {"schedule": cron, "ttl": ttl}
                               for suffix, (cron, ttl) in schedules[target.system].items()},
             } for target in args.targets],
-        }, opts)
+        }
+        super().__init__("multidc:velero:Velero", name, contract, opts)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         # The node agent reads pod volumes from the host: privileged by necessity.
         velero_namespace = namespace(f"{name}-namespace", VELERO_NAMESPACE, "privileged", in_cluster)
@@ -130,4 +131,4 @@ class Velero(pulumi.ComponentResource):
         }
         helm_release(f"{name}-release", VELERO, velero_namespace, values, pulumi.ResourceOptions.merge(
             in_cluster, pulumi.ResourceOptions(depends_on=[target.depends_on for target in args.targets])))
-        self.register_outputs({})
+        self.register_outputs(contract)

@@ -33,10 +33,11 @@ class VmGroup(pulumi.ComponentResource):
         system, site, size = args.system, args.site, args.system.size
         props = placement_props(args.platform, system, site.name)
         count = warm_standby_count(size.count) if props["scale"] == WARM_STANDBY else size.count
-        super().__init__("multidc:vm_group:VmGroup", name, {
+        contract = {
             **props, "flavor": size.flavor, "volume_gb": size.volume_gb, "image": size.image,
             "node_count": count, "full_node_count": size.count,
-        }, opts)
+        }
+        super().__init__("multidc:vm_group:VmGroup", name, contract, opts)
         on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)
         image = openstack.images.get_image_output(
             name=size.image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
@@ -67,4 +68,4 @@ class VmGroup(pulumi.ComponentResource):
             ))
         self.instance_ids = [instance.id for instance in instances]
         self.addresses = [instance.access_ip_v4 for instance in instances]
-        self.register_outputs({"instance_ids": self.instance_ids, "addresses": self.addresses})
+        self.register_outputs({**contract, "instance_ids": self.instance_ids, "addresses": self.addresses})
