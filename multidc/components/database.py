@@ -40,6 +40,20 @@ ENGINES = {
 }
 
 
+# PCI DSS scope: a database holding card data sits on the site's cardholder network, stores on
+# an encrypted volume type and accepts only TLS clients.
+ENCRYPTED_VOLUME_TYPE = "encrypted"  # the Cinder volume type (LUKS) policy MDC-PCI-002 expects by default
+TLS_REQUIRED = {
+    spec.Kind.postgres: ("ssl", "on"),
+    spec.Kind.mysql: ("require_secure_transport", "ON"),
+}
+
+
+def holds_card_data(system: spec.System) -> bool:
+    """A database system in PCI DSS scope."""
+    return system.kind in ENGINES and spec.DataClass.payment_card in system.data_classes
+
+
 def database_identifier(system: str) -> str:
     """The database and user name of a system: SQL identifiers take no dashes."""
     return system.replace("-", "_")
@@ -101,6 +115,17 @@ class ManagedDatabase(pulumi.ComponentResource):
             databases = [{"name": self.database}]
             users = [{"name": self.user, "password": self.password, "databases": [self.database]}]
 
+        network_id, volume_type, configuration_id = site.network_id, None, None
+        if holds_card_data(system):
+            network_id, volume_type = site.cardholder_network_id, ENCRYPTED_VOLUME_TYPE
+            if system.kind in TLS_REQUIRED:
+                setting, value = TLS_REQUIRED[system.kind]
+                configuration_id = openstack.database.Configuration(
+                    f"{name}-tls-only", name=f"{args.platform.name}-{name}-tls-only",
+                    description="multidc: clients must use TLS (payment-card data)",
+                    datastore={"type": engine.datastore, "version": version},
+                    configurations=[{"name": setting, "value": value}], opts=on_site).id
+
         flavor = openstack.compute.get_flavor_output(
             name=size.flavor, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
         instances = [
@@ -109,8 +134,10 @@ class ManagedDatabase(pulumi.ComponentResource):
                 name=f"{args.platform.name}-{name}-{index}",
                 flavor_id=flavor.id,
                 size=size.volume_gb,
+                volume_type=volume_type,
+                configuration_id=configuration_id,
                 datastore={"type": engine.datastore, "version": version},
-                networks=[{"uuid": site.network_id}],
+                networks=[{"uuid": network_id}],
                 databases=databases or None,
                 users=users or None,
                 opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(

@@ -70,7 +70,7 @@ class Interconnect(pulumi.ComponentResource):
                 lifetimes=lifetime, opts=on_site)
             local = openstack.vpnaas.EndpointGroup(
                 f"{name}-{site.name}-local", name=f"{name}-{site.name}-local", type="subnet",
-                endpoints=[site.subnet_id], opts=on_site)
+                endpoints=site.subnet_ids, opts=on_site)
             remote = openstack.vpnaas.EndpointGroup(
                 f"{name}-{site.name}-peer", name=f"{name}-{peer.name}-cidr", type="cidr",
                 endpoints=[peer.cidr], opts=on_site)

@@ -25,7 +25,7 @@ from multidc import spec
 from multidc.components.backup import BackupTarget, BackupTargetArgs, VeleroTarget
 from multidc.components.bucket import ObjectBucket, ObjectBucketArgs
 from multidc.components.common import STANDBY, placement_name, placement_props, placement_role
-from multidc.components.database import ManagedDatabase, ManagedDatabaseArgs
+from multidc.components.database import ManagedDatabase, ManagedDatabaseArgs, holds_card_data
 from multidc.components.interconnect import Interconnect, InterconnectArgs
 from multidc.components.kubernetes import KubernetesCluster, KubernetesClusterArgs
 from multidc.components.ml_platform import (
@@ -122,14 +122,18 @@ class Platform(pulumi.ComponentResource):
             peers[a].append(str(platform.site(b).cidr))
             peers[b].append(str(platform.site(a).cidr))
         vm_systems: dict[str, list[str]] = defaultdict(list)
+        cardholder: set[str] = set()
         for system in platform.systems:
             if system.kind is spec.Kind.vm_group:
                 for site in system.sites:
                     vm_systems[site].append(system.name)
+            if holds_card_data(system):
+                cardholder.update(system.sites)
         self.site_components = {
             site.name: Site(site.name, SiteArgs(
                 platform=platform.name, site=site, peer_cidrs=tuple(peers[site.name]),
-                server_groups=tuple(vm_systems[site.name]), web=bool(vm_systems[site.name])), opts=self._child)
+                server_groups=tuple(vm_systems[site.name]), web=bool(vm_systems[site.name]),
+                cardholder=site.name in cardholder), opts=self._child)
             for site in platform.sites
         }
 

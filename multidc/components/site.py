@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Optional
 
@@ -29,7 +30,8 @@ class SiteArgs:
 
     ``server_groups`` names the vm-group systems placed here: each gets an anti-affinity
     server group so that one hypervisor failure takes at most one of its VMs. ``web`` declares
-    the web security group (HTTPS from anywhere) for those VMs.
+    the web security group (HTTPS from anywhere) for those VMs. ``cardholder`` declares a
+    network of its own for the payment-card databases placed here.
     """
 
     platform: str
@@ -37,6 +39,7 @@ class SiteArgs:
     peer_cidrs: tuple[str, ...] = ()
     server_groups: tuple[str, ...] = ()
     web: bool = False
+    cardholder: bool = False
 
 
 class Site(pulumi.ComponentResource):
@@ -54,6 +57,11 @@ class Site(pulumi.ComponentResource):
     """The provider network routers (and Magnum's load balancers) use as their gateway."""
     network_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
+    cardholder_network_id: Optional[pulumi.Output[str]]
+    """The network payment-card databases attach to, alone; None when the site holds no card data."""
+    cardholder_subnet_id: Optional[pulumi.Output[str]]
+    subnet_ids: list[pulumi.Output[str]]
+    """Every subnet of the site (what the VPN carries)."""
     router_id: pulumi.Output[str]
     router_ip: pulumi.Output[str]
     """The router's external address, the far end of the peer sites' VPN connections."""
@@ -106,20 +114,22 @@ class Site(pulumi.ComponentResource):
         self.random_provider = random.Provider(f"{name}-random", opts=pulumi.ResourceOptions(parent=self))
         on_site = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
-        network = openstack.networking.Network(f"{name}-network", name=f"{prefix}-net", admin_state_up=True,
-                                               opts=on_site)
-        subnet = openstack.networking.Subnet(f"{name}-subnet", name=f"{prefix}-subnet", network_id=network.id,
-                                             cidr=str(site.cidr), ip_version=4, opts=on_site)
         external = openstack.networking.get_network_output(
             name=site.cloud.external_network, external=True,
             opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider))
         router = openstack.networking.Router(f"{name}-router", name=f"{prefix}-router",
                                              external_network_id=external.id, opts=on_site)
-        openstack.networking.RouterInterface(f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id,
-                                             opts=on_site)
+        # With a cardholder segment the site's range is split in two: the lower half for
+        # everything, the upper half for payment-card databases alone (PCI DSS requirement 1).
+        general, cardholder = (tuple(site.cidr.subnets(prefixlen_diff=1)) if args.cardholder
+                               else (site.cidr, None))
+        self.network_id, self.subnet_id = self._segment(name, f"{prefix}-net", general, router, on_site)
+        self.cardholder_network_id = self.cardholder_subnet_id = None
+        if cardholder is not None:
+            self.cardholder_network_id, self.cardholder_subnet_id = self._segment(
+                f"{name}-cardholder", f"{prefix}-cardholder", cardholder, router, on_site)
+        self.subnet_ids = [self.subnet_id] + ([self.cardholder_subnet_id] if cardholder is not None else [])
         self.external_network_id = external.id
-        self.network_id = network.id
-        self.subnet_id = subnet.id
         self.router_id = router.id
         self.router_ip = router.external_fixed_ips.apply(lambda ips: ips[0].ip_address)
 
@@ -161,6 +171,17 @@ class Site(pulumi.ComponentResource):
             "internal_security_group": self.internal_security_group,
             "s3_endpoint": self.s3_endpoint,
         })
+
+    @staticmethod
+    def _segment(name: str, label: str, cidr: ipaddress.IPv4Network, router: openstack.networking.Router,
+                 opts: pulumi.ResourceOptions) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """A network with one subnet over ``cidr``, routed by the site's router; (network, subnet) IDs."""
+        network = openstack.networking.Network(f"{name}-network", name=label, admin_state_up=True, opts=opts)
+        subnet = openstack.networking.Subnet(f"{name}-subnet", name=f"{label}-subnet", network_id=network.id,
+                                             cidr=str(cidr), ip_version=4, opts=opts)
+        openstack.networking.RouterInterface(f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id,
+                                             opts=opts)
+        return network.id, subnet.id
 
     @staticmethod
     def _ingress(name: str, group: openstack.networking.SecGroup, port: int, cidr: str,
