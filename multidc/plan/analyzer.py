@@ -314,6 +314,7 @@ class PolicyPackProcess:
         self._channel: Optional[grpc.Channel] = None
         self._stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
         self._stderr: list[str] = []
+        self._stderr_pump: Optional[threading.Thread] = None
         self.info: Optional[analyzer_pb2.AnalyzerInfo] = None
         self.version = ""
         self.policies: tuple[PolicyInfo, ...] = ()
@@ -371,7 +372,8 @@ class PolicyPackProcess:
 
         process = self._process
         threading.Thread(target=pump, args=(process.stdout, lines.put, lambda: lines.put(None)), daemon=True).start()
-        threading.Thread(target=pump, args=(process.stderr, self._stderr.append), daemon=True).start()
+        self._stderr_pump = threading.Thread(target=pump, args=(process.stderr, self._stderr.append), daemon=True)
+        self._stderr_pump.start()
         try:
             first = lines.get(timeout=self.start_timeout)
         except queue.Empty:
@@ -382,19 +384,21 @@ class PolicyPackProcess:
         return int(first)
 
     def _failure(self, what: str) -> PolicyPackError:
-        time.sleep(0.1)  # let the stderr pump catch the last lines
+        if self._process is not None and self._process.poll() is not None and self._stderr_pump is not None:
+            self._stderr_pump.join(timeout=self.stop_timeout)  # the pack has exited: read its last words
         tail = "".join(self._stderr[-30:]).strip()
         return PolicyPackError(
             f"policy pack {self.pack_dir} {what}." + (f"\nIts stderr:\n{tail}" if tail else "")
-            + "\nCheck that the pack runs with `cd policies && python -m pulumi.policy 127.0.0.1:0 .` "
+            + f"\nCheck that the pack runs with `cd {self.pack_dir} && python -m pulumi.policy 127.0.0.1:0 .` "
               "in an environment with its requirements.txt installed.")
 
-    def _call(self, rpc_name: str, request: Any) -> Any:
+    def _call(self, rpc_name: str, request: Any, about: str = "") -> Any:
         method = getattr(self._stub, rpc_name)
         try:
             return method(request, timeout=self.call_timeout)
         except grpc.RpcError as error:
-            raise self._failure(f"failed {rpc_name}: {error.code().name} {error.details()}") from None
+            subject = f" on {about}" if about else ""
+            raise self._failure(f"failed {rpc_name}{subject}: {error.code().name} {error.details()}") from None
 
     def analyze(self, graph: ResourceGraph) -> PolicyReport:
         """Analyze every resource, then the whole stack, and collect the verdict."""
@@ -406,7 +410,7 @@ class PolicyPackProcess:
         wire = AnalyzerMessages(graph)
         violations: list[Violation] = []
         for node in graph:
-            response = self._call("Analyze", wire.analyze_request(node))
+            response = self._call("Analyze", wire.analyze_request(node), about=node.urn)
             # The engine attributes every resource diagnostic to the resource analyzed.
             violations.extend(self._violations(response, urn=node.urn))
         response = self._call("AnalyzeStack", wire.stack_request())

@@ -295,9 +295,17 @@ def compliant() -> Stack:
 
 
 def with_cards(stack: Stack) -> Stack:
-    """Add a payment-card PostgreSQL system, `cards-db`, that meets every PCI rule: its own
-    network per site, an encrypted volume type and a configuration group requiring TLS."""
+    """Add a payment-card PostgreSQL system, `cards-db`, as the components declare one: on each
+    site's cardholder network (the upper half of the site's range, its own network and subnet),
+    on the encrypted volume type, with a configuration group requiring TLS."""
     sites, backup = list(SITES), {**BACKUP, "schedule": "30 */6 * * *"}
+    for site in sites:
+        on_site = {"parent": site, "provider": f"{site}-openstack"}
+        stack.add("openstack:networking/network:Network", f"{site}-cardholder-network", **on_site,
+                  inputs={"name": f"kz-{site}-cardholder", "adminStateUp": True})
+        stack.add("openstack:networking/subnet:Subnet", f"{site}-cardholder-subnet", **on_site,
+                  depends_on=[f"{site}-cardholder-network"],
+                  inputs={"networkId": f"{site}-cardholder-network-id", "cidr": "10.10.128.0/17", "ipVersion": 4})
     for site in sites:
         name = f"cards-db-{site}"
         stack.component("multidc:database:ManagedDatabase", name, {
@@ -305,18 +313,14 @@ def with_cards(stack: Stack) -> Stack:
                               data_classes=["payment-card", "personal"]),
             "engine": "postgresql", "engine_version": "16", "port": 5432}, parent="kz")
         on_site = {"parent": name, "provider": f"{site}-openstack"}
-        stack.add("openstack:networking/network:Network", f"{name}-network", **on_site,
-                  inputs={"name": f"kz-{name}-net", "adminStateUp": True})
-        stack.add("openstack:networking/subnet:Subnet", f"{name}-subnet", **on_site, depends_on=[f"{name}-network"],
-                  inputs={"networkId": f"{name}-network-id", "cidr": "10.99.0.0/24", "ipVersion": 4})
-        stack.add("openstack:database/configuration:Configuration", f"{name}-tls", **on_site, inputs={
-            "name": f"kz-{name}-tls", "datastore": {"type": "postgresql", "version": "16"},
+        stack.add("openstack:database/configuration:Configuration", f"{name}-tls-only", **on_site, inputs={
+            "name": f"kz-{name}-tls-only", "datastore": {"type": "postgresql", "version": "16"},
             "configurations": [{"name": "ssl", "value": "on"}]})
         stack.add("openstack:database/instance:Instance", f"{name}-0", **on_site,
-                  depends_on=[f"{name}-network", f"{name}-subnet", f"{name}-tls"], inputs={
+                  depends_on=[f"{site}-cardholder-network", f"{name}-tls-only"], inputs={
                       "name": f"kz-{name}-0", "flavorId": "db-4-16", "size": 200, "volumeType": "encrypted",
-                      "datastore": {"type": "postgresql", "version": "16"}, "configurationId": f"{name}-tls-id",
-                      "networks": [{"uuid": f"{name}-network-id"}]})
+                      "datastore": {"type": "postgresql", "version": "16"}, "configurationId": f"{name}-tls-only-id",
+                      "networks": [{"uuid": f"{site}-cardholder-network-id"}]})
     _backup_target(stack, "cards-db", "astana", "almaty", backup, "pg-dump")
     return stack
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,21 @@ def test_pack_that_never_prints_its_port_is_stopped_after_the_timeout(tmp_path: 
         with pack:
             pass
     assert pack.pid is None
+
+
+def test_policy_that_fails_names_the_resource_it_was_analyzing(tmp_path: Path):
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    (tmp_path / "__main__.py").write_text(
+        "from pulumi_policy import PolicyPack, ResourceValidationPolicy\n"
+        "def validate(args, report_violation):\n"
+        "    if args.resource_type == 'openstack:networking/router:Router':\n"
+        "        raise KeyError('gatewayInfo')\n"
+        "PolicyPack('broken', [ResourceValidationPolicy(name='broken-rule', description='Requires nothing.',\n"
+        "                                               validate=validate)])\n")
+    stack = compliant()
+    where = re.escape(stack.urn("astana-router"))
+    with pytest.raises(PolicyPackError, match=rf"failed Analyze on {where}: UNKNOWN .*'gatewayInfo'"):
+        run_policy_pack(stack.graph(), pack_dir=tmp_path)
 
 
 def test_directory_without_a_pack_is_rejected(tmp_path: Path):

@@ -265,9 +265,7 @@ def test_sec003_rejects_generated_password_that_is_not_secret(pack):
 
 def test_pci001_rejects_card_database_on_a_shared_network(pack):
     stack = with_cards(compliant())
-    stack.remove("cards-db-astana-network")
-    stack.remove("cards-db-astana-subnet")
-    stack.set_dependencies("cards-db-astana-0", ["astana-network", "cards-db-astana-tls"])
+    stack.set_dependencies("cards-db-astana-0", ["astana-network", "cards-db-astana-tls-only"])
     stack.set_inputs("cards-db-astana-0", networks=[{"uuid": "astana-network-id"}])
     assert check(pack, stack) == {("MDC-PCI-001", "cards-db-astana")}
 
@@ -286,8 +284,8 @@ def test_pci002_takes_encrypted_volume_types_from_config():
 
 def test_pci003_rejects_card_database_without_tls_configuration(pack):
     stack = with_cards(compliant())
-    stack.remove("cards-db-astana-tls")
-    stack.set_dependencies("cards-db-astana-0", ["cards-db-astana-network", "cards-db-astana-subnet"])
+    stack.remove("cards-db-astana-tls-only")
+    stack.set_dependencies("cards-db-astana-0", ["astana-cardholder-network"])
     stack.set_inputs("cards-db-astana-0", configurationId=None)
     assert check(pack, stack) == {("MDC-PCI-003", "cards-db-astana-0")}
 
