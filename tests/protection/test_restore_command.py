@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import time
 import urllib.request
 from typing import Any
 
@@ -32,6 +30,9 @@ from multidc.protection.bucket_restore import (
 from multidc.protection.commands import UsageError, choose_source, parse_before
 from multidc.protection.locate import BucketLocation, LocateError, locate
 from s3_fixtures import bucket_digests, fill_bucket, site_a, site_b  # noqa: F401
+# The attacks and checks of the library's own tests, so both test the same attack.
+from test_bucket_restore import attack_time, ransomware
+from test_db_backup import _checksum, _ransomware, _seed, _wait_past
 
 UTC = dt.timezone.utc
 STACK = "kz-prod"
@@ -79,26 +80,9 @@ def restore(sites, system, before, *extra: str, input: str | None = None):
     return runner.invoke(app, args, input=input)
 
 
-def moment_between() -> dt.datetime:
-    """A time with a clear second on either side: some stores keep LastModified to the second."""
-    time.sleep(1.1)
-    moment = dt.datetime.now(UTC)
-    time.sleep(1.1)
-    return moment
-
-
-def encrypt_everything(s3, bucket: str, keys: list[str]) -> None:
-    """Ransomware: overwrite every object with garbage, delete some, leave a ransom note."""
-    for key in keys:
-        s3.put_object(Bucket=bucket, Key=key, Body=os.urandom(777))
-    for key in sorted(keys)[:5]:
-        s3.delete_object(Bucket=bucket, Key=key)
-    s3.put_object(Bucket=bucket, Key="HOW-TO-DECRYPT.txt", Body=b"send 10 BTC")
-
-
-def wipe_history(s3, bucket: str) -> None:
+def wipe_history(s3, bucket: str, prefix: str = "") -> None:
     """What an attacker holding the live site's keys does next: delete every old version."""
-    for version in list_versions(s3, bucket):
+    for version in list_versions(s3, bucket, prefix):
         if not version.is_latest:
             s3.delete_object(Bucket=bucket, Key=version.key, VersionId=version.version_id)
 
@@ -118,8 +102,8 @@ def attacked_documents(graph, sites, *, with_vault: bool):
     if with_vault:
         vault_s3 = create_declared(graph, sites, data.vault)
         write_immutable_copy(live_s3, live.bucket, vault_s3, data.vault.bucket, immutable_days=1)
-    before = moment_between()
-    encrypt_everything(live_s3, live.bucket, list(originals))
+    before = attack_time()
+    ransomware(live_s3, live.bucket, list(originals))
     assert bucket_digests(live_s3, live.bucket) != originals
     return data, live_s3, vault_s3, originals, before
 
@@ -157,6 +141,18 @@ def test_auto_restores_from_the_vault_when_the_live_history_was_wiped(graph, sit
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["source"], report["status"]) == ("vault", "restored")
+    assert bucket_digests(live_s3, data.live_bucket("astana").bucket) == originals
+
+
+def test_auto_restores_from_the_vault_when_some_keys_lost_their_history(graph, sites):
+    data, live_s3, _, originals, before = attacked_documents(graph, sites, with_vault=True)
+    wipe_history(live_s3, data.live_bucket("astana").bucket, prefix="obj/0001")
+
+    result = restore(sites, "documents", before, "--site", "astana", "--yes", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["source"] == "vault" and "10 key(s)" in report["reason"]
     assert bucket_digests(live_s3, data.live_bucket("astana").bucket) == originals
 
 
@@ -203,7 +199,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(graph, sites):
 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    # 26 overwritten keys are restored, 5 deleted ones too; the ransom note is delete-marked.
+    # All 31 keys (7 of them deleted by the attacker) are restored; the ransom note is delete-marked.
     assert (report["status"], report["plan"]["restore"], report["plan"]["delete_mark"]) == ("planned", 31, 1)
     assert report["target"] == {"site": "astana", "bucket": live, "endpoint": sites["astana"].endpoint_url}
     assert (versions_listing(live_s3, live), bucket_digests(live_s3, live)) == (listing, contents)
@@ -250,25 +246,6 @@ def test_missing_s3_keys_are_an_error_naming_the_variables(graph, sites, monkeyp
 
 # --- postgres --------------------------------------------------------------------------------
 
-def _seed(server, dbname: str) -> None:
-    with server.connect(dbname) as conn:
-        conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric, note bytea)")
-        conn.execute("INSERT INTO accounts SELECT g, 'owner-' || g, g * 10.5, sha256(g::text::bytea) "
-                     "FROM generate_series(1, 2000) g")
-
-
-def _checksum(server, dbname: str) -> str:
-    """SHA-256 of every row in key order: equal checksums mean identical table contents."""
-    with server.connect(dbname) as conn:
-        return conn.execute("SELECT encode(sha256(convert_to(string_agg(a::text, E'\\n' ORDER BY id), 'UTF8')), "
-                            "'hex') FROM accounts a").fetchone()[0]
-
-
-def _encrypt_rows(server, dbname: str) -> None:
-    with server.connect(dbname) as conn:
-        conn.execute("UPDATE accounts SET owner = 'ENCRYPTED', balance = 0, note = '\\xdeadbeef'")
-
-
 def backed_up_core_db(graph, sites, pg_server, dbname: str) -> db_backup.BackupRecord:
     """core-db seeded and dumped into its locked vault in almaty, as the backup job does."""
     vault = locate(graph, "core-db").vault
@@ -278,17 +255,12 @@ def backed_up_core_db(graph, sites, pg_server, dbname: str) -> db_backup.BackupR
                                      immutable_days=1)
 
 
-def wait_past(moment: dt.datetime) -> None:
-    while dt.datetime.now(UTC) <= moment:
-        time.sleep(0.05)
-
-
 def test_postgres_restore_brings_back_every_row_after_ransomware(graph, sites, pg_server, fresh_database):
     record = backed_up_core_db(graph, sites, pg_server, fresh_database)
     clean = _checksum(pg_server, fresh_database)
-    wait_past(record.taken_at)
+    _wait_past(record.taken_at)
     before = dt.datetime.now(UTC)
-    _encrypt_rows(pg_server, fresh_database)
+    _ransomware(pg_server, fresh_database)
     assert _checksum(pg_server, fresh_database) != clean
 
     result = restore(sites, "core-db", before, "--site", "astana", "--yes", "--json",
@@ -302,7 +274,7 @@ def test_postgres_restore_brings_back_every_row_after_ransomware(graph, sites, p
 def test_postgres_restore_before_the_first_backup_refuses_and_leaves_the_database(
         graph, sites, pg_server, fresh_database):
     record = backed_up_core_db(graph, sites, pg_server, fresh_database)
-    _encrypt_rows(pg_server, fresh_database)
+    _ransomware(pg_server, fresh_database)
     attacked = _checksum(pg_server, fresh_database)
 
     result = restore(sites, "core-db", record.taken_at - dt.timedelta(hours=1), "--site", "astana", "--yes",
@@ -315,7 +287,7 @@ def test_postgres_restore_before_the_first_backup_refuses_and_leaves_the_databas
 
 def test_postgres_target_is_named_without_its_password(graph, sites, pg_server, fresh_database):
     record = backed_up_core_db(graph, sites, pg_server, fresh_database)
-    wait_past(record.taken_at)
+    _wait_past(record.taken_at)
     dsn = pg_server.dsn_for(fresh_database)
     result = restore(sites, "core-db", "0s", "--site", "astana", "--dry-run", "--target-dsn", dsn)
     assert result.exit_code == 0, result.output
