@@ -99,14 +99,19 @@ def credential_env(site: str) -> tuple[str, str]:
 
 
 def site_credentials(site: str, env: Mapping[str, str]) -> tuple[str, str]:
-    """``site``'s S3 key pair from the environment, else ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``."""
+    """``site``'s S3 key pair from the environment, else ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+
+    A pair is taken whole: half of a site's pair is an error, never completed from the other.
+    """
     access_name, secret_name = credential_env(site)
-    access = env.get(access_name) or env.get("AWS_ACCESS_KEY_ID")
-    secret = env.get(secret_name) or env.get("AWS_SECRET_ACCESS_KEY")
-    if not (access and secret):
-        raise UsageError(f"no S3 keys for site {site!r}: set {access_name} and {secret_name} "
-                         "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
-    return access, secret
+    for names in ((access_name, secret_name), ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")):
+        access, secret = env.get(names[0]), env.get(names[1])
+        if access and secret:
+            return access, secret
+        if access or secret:
+            raise UsageError(f"S3 keys for site {site!r}: only one of {names[0]} and {names[1]} is set; set both")
+    raise UsageError(f"no S3 keys for site {site!r}: set {access_name} and {secret_name} "
+                     "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from multidc.protection.bucket_restore import (
     list_versions,
     write_immutable_copy,
 )
-from multidc.protection.commands import UsageError, choose_source, parse_before
+from multidc.protection.commands import UsageError, choose_source, parse_before, site_credentials
 from multidc.protection.locate import BucketLocation, LocateError, locate
 from s3_fixtures import bucket_digests, fill_bucket, site_a, site_b  # noqa: F401
 # The attacks and checks of the library's own tests, so both test the same attack.
@@ -237,11 +237,12 @@ def test_restore_never_prints_the_s3_secret_key(graph, sites):
 
 
 def test_missing_s3_keys_are_an_error_naming_the_variables(graph, sites, monkeypatch):
-    for name in ("MULTIDC_S3_ACCESS_KEY_ASTANA", "AWS_ACCESS_KEY_ID"):
+    for name in ("MULTIDC_S3_ACCESS_KEY_ASTANA", "MULTIDC_S3_SECRET_KEY_ASTANA", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     result = restore(sites, "documents", "1h", "--site", "astana", "--dry-run")
     assert result.exit_code == 2
-    assert "MULTIDC_S3_ACCESS_KEY_ASTANA" in result.stderr
+    assert "no S3 keys for site 'astana'" in result.stderr and "MULTIDC_S3_ACCESS_KEY_ASTANA" in result.stderr
 
 
 # --- postgres --------------------------------------------------------------------------------
@@ -332,6 +333,18 @@ def test_unknown_stack_is_exit_2_with_the_spec_error(sites):
     result = runner.invoke(app, ["restore", "--stack", "no-such-stack", "--system", "documents",
                                  "--before", "1h", "--site", "astana"])
     assert result.exit_code == 2 and "no-such-stack" in result.stderr
+
+
+def test_site_keys_come_before_the_aws_pair():
+    env = {"MULTIDC_S3_ACCESS_KEY_KZ_WEST": "site", "MULTIDC_S3_SECRET_KEY_KZ_WEST": "site-secret",
+           "AWS_ACCESS_KEY_ID": "aws", "AWS_SECRET_ACCESS_KEY": "aws-secret"}
+    assert site_credentials("kz-west", env) == ("site", "site-secret")
+
+
+def test_half_a_site_key_pair_is_refused_not_completed_from_the_aws_pair():
+    env = {"MULTIDC_S3_ACCESS_KEY_ASTANA": "site", "AWS_ACCESS_KEY_ID": "aws", "AWS_SECRET_ACCESS_KEY": "aws-secret"}
+    with pytest.raises(UsageError, match="MULTIDC_S3_SECRET_KEY_ASTANA"):
+        site_credentials("astana", env)
 
 
 # --- locate and choose_source: pure ----------------------------------------------------------
