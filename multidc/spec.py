@@ -131,6 +131,8 @@ class Cloud(_Model):
     on_prem: bool = Field(False, description="the customer's own OpenStack (hybrid stacks)")
     external_network: str = Field("ext-net", description="the provider network routers use as their gateway")
     dns_zone: Optional[str] = Field(None, description="Designate zone for service names, e.g. 'bank.kz.'")
+    encrypted_volume_type: str = Field(
+        "encrypted", description="the Cinder volume type with encryption at rest (LUKS), used for card data")
 
 
 class Location(_Model):
@@ -374,6 +376,16 @@ class System(_Model):
             problems.append(("ml", "an ml-platform system needs its 'ml' section (cluster, services)"))
         if self.ml is not None and self.kind is not Kind.ml_platform:
             problems.append(("ml", f"only an ml-platform system takes an 'ml' section; this is {self.kind.value}"))
+        if self.backup is not None and self.kind is Kind.vm_group:
+            problems.append(("backup", "a vm-group is rebuilt from its image, not restored; back up the data "
+                                       "systems it uses (databases, buckets) or use the provider's Cloud Backup"))
+        if self.kind in SINGLE_WRITER_KINDS and self.size.count > 1:
+            problems.append(("size.count", f"a {self.kind.value} system is one writer per site; {self.size.count} "
+                                           "instances would be independent, unreplicated databases: use count 1 "
+                                           "and a larger flavor, or add a site for a replica"))
+        if DataClass.payment_card in self.data_classes and self.kind in {Kind.redis, Kind.clickhouse}:
+            problems.append(("data_classes", f"payment-card data needs TLS-only access, which managed "
+                                             f"{self.kind.value} cannot enforce; keep card data in postgres or mysql"))
         if self.size.gpu_pools and self.kind is not Kind.kubernetes:
             problems.append(("size.gpu_pools", "GPU pools are node groups of a kubernetes system"))
         _problems(problems)

@@ -42,7 +42,6 @@ ENGINES = {
 
 # PCI DSS scope: a database holding card data sits on the site's cardholder network, stores on
 # an encrypted volume type and accepts only TLS clients.
-ENCRYPTED_VOLUME_TYPE = "encrypted"  # the Cinder volume type (LUKS) policy MDC-PCI-002 expects by default
 TLS_REQUIRED = {
     spec.Kind.postgres: ("ssl", "on"),
     spec.Kind.mysql: ("require_secure_transport", "ON"),
@@ -117,7 +116,8 @@ class ManagedDatabase(pulumi.ComponentResource):
 
         network_id, volume_type, configuration_id = site.network_id, None, None
         if holds_card_data(system):
-            network_id, volume_type = site.cardholder_network_id, ENCRYPTED_VOLUME_TYPE
+            network_id = site.cardholder_network_id
+            volume_type = args.platform.site(site.name).cloud.encrypted_volume_type
             if system.kind in TLS_REQUIRED:
                 setting, value = TLS_REQUIRED[system.kind]
                 configuration_id = openstack.database.Configuration(
