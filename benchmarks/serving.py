@@ -17,8 +17,9 @@ Needs the ``bench`` extra (``pip install -e '.[bench]'``: mlflow, scikit-learn).
    target      an open loop at ``--rate`` requests/minute for ``--duration`` seconds.
    Each phase is bounded by its duration and by ``--max-requests``.
 
-Baseline, in the same run: the same model's ``predict_proba`` on one row in this process, one
-thread, no HTTP, so the server's overhead is visible. The load generator runs on the same
+Baselines, in the same run and process, one thread, as CPU time per request: the model's own
+``predict_proba`` on the same row(s), and MLflow's request handling without HTTP (JSON in,
+schema enforcement, predict, JSON out), so where a request's cost goes is visible. The load generator runs on the same
 machine; when the server is pinned to every CPU there is, the two compete: the output says so
 and gives the CPU the load generator used.
 """
@@ -91,16 +92,28 @@ def train_and_log(workdir: Path, kind: str, seed: int, rows: int = 1):
     return classifier, Path(local).as_uri(), frame.iloc[:rows]
 
 
-def in_process_rate(classifier, row, seconds: float = 3.0) -> float:
-    """Baseline: one-row predictions per minute in this process, one thread (no HTTP, no JSON)."""
+def cpu_ms_per_call(call, seconds: float = 3.0) -> float:
+    """CPU milliseconds one ``call()`` takes in this process, on one thread (CPU time, not wall
+    time, so other processes on the machine matter less)."""
     from threadpoolctl import threadpool_limits
 
-    count, started = 0, time.perf_counter()
+    count, started, cpu = 0, time.perf_counter(), time.process_time()
     with threadpool_limits(1):
         while time.perf_counter() - started < seconds:
-            classifier.predict_proba(row)
+            call()
             count += 1
-    return count / (time.perf_counter() - started) * 60
+    return (time.process_time() - cpu) / count * 1000
+
+
+def scoring_path(model_uri: str, body: bytes):
+    """MLflow's own request handling without HTTP: parse the JSON, enforce the schema, predict,
+    write the JSON answer (``mlflow.pyfunc.scoring_server.invocations``, an internal function)."""
+    import mlflow.pyfunc
+    from mlflow.pyfunc import scoring_server
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    schema = model.metadata.get_input_schema()
+    return lambda: scoring_server.invocations(body, "application/json", model, schema)
 
 
 def free_port() -> int:
@@ -312,8 +325,10 @@ def measure(kind: str, workdir: Path, options: argparse.Namespace) -> float:
     if len(cpus) >= len(available):
         print(f"note        this machine has {len(available)} CPUs: the load generator runs on the server's CPUs "
               "and takes part of them, so the figures understate a dedicated 2-CPU pod")
-    print(f"baseline    {in_process_rate(classifier, row):>9,.0f} predict calls/min in-process on the same "
-          f"{options.rows} row(s), one thread, no HTTP or JSON")
+    model_ms = cpu_ms_per_call(lambda: classifier.predict_proba(row))
+    mlflow_ms = cpu_ms_per_call(scoring_path(model_uri, body))
+    print(f"baseline    model predict_proba {model_ms:5.2f} ms CPU/request; MLflow's handling without HTTP "
+          f"{mlflow_ms:5.2f} ms CPU/request (in-process, one thread)")
     log = workdir / f"server-{kind}.log"
     server = start_server(args, template_env, cpus, log)
     try:
@@ -348,7 +363,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="multidc-serving-") as tmp:
         reached = {kind: measure(kind, Path(tmp), options) for kind in kinds}
     print(f"\nmachine load average (1 min): {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end, on "
-          f"{os.cpu_count()} CPUs; other processes' load lowers the measured rates, not the CPU per request")
+          f"{os.cpu_count()} CPUs; other processes' load lowers the measured rates, and the CPU per request less so")
     print(f"users' figure: {USERS_RATE_PER_MINUTE:,} requests/min on 2 CPU / 2 GB")
     for kind, phase in reached.items():
         ceiling = 2 * 60_000 / phase.server_cpu_ms_per_request
