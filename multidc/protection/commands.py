@@ -18,11 +18,12 @@ import datetime as dt
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from multidc.protection.bucket_restore import (
@@ -36,6 +37,7 @@ from multidc.protection.bucket_restore import (
     list_versions,
     plan_restore,
 )
+from multidc.protection.db_backup import BackupError, BackupRecord, list_backups, restore_database_before
 from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
 from multidc.spec import SpecError, load_stack, parse_duration
 
@@ -87,7 +89,8 @@ def parse_endpoints(values: list[str], sites: tuple[str, ...]) -> dict[str, str]
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--endpoint {value!r}: write SITE=URL, e.g. astana=https://s3.astana.example.kz")
         if site not in sites:
-            raise UsageError(f"--endpoint {value!r}: {site!r} is not a site of this stack; its sites: {', '.join(sites)}")
+            raise UsageError(f"--endpoint {value!r}: {site!r} is not a site of this stack; "
+                             f"its sites: {', '.join(sites)}")
         endpoints[site] = url
     return endpoints
 
@@ -222,12 +225,12 @@ def plan_bucket(data: SystemData, site: str, before: dt.datetime, source: str,
         chosen, reason = source, f"--from {source}"
     plan = plans[chosen]
     assert plan is not None  # --from X plans only X, refused above; auto never picks a source without one
-    return BucketRestore(plan, chosen, reason, target, target if chosen == "versions" else vault)  # type: ignore[arg-type]
+    source_endpoint = target if chosen == "versions" else vault
+    assert source_endpoint is not None
+    return BucketRestore(plan, chosen, reason, target, source_endpoint)
 
 
 def _listing(endpoint: Endpoint, hint: str = "") -> list[ObjectVersion]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         return list_versions(endpoint.client, endpoint.location.bucket)
     except (BotoCoreError, ClientError) as error:
@@ -253,7 +256,8 @@ def apply_bucket(restore: BucketRestore) -> dict[str, Any]:
     """Carry out the confirmed plan; every copied object's MD5 is verified by the library."""
     try:
         report = apply_restore(
-            restore.plan, source_s3=restore.source_endpoint.client, source_bucket=restore.source_endpoint.location.bucket,
+            restore.plan,
+            source_s3=restore.source_endpoint.client, source_bucket=restore.source_endpoint.location.bucket,
             target_s3=restore.target.client, target_bucket=restore.target.location.bucket)
     except RestoreIncompleteError as error:
         raise Refused(str(error)) from error
@@ -267,9 +271,9 @@ def apply_bucket(restore: BucketRestore) -> dict[str, Any]:
 class DatabaseRestore:
     """A planned database restore: which backup, from which vault, into which database."""
 
-    backup: Any  # db_backup.BackupRecord
+    backup: BackupRecord
     vault: Endpoint
-    target_dsn: str
+    target_dsn: str = field(repr=False)  # may hold a password
     target: dict[str, str]  # host, port, dbname, user: never the password
 
     def changes(self) -> dict[str, Any]:
@@ -291,8 +295,6 @@ def describe_dsn(dsn: str) -> dict[str, str]:
 def plan_database(data: SystemData, before: dt.datetime, target_dsn: Optional[str],
                   endpoints: Mapping[str, str], env: Mapping[str, str]) -> DatabaseRestore:
     """Pick the newest backup strictly older than T in the system's vault; reads only."""
-    from multidc.protection.db_backup import list_backups
-
     if data.vault is None:
         raise UsageError(f"--system {data.system}: it has no backup policy, so there is no backup to restore; "
                          "add backup: to the system in the spec")
@@ -301,7 +303,10 @@ def plan_database(data: SystemData, before: dt.datetime, target_dsn: Optional[st
                          "e.g. the managed database in --site")
     target = describe_dsn(target_dsn)
     vault = connect(data.vault, endpoints, env)
-    backups = list_backups(vault.client, vault.location.bucket, data.system)
+    try:
+        backups = list_backups(vault.client, vault.location.bucket, data.system)
+    except (BotoCoreError, ClientError) as error:
+        raise Refused(f"cannot list the backups of {data.system!r} in {vault}: {error}; nothing was changed") from None
     older = [b for b in backups if b.taken_at < before]
     if not older:
         oldest = (f"the oldest is from {backups[0].taken_at.isoformat()} ({backups[0].key})" if backups
@@ -313,15 +318,14 @@ def plan_database(data: SystemData, before: dt.datetime, target_dsn: Optional[st
 
 def database_summary(restore: DatabaseRestore) -> str:
     where = ", ".join(f"{k}={v}" for k, v in restore.target.items())
-    return (f"target: database {where}\nsource: backup {restore.backup.key} taken {restore.backup.taken_at.isoformat()} "
+    return (f"target: database {where}\n"
+            f"source: backup {restore.backup.key} taken {restore.backup.taken_at.isoformat()}, "
             f"in the vault {restore.vault}\n"
             "plan:   every object in the backup is dropped and recreated in one transaction "
             "(objects only in the target are left alone)")
 
 
 def apply_database(restore: DatabaseRestore, system: str, before: dt.datetime) -> dict[str, Any]:
-    from multidc.protection.db_backup import BackupError, restore_database_before
-
     try:
         record = restore_database_before(restore.target_dsn, restore.vault.location.bucket, system, before,
                                          restore.vault.client)
@@ -436,11 +440,7 @@ def register(app: typer.Typer) -> None:
         except Refused as error:
             report["error"], code = str(error), REFUSED
             report["status"] = "refused"
-        except Exception as error:  # S3 or network errors: name them, never print a traceback with keys
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            if not isinstance(error, (BotoCoreError, ClientError)):
-                raise
+        except (BotoCoreError, ClientError) as error:  # named, without a traceback full of client state
             report["error"], code = f"S3 request failed: {error}", REFUSED
         if as_json:
             json.dump(report, sys.stdout, indent=2, default=str)
