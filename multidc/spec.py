@@ -26,7 +26,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
-    field_validator,
+
     model_validator,
 )
 from pydantic_core import PydanticCustomError

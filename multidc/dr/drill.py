@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import signal
 import statistics
 import tempfile
 import threading
@@ -242,18 +241,6 @@ class _Copier:
         self._thread.join(timeout=60)
 
 
-def _sigkill_s3(site: LocalS3) -> None:
-    # LocalS3 has no kill(); its stop() is a clean SIGTERM. A fire is not clean.
-    kill = getattr(site, "kill", None)
-    if kill is not None:
-        kill()
-        return
-    process = site._process  # noqa: SLF001 - until LocalS3 offers kill()
-    if process is not None:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 def _port_open(server: LocalPostgres) -> Callable[[], bool]:
     def probe() -> bool:
         try:
@@ -366,7 +353,7 @@ def run_drill(
         kill_at = time.monotonic()
         primary.kill()
         if bucket:
-            _sigkill_s3(site_s3[from_site])
+            site_s3[from_site].kill()
         result.killed_after_s = kill_at - started
         if objects:
             # Only signalled here: a copy cut off mid-run waits out rclone's retries, which is

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,12 @@ class LocalS3:
         """Stop the server process; its buckets are lost. Idempotent."""
         self._terminate()
         self._port = None
+
+    def kill(self) -> None:
+        """SIGKILL the server process, as a fire would: no clean shutdown. Idempotent."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(timeout=10)
 
     def client(self, **overrides: Any) -> Any:
         """A boto3 S3 client on this endpoint with dummy credentials and path-style addressing."""

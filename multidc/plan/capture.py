@@ -15,7 +15,6 @@ import json
 import uuid
 from typing import Any, Callable, Optional
 
-import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
