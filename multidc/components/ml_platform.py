@@ -288,7 +288,7 @@ class MlPlatform(pulumi.ComponentResource):
             model.name: f"http://{self._model_name(model)}.{namespace_name}.svc.cluster.local:{MODEL_PORT}"
             for model in ml.models} if mlflow_on else {}
         gpu_profile = ml.jupyterhub.enabled and ml.jupyterhub.gpu_profile and args.gpu is not None
-        super().__init__("multidc:ml_platform:MlPlatform", name, {
+        contract = {
             **args.placement,
             "system": system.name, "site": args.site, "scale": args.scale,
             "namespace": namespace_name, "spark_namespace": spark_namespace_name,
@@ -299,7 +299,8 @@ class MlPlatform(pulumi.ComponentResource):
             "spark_operator": (f"{SPARK_OPERATOR_CHART.chart}@{SPARK_OPERATOR_CHART.version}"
                                if ml.spark.enabled else None),
             "datasets": {dataset.system: dataset.site for dataset in args.datasets},
-        }, opts)
+        }
+        super().__init__("multidc:ml_platform:MlPlatform", name, contract, opts)
         # Set after registering: the SDK turns every registered prop into an Output attribute.
         self.namespace, self.spark_namespace = namespace_name, spark_namespace_name
         self.tracking_uri, self.model_endpoints = tracking_uri, model_endpoints
@@ -326,7 +327,10 @@ class MlPlatform(pulumi.ComponentResource):
                     f"in '{args.site}', so JupyterHub there offers the CPU profile only; add a gpu_pools entry "
                     "to the cluster's size or set gpu_profile: false", resource=self)
             self._jupyterhub(namespace, plain, secret, gpu_profile)
+        # The contract props as outputs too: under `pulumi preview --policy-pack` a component's
+        # outputs are all the stack policies see of it.
         self.register_outputs({
+            **contract,
             "namespace": self.namespace, "spark_namespace": self.spark_namespace,
             "tracking_uri": self.tracking_uri, "model_endpoints": self.model_endpoints,
         })
