@@ -40,6 +40,7 @@ from multidc.components.common import (
 from multidc.components.database import ManagedDatabase
 from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
+from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
 
 MECHANISMS = {
@@ -67,7 +68,10 @@ DUMP_IMAGES = {
 }
 _STAMP = "$(date -u +%Y%m%dT%H%M%SZ)"
 DUMP_COMMANDS = {
-    "pg-dump": ["sh", "-c", f'exec pg_dump -Fc --no-password -f "/backup/$PGDATABASE-{_STAMP}.dump"'],
+    # Named after the dump finishes (and a second later), the layout `multidc restore` reads:
+    # a stamp never earlier than the snapshot, so "newest backup before T" never picks a later one.
+    "pg-dump": ["sh", "-c", 'pg_dump -Fc --no-password -f /backup/dump.partial && sleep 1 && '
+                            f'exec mv /backup/dump.partial "/backup/{_STAMP}.dump"'],
     "mysqldump": ["bash", "-o", "pipefail", "-c",
                   'mysqldump --single-transaction --routines --events --host="$DB_HOST" --port="$DB_PORT" '
                   f'--user="$DB_USER" "$DB_NAME" | gzip > "/backup/$DB_NAME-{_STAMP}.sql.gz"'],
@@ -80,6 +84,20 @@ DUMP_COMMANDS = {
                           'information_schema, INFORMATION_SCHEMA TO S3('
                           f"'$STAGING_URL/{_STAMP}', '$STAGING_ACCESS_KEY', '$STAGING_SECRET_KEY')\""],
 }
+
+
+def vault_prefix(system: spec.System, mechanism: str) -> str:
+    """Where a mechanism writes in the vault: the layouts `multidc restore` reads.
+
+    A bucket's copy keeps the objects' own keys (restore compares them key by key);
+    PostgreSQL dumps go under `db/<system>/<stamp>.dump`, as `protection.db_backup` writes
+    and reads them; the other mechanisms under their own name.
+    """
+    if mechanism == "rclone-copy":
+        return ""
+    if mechanism == "pg-dump":
+        return f"{DB_KEY_PREFIX}/{system.name}"
+    return mechanism
 
 
 def backup_mechanism(system: spec.System) -> str:
@@ -165,8 +183,8 @@ class BackupTarget(pulumi.ComponentResource):
         jobs_namespace = namespace(f"{name}-namespace", k8s_name("backup", system.name), "restricted", in_runner)
         offsite_keys = s3_credentials_secret(
             f"{name}-offsite-keys", jobs_namespace, site.s3_access_key, site.s3_secret_key, in_runner).metadata.name
-        vault_location = S3Location(endpoint=site.s3_endpoint, bucket=self.vault, prefix=self.mechanism,
-                                    secret_name=offsite_keys)
+        vault_location = S3Location(endpoint=site.s3_endpoint, bucket=self.vault,
+                                    prefix=vault_prefix(system, mechanism), secret_name=offsite_keys)
         after_vault = pulumi.ResourceOptions.merge(in_runner, pulumi.ResourceOptions(depends_on=[vault]))
 
         self.velero = None

@@ -1,10 +1,13 @@
 """Offsite backups: a locked vault in the offsite site, filled by jobs that run there."""
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 
 from conftest import STACKS, component, descendant, pod_containers
+
+from multidc.protection.db_backup import parse_backup_key
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
@@ -55,12 +58,24 @@ def test_postgres_is_dumped_in_custom_format_by_a_pinned_client_and_uploaded(gra
     assert upload["args"][2].startswith("DST:kz-prod-core-db-vault-almaty/"), upload["args"]
 
 
+def test_postgres_dumps_land_where_restore_looks_for_them(graphs):
+    graph = graphs["kz-prod"]
+    target = component(graph, "multidc:backup:BackupTarget", "core-db-backup-almaty")
+    job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "core-db-backup-almaty-dump")[0]
+    dump, upload = pod_containers(job)
+    prefix = upload["args"][2].split("/", 1)[1]
+    (file_name,) = re.findall(r'"/backup/(\$\(date -u \+%Y%m%dT%H%M%SZ\)\.dump)"', dump["args"][-1])
+    key = f"{prefix}/{file_name.replace('$(date -u +%Y%m%dT%H%M%SZ)', '20261127T080000Z')}"
+    assert parse_backup_key(key) == ("core-db", datetime(2026, 11, 27, 8, tzinfo=timezone.utc)), key
+
+
 def test_bucket_backup_copies_and_never_deletes(graphs):
     graph = graphs["kz-prod"]
     target = component(graph, "multidc:backup:BackupTarget", "documents-backup-almaty")
     job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "documents-backup-almaty-copy")[0]
     (rclone,) = pod_containers(job)
-    assert rclone["args"][:3] == ["copy", "SRC:kz-prod-documents-astana", "DST:kz-prod-documents-vault-almaty/rclone-copy"]
+    # The objects keep their own keys in the vault: restore compares them key by key.
+    assert rclone["args"][:3] == ["copy", "SRC:kz-prod-documents-astana", "DST:kz-prod-documents-vault-almaty"]
 
 
 def velero_release(graph, placement):
