@@ -81,9 +81,13 @@ def plan(
             raise typer.Exit(2)
     assessment = assess(platform, graph)
     if export_manifests is not None:
-        from multidc.plan.manifests import export_manifests as export
+        from multidc.plan.manifests import ManifestExportError, export_manifests as export
 
-        written = export(graph, export_manifests)
+        try:
+            written = export(graph, export_manifests)
+        except ManifestExportError as error:
+            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            raise typer.Exit(2)
         errors.print(f"wrote {len(written)} manifest file(s) to {export_manifests}")
     if as_json:
         document = {"graph": graph.to_json(), "assessment": assessment.to_json()}
@@ -94,9 +98,9 @@ def plan(
     else:
         console.print(plan_renderable(graph))
         if report is not None:
-            from multidc.plan.render_policies import policy_renderable
+            from multidc.plan.render_policies import render_policy_report
 
-            console.print(policy_renderable(report))
+            render_policy_report(report, console)
         console.print(assessment.renderable())
     if report is not None and not report.ok:
         raise typer.Exit(1)
@@ -113,5 +117,5 @@ def _register_areas() -> None:
 _register_areas()
 
 
-def main() -> None:  # pragma: no cover - console entry point
+if __name__ == "__main__":
     app()

@@ -564,6 +564,12 @@ def _ml_problems(path: str, system: dict, systems: dict[str, dict]) -> list[tupl
     if site is not None and site not in placed:
         problems.append((f"{path}.site", f"'{site}' is not one of the system's sites {placed}"))
     cluster = systems.get(ml.get("cluster"))
+    hub = ml.get("jupyterhub") if isinstance(ml.get("jupyterhub"), dict) else {}
+    pools = ((cluster or {}).get("size") or {}).get("gpu_pools") if isinstance(cluster, dict) else None
+    if cluster is not None and hub.get("enabled", True) and hub.get("gpu_profile", True) and not pools:
+        problems.append((f"{path}.jupyterhub.gpu_profile",
+                         f"a GPU notebook profile needs a GPU pool on cluster '{ml.get('cluster')}'; add "
+                         "size.gpu_pools there, or set gpu_profile: false"))
     if cluster is not None and isinstance(cluster.get("sites"), list):
         missing = [s for s in placed if s not in cluster["sites"]]
         if missing:

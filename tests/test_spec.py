@@ -171,3 +171,8 @@ def test_cli_reports_a_bad_stack_with_exit_code_2_and_no_traceback(tmp_path, kz)
     assert "Traceback" not in result.stderr + result.stdout
     assert "systems.core-db.topology: active-active needs a multi-writer engine" in result.stderr
     assert "sites.almaty.cidr:" in result.stderr
+
+
+def test_gpu_notebooks_need_a_gpu_pool_on_the_cluster(kz):
+    system(kz, "ml-k8s")["size"].pop("gpu_pools")
+    assert paths(kz) == ["systems.ml.ml.jupyterhub.gpu_profile"]

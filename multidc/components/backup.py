@@ -101,12 +101,7 @@ def vault_prefix(system: spec.System, mechanism: str) -> str:
 
 
 def backup_mechanism(system: spec.System) -> str:
-    """How a system is backed up, or a RunError naming the system when multidc has no way to."""
-    if system.kind not in MECHANISMS:
-        raise pulumi.RunError(
-            f"systems.{system.name}.backup: multidc cannot back up a {system.kind.value} system (a VM's disks "
-            "are the provider's Cloud Backup, outside the spec); remove its backup section, or keep the "
-            "data it must not lose in a database or bucket system with its own backup")
+    """How a system is backed up (the spec refuses a backup policy on a kind without one)."""
     return MECHANISMS[system.kind]
 
 

@@ -26,10 +26,10 @@ def test_missing_spec_names_the_config_key():
     assert "multidc:platform" in str(raised.value)
 
 
-def test_backup_of_a_vm_group_stops_the_program_naming_the_system():
+def test_backup_of_a_vm_group_stops_the_program_with_the_spec_path():
     data = load_stack("hybrid").model_dump(mode="json")
     shop = next(system for system in data["systems"] if system["name"] == "shop")
     shop["backup"] = {"offsite_site": "cloud"}
     with pytest.raises(pulumi.RunError) as raised:
         run_program(program.main, "vm-backup", {CONFIG_KEY: data})
-    assert str(raised.value).startswith("systems.shop.backup: multidc cannot back up a vm-group system")
+    assert "systems.shop.backup: a vm-group is rebuilt from its image, not restored" in str(raised.value)
