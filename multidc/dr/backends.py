@@ -234,18 +234,19 @@ class DnsBackend:
     `addresses` maps (system, site) to the address the record should answer. Atomic: one
     recordset update. Idempotent: setting the same records again changes nothing. Timeout:
     openstacksdk's (the connection's `api_timeout`). Needs `pip install openstacksdk` and a
-    clouds.yaml entry per site.
+    clouds.yaml entry per site. Records of systems without a known address go to
+    `fallback` (record mode), as the database and storage backends do.
     """
 
     connect: Callable[[str], Any]  # site -> openstack.connection.Connection
     addresses: Mapping[tuple[str, str], str]
+    fallback: Backend
 
     def run(self, step: Step) -> str:
         record, ttl = step.param("record"), int(step.param("ttl", 60))
         address = self.addresses.get((step.system, step.site))
         if address is None:
-            raise BackendError(f"dns.switch {record}: no address known for {step.system} in {step.site}; "
-                               "give it in the stack outputs")
+            return self.fallback.run(step)
         conn = self.connect(step.site)
         zone_name = record.split(".", 1)[1]
         zone = conn.dns.find_zone(zone_name, ignore_missing=False)
