@@ -1,11 +1,7 @@
 """End to end: the real program planned offline, the real pack over the analyzer protocol.
 
-The example stacks must pass every mandatory policy, and a deliberately bad stack must trip
-exactly the policies it breaks. One thing the components do not do yet keeps kz-prod from
-passing, and the tests say so rather than hide it: the MlPlatform component registers only
-its typed outputs, not its contract properties, so under `AnalyzeStack` the stack policies
-cannot see it (MDC-PACK-001 reports it). The strict xfail turns into a failure the day it is
-fixed: remove it then.
+Every example stack passes every mandatory policy, and a deliberately bad stack trips
+exactly the policies it breaks.
 """
 
 from __future__ import annotations
@@ -17,8 +13,6 @@ from multidc.plan.capture import plan
 from multidc.spec import parse_platform
 
 EXAMPLES = ("kz-prod", "active-active", "hybrid", "backup-only")
-ML_GAP = "MlPlatform does not register its contract properties as outputs (MDC-PACK-001)"
-KNOWN_GAPS = {"kz-prod": ({"MDC-PACK-001"}, ML_GAP)}
 
 
 def mandatory(report: PolicyReport) -> set[str]:
@@ -30,15 +24,6 @@ def listing(report: PolicyReport) -> str:
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)
-def test_example_stack_trips_no_mandatory_policy_beyond_its_known_gaps(stack, planned, pack):
-    _, graph = planned(stack)
-    report = pack.analyze(graph)
-    assert mandatory(report) <= KNOWN_GAPS.get(stack, (set(), ""))[0], listing(report)
-
-
-@pytest.mark.parametrize("stack", [
-    pytest.param(stack, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[stack][1])] if stack in KNOWN_GAPS
-                 else []) for stack in EXAMPLES])
 def test_example_stack_passes_every_mandatory_policy(stack, planned, pack):
     _, graph = planned(stack)
     report = pack.analyze(graph)
