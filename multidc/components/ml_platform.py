@@ -155,6 +155,34 @@ class MlPlatformArgs:
     (its ``scale`` key is this args' ``scale``)."""
 
 
+def _bucket_url(bucket: S3BucketAccess) -> pulumi.Output[str]:
+    return pulumi.Output.concat(bucket.endpoint, "/", bucket.bucket)
+
+
+def _database_url(engine: str, host: Any, port: Any, dbname: Any = None) -> pulumi.Output[str]:
+    return pulumi.Output.concat(engine, "://", host, ":", pulumi.Output.from_input(port).apply(str),
+                                "/", dbname if dbname is not None else "")
+
+
+def endpoints_used(args: MlPlatformArgs) -> dict[str, Any]:
+    """Where this placement's services read and write (no credentials), for `multidc plan`:
+    the MLflow stores and, per dataset, the copy training reads."""
+    datasets = {}
+    for dataset in args.datasets:
+        if dataset.bucket is not None:
+            datasets[dataset.system] = _bucket_url(dataset.bucket)
+        elif dataset.database is not None:
+            db = dataset.database
+            datasets[dataset.system] = pulumi.Output.concat(
+                _database_url(db.engine, db.host, db.port, db.dbname), " (read-only)")
+    return {
+        "mlflow_backend": (_database_url("postgresql", args.mlflow_db.host, args.mlflow_db.port,
+                                         args.mlflow_db.dbname) if args.mlflow_db is not None else None),
+        "artifact_store": _bucket_url(args.artifacts) if args.artifacts is not None else None,
+        "datasets": datasets,
+    }
+
+
 def ml_scale(platform: Platform, system: System, site: str) -> Scale:
     """``full`` where the platform trains (``Platform.ml_site``) and in every site of an
     active-active system; ``warm-standby`` in the other sites.
@@ -333,6 +361,7 @@ class MlPlatform(pulumi.ComponentResource):
             **contract,
             "namespace": self.namespace, "spark_namespace": self.spark_namespace,
             "tracking_uri": self.tracking_uri, "model_endpoints": self.model_endpoints,
+            "endpoints": endpoints_used(args),
         })
 
     @staticmethod

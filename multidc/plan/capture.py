@@ -52,13 +52,27 @@ def _kubeconfig(cluster: str, host: str) -> str:
 
 
 class PlanMocks(pulumi_mocks.Mocks):
-    """Plausible computed outputs for the resource types multidc declares."""
+    """Plausible computed outputs for the resource types multidc declares.
+
+    Servers get addresses inside their own subnet, so a plan shows which site an
+    endpoint is in (subnets register before the servers that wait on their network).
+    """
+
+    def __init__(self) -> None:
+        self._subnet_of_network: dict[str, str] = {}
+
+    def _address(self, seed: str, networks: Any) -> str:
+        uuids = [n.get("uuid") for n in networks if isinstance(n, dict)] if isinstance(networks, list) else []
+        cidr = next((self._subnet_of_network[u] for u in uuids if u in self._subnet_of_network), None)
+        return _fake_ip(seed, cidr) if cidr else _fake_ip(seed)
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
         seed = f"{args.typ}/{args.name}"
         resource_id = str(uuid.UUID(_stable(seed)[:32]))
         state = dict(args.inputs)
         typ = args.typ
+        if typ == "openstack:networking/subnet:Subnet" and isinstance(args.inputs.get("cidr"), str):
+            self._subnet_of_network.setdefault(args.inputs.get("networkId"), args.inputs["cidr"])
         if typ == "random:index/randomPassword:RandomPassword":
             state["result"] = _stable("password", seed)[: int(args.inputs.get("length", 32))]
             state["bcryptHash"] = "$2a$10$" + _stable("bcrypt", seed)[:53]
@@ -70,9 +84,9 @@ class PlanMocks(pulumi_mocks.Mocks):
                                      "cluster_ca_certificate": "MOCK-CA", "client_certificate": "MOCK-CERT",
                                      "client_key": "MOCK-KEY"})
         elif typ == "openstack:compute/instance:Instance":
-            state.setdefault("accessIpV4", _fake_ip(seed))
+            state.setdefault("accessIpV4", self._address(seed, args.inputs.get("networks")))
         elif typ == "openstack:database/instance:Instance":
-            state.setdefault("addresses", [_fake_ip(seed)])
+            state.setdefault("addresses", [self._address(seed, args.inputs.get("networks"))])
         elif typ == "openstack:networking/router:Router":
             state.setdefault("externalFixedIps", [{"ipAddress": _fake_ip(seed, "203.0.113.0/24")}])
             state.setdefault("externalGateway", state.get("externalNetworkId", "ext-net"))

@@ -80,6 +80,26 @@ def counts_table(graph: ResourceGraph) -> Table:
     return table
 
 
+def ml_table(graph: ResourceGraph) -> Table | None:
+    """Each ML platform placement: where it runs, at what scale, and the endpoints it uses."""
+    placements = graph.components("multidc:ml_platform:MlPlatform")
+    if not placements:
+        return None
+    table = Table(title="ML platform per site: services and the endpoints they use")
+    for column in ("placement", "site", "scale", "services", "MLflow backend", "artifacts", "training reads"):
+        table.add_column(column, overflow="fold")
+    for node in placements:
+        out = node.outputs
+        endpoints = out.get("endpoints") or {}
+        services = [s for s in (out.get("jupyterhub"), out.get("mlflow") and "mlflow",
+                                out.get("spark_operator")) if s]
+        services += [f"model {m}" for m in out.get("models") or []]
+        reads = "\n".join(f"{name}: {url}" for name, url in (endpoints.get("datasets") or {}).items()) or "-"
+        table.add_row(node.name, out.get("site", ""), out.get("scale", ""), "\n".join(services),
+                      endpoints.get("mlflow_backend") or "-", endpoints.get("artifact_store") or "-", reads)
+    return table
+
+
 def plan_renderable(graph: ResourceGraph) -> Group:
     defaults = default_provider_nodes(graph)
     kinds = Counter("component" if n.is_component else "provider" if n.is_provider else "resource" for n in graph)
@@ -88,4 +108,5 @@ def plan_renderable(graph: ResourceGraph) -> Group:
                + ("[green]no resource on a default provider[/green]" if not defaults else
                   f"[red]{len(defaults)} resource(s) on a default provider: "
                   f"{', '.join(n.urn for n in defaults[:5])}[/red]"))
-    return Group(*site_trees(graph), counts_table(graph), summary)
+    ml = ml_table(graph)
+    return Group(*site_trees(graph), counts_table(graph), *([ml] if ml is not None else []), summary)
