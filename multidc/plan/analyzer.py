@@ -261,12 +261,9 @@ class AnalyzerMessages:
         self._by_urn = {node.urn: node for node in graph}
 
     def options(self, node: Node) -> analyzer_pb2.AnalyzerResourceOptions:
-        # The graph does not record the additionalSecretOutputs resource option; the inputs the
-        # program passed as secrets stand in for it (the same names for every resource multidc
-        # declares: generated SDKs and the bucket both mark exactly their secret inputs).
         return analyzer_pb2.AnalyzerResourceOptions(
             parent=node.parent or "",
-            additionalSecretOutputs=list(node.secret_inputs) if node.custom else [],
+            additionalSecretOutputs=list(node.secret_outputs),
             customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),
         )
 

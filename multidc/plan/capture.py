@@ -168,6 +168,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             "outputs": {k: (SECRET_MASK if k in hidden else v)
                         for k, v in _plain(json.loads(json.dumps(state, default=str)), set()).items()},
             "secret_inputs": tuple(sorted(secret_inputs)), "id": id_,
+            "secret_outputs": tuple(request.additionalSecretOutputs),
         }
         self.registrations.append(record)
         self._by_urn[urn] = record

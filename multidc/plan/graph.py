@@ -29,6 +29,7 @@ class Node:
     inputs: dict[str, Any] = field(default_factory=dict)  # secrets replaced by SECRET_MASK
     outputs: dict[str, Any] = field(default_factory=dict)  # as the (mock) engine returned them, masked
     secret_inputs: tuple[str, ...] = ()  # top-level input names whose value is a Pulumi secret
+    secret_outputs: tuple[str, ...] = ()  # the additionalSecretOutputs resource option
     site: Optional[str] = None  # the site whose provider or component owns this resource
     id: Optional[str] = None
 
@@ -45,7 +46,7 @@ class Node:
             "urn": self.urn, "type": self.type, "name": self.name, "custom": self.custom,
             "parent": self.parent, "provider": self.provider, "dependencies": list(self.dependencies),
             "site": self.site, "id": self.id, "inputs": self.inputs, "outputs": self.outputs,
-            "secret_inputs": list(self.secret_inputs),
+            "secret_inputs": list(self.secret_inputs), "secret_outputs": list(self.secret_outputs),
         }
 
 
@@ -121,7 +122,8 @@ class ResourceGraph:
             Node(urn=r["urn"], type=r["type"], name=r["name"], custom=r["custom"], parent=r.get("parent"),
                  provider=r.get("provider"), dependencies=tuple(r.get("dependencies", ())),
                  inputs=r.get("inputs", {}), outputs=r.get("outputs", {}),
-                 secret_inputs=tuple(r.get("secret_inputs", ())), site=r.get("site"), id=r.get("id"))
+                 secret_inputs=tuple(r.get("secret_inputs", ())), secret_outputs=tuple(r.get("secret_outputs", ())),
+                 site=r.get("site"), id=r.get("id"))
             for r in data["resources"]
         )
         return cls(stack=data["stack"], project=data["project"], nodes=nodes)

@@ -74,8 +74,12 @@ class Stack:
 
     def add(self, type_: str, name: str, *, parent: Optional[str] = None, inputs: Optional[dict] = None,
             custom: bool = True, provider: Optional[str] = None, depends_on: Iterable[str] = (),
-            secret_inputs: Iterable[str] = ()) -> Node:
-        """Add a resource under the node named `parent`; dependencies and provider by node name."""
+            secret_inputs: Iterable[str] = (), secret_outputs: Optional[Iterable[str]] = None) -> Node:
+        """Add a resource under the node named `parent`; dependencies and provider by node name.
+
+        `secret_outputs` (the additionalSecretOutputs option) defaults to the secret inputs of
+        a custom resource: the generated SDKs and the bucket provider mark exactly those.
+        """
         qualified = f"{self._qualified[parent]}${type_}" if parent else type_
         urn = f"urn:pulumi:{STACK}::{PROJECT}::{qualified}::{name}"
         inputs = dict(inputs or {})
@@ -87,7 +91,10 @@ class Stack:
                     parent=self.nodes[parent].urn if parent else None,
                     provider=self.nodes[provider].urn if provider else None,
                     dependencies=tuple(self.nodes[d].urn for d in depends_on),
-                    inputs=inputs, outputs=outputs, secret_inputs=tuple(secret_inputs), id=f"{name}-id")
+                    inputs=inputs, outputs=outputs, secret_inputs=tuple(secret_inputs),
+                    secret_outputs=tuple(secret_outputs if secret_outputs is not None
+                                         else (secret_inputs if custom else ())),
+                    id=f"{name}-id")
         self.nodes[name] = node
         self._qualified[name] = qualified
         return node
