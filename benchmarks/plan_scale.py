@@ -2,9 +2,11 @@
 
 For synthetic stacks of growing size (2 to 10 sites, up to at least 5,000 resources) it
 prints, per size, the wall time of the plan (spec validation, the real program under
-the capturing mocks, site attribution, the JSON graph) next to the time the bare
-Pulumi SDK needs to register the same number of resources with the same mocks in the
-same run (the SDK floor), and the ratio. Run: `.venv/bin/python benchmarks/plan_scale.py`.
+the capturing mocks, site attribution, the JSON graph) next to two SDK floors measured
+in the same run with the same mocks: the bare Pulumi SDK running the same program (what
+`multidc plan` adds on top of the SDK), and the bare SDK registering the same resources
+flat as generic resources (what the program's components, Outputs and typed classes cost
+too); and the ratios. Run: `.venv/bin/python benchmarks/plan_scale.py`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import time
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings
+from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 
 from multidc.plan.capture import PROJECT, PlanMocks, plan
-from multidc.spec import parse_platform
+from multidc.plan.graph import ResourceGraph
+from multidc.spec import CONFIG_KEY, parse_platform
 
 CITIES = [("astana", 51.17, 71.45), ("almaty", 43.22, 76.85), ("shymkent", 42.34, 69.59),
           ("karaganda", 49.80, 73.10), ("aktobe", 50.28, 57.21), ("pavlodar", 52.29, 76.97),
@@ -52,16 +56,8 @@ def synthetic_spec(sites: int, groups: int, vms: int) -> dict:
     return {"name": f"bench-{sites}", "sites": site_specs, "systems": systems}
 
 
-def sdk_floor(count: int) -> float:
-    """Register `count` resources with the bare SDK under the same mocks; seconds."""
-    import pulumi_openstack as openstack
-
-    def program() -> None:
-        provider = openstack.Provider("floor", auth_url="https://floor.example.kz:5000/v3", region="kz")
-        opts = pulumi.ResourceOptions(provider=provider)
-        for i in range(count - 1):
-            openstack.networking.Network(f"n{i}", name=f"n{i}", opts=opts)
-
+def _bare_sdk(program, config: dict | None = None) -> float:
+    """Run a program with the stock Pulumi mock monitor and the plan's mocks; seconds."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     start = time.perf_counter()
@@ -69,21 +65,45 @@ def sdk_floor(count: int) -> float:
         settings.reset_options(project=PROJECT, stack="floor", preview=False)
         settings.SETTINGS.rpc_manager.clear()
         settings.SETTINGS.outputs.clear()
+        set_all_config({k: json.dumps(v) for k, v in (config or {}).items()})
         pulumi_mocks.set_mocks(PlanMocks(), project=PROJECT, stack="floor", preview=False)
         loop.run_until_complete(run_pulumi_func(program))
     finally:
         asyncio.set_event_loop(None)
         loop.close()
         settings.reset_options()
+        set_all_config({})
     return time.perf_counter() - start
 
 
-def plan_time(spec: dict) -> tuple[float, int]:
+def sdk_floor(spec: dict) -> float:
+    """The bare SDK running the same program (same resources, classes and inputs) with the
+    same mocks, without multidc's capture, site attribution, spec loading or JSON graph."""
+    from multidc import program
+
+    return _bare_sdk(program.main, {CONFIG_KEY: spec})
+
+
+def flat_floor(graph: ResourceGraph) -> float:
+    """The bare SDK registering the same resources (type, name, inputs) flat, as generic
+    resources: no components, no Outputs between resources, no typed SDK classes."""
+
+    def program() -> None:
+        for i, node in enumerate(graph):
+            if node.custom:
+                pulumi.CustomResource(node.type, f"{node.name}-{i}", dict(node.inputs))
+            else:
+                pulumi.ComponentResource(node.type, f"{node.name}-{i}", dict(node.inputs))
+
+    return _bare_sdk(program)
+
+
+def plan_time(spec: dict) -> tuple[float, ResourceGraph]:
     start = time.perf_counter()
     platform = parse_platform(spec, "synthetic")
     graph = plan(platform, spec["name"])
     json.dumps(graph.to_json(), default=str)
-    return time.perf_counter() - start, len(graph)
+    return time.perf_counter() - start, graph
 
 
 def main() -> None:
@@ -93,16 +113,23 @@ def main() -> None:
     args = parser.parse_args()
     # (sites, vm groups, VMs per group per site), chosen to land near 250 ... 5,000 resources.
     shapes = [(2, 4, 10), (2, 8, 20), (4, 10, 15), (6, 12, 20), (10, 16, 21)]
-    print(f"{'sites':>5} {'resources':>9} {'plan s':>8} {'floor s':>8} {'ratio':>6} {'plan us/res':>11}")
+    print("floor: the same program on the bare SDK and the same mocks (multidc plan's own overhead);")
+    print("flat: the same resources registered flat as generic resources (the program's structure too)")
+    print(f"{'sites':>5} {'resources':>9} {'plan s':>8} {'floor s':>8} {'ratio':>6} {'flat s':>8} {'ratio':>6} "
+          f"{'plan us/res':>11}")
+    plan_time(synthetic_spec(2, 1, 1))  # imports and first-use caches are not part of any size
     for sites, groups, vms in shapes:
         spec = synthetic_spec(sites, groups, vms)
-        plans, floors, count = [], [], 0
+        plans, floors, flats, count = [], [], [], 0
         for _ in range(args.repeat):
-            seconds, count = plan_time(spec)
+            seconds, graph = plan_time(spec)
             plans.append(seconds)
-            floors.append(sdk_floor(count))
-        p, f = statistics.median(plans), statistics.median(floors)
-        print(f"{sites:>5} {count:>9} {p:>8.2f} {f:>8.2f} {p / f:>6.2f} {p / count * 1e6:>11.0f}", flush=True)
+            floors.append(sdk_floor(spec))
+            flats.append(flat_floor(graph))
+            count = len(graph)
+        p, f, g = statistics.median(plans), statistics.median(floors), statistics.median(flats)
+        print(f"{sites:>5} {count:>9} {p:>8.2f} {f:>8.2f} {p / f:>6.2f} {g:>8.2f} {p / g:>6.2f} "
+              f"{p / count * 1e6:>11.0f}", flush=True)
         if count >= args.max_resources:
             break
 
