@@ -214,14 +214,14 @@ def failback_command(
 def drill_command(
     stack: str = typer.Option(..., "--stack"),
     as_json: bool = typer.Option(False, "--json"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="sync or async (default: the system's)"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="sync or async for every system (default: each its own)"),
     trigger: str = typer.Option("declared", "--trigger", help="declared or automatic (watcher + witness)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
     no_failback: bool = typer.Option(False, "--no-failback"),
     heartbeat: float = typer.Option(0.2, "--heartbeat", help="seconds between the watcher's heartbeats"),
     missed: int = typer.Option(3, "--missed", help="missed heartbeats before the primary is declared lost"),
 ) -> None:
-    """Kill the primary site's real local services with SIGKILL, fail over, measure RTO and RPO, fail back."""
+    """Kill the primary site's local services with SIGKILL, fail over, measure RTO and RPO per system, fail back."""
     platform = _load(stack)
     try:
         result = run_drill(platform, planned_graph(platform, stack), mode=mode, trigger=trigger, seed=seed,
