@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Protocol
 
 import boto3
+import psycopg
 import yaml
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import CopyMode, S3Location, run_copy
@@ -70,6 +71,8 @@ class DatabaseBackend:
 
     fence: atomic per server (one reload); idempotent; timeout `timeout`.
     promote: atomic (pg_promote); idempotent; refuses while the old primary takes writes.
+    relax: atomic (one ALTER SYSTEM + reload, multidc.protection.postgres.relax_synchronous), then a
+    probe write must commit; idempotent; timeout `timeout` for each.
     wait_replay: read-only; timeout `timeout`.
     reprotect: not atomic (pg_rewind; rerun, or rebuild with a base backup); idempotent.
     """
@@ -131,6 +134,18 @@ class DatabaseBackend:
                                "check default_transaction_read_only on it")
         return f"{pg.address(server)} promoted and takes writes"
 
+    def _relax(self, step: Step, server: Any) -> str:
+        # Only a surviving primary is relaxed: its sync standby died with the lost site, so every
+        # commit would wait for it forever. Its commits are asynchronous from here until the
+        # failback's re-protect step makes a standby synchronous again.
+        pg.relax_synchronous(server, timeout=self.timeout)
+        if not _write_commits(server, timeout=self.timeout):
+            raise BackendError(f"{step.system}@{step.site}: synchronous replication relaxed on {pg.address(server)} "
+                               f"but a probe write did not commit within {self.timeout:.0f}s; check that it is a "
+                               "writable primary and that synchronous_standby_names is empty there")
+        return (f"{pg.address(server)} no longer waits for a synchronous standby (standby site "
+                f"{step.param('standby_site')} lost); a probe write committed")
+
     def _wait_replay(self, step: Step, server: Any) -> str:
         primary = self._peer(step)
         lsn = pg.wait_for_replay(primary, server, timeout=self.timeout)
@@ -147,6 +162,30 @@ class DatabaseBackend:
         if step.param("mode") == "sync":
             pg.set_replication_mode(new_primary, "sync", standby_names=[name], timeout=self.timeout)
         return f"{pg.address(server)} streams from {pg.address(new_primary)} ({step.param('mode')})"
+
+
+def _write_commits(server: Any, *, timeout: float) -> bool:
+    """Whether a transaction that writes WAL commits on `server` within `timeout`.
+
+    A commit waiting for a synchronous standby is cancelled by statement_timeout only with a
+    warning (it stays committed locally), so the probe's own thread is given the timeout.
+    """
+    outcome: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with psycopg.connect(pg.conninfo(server), autocommit=True) as conn:
+                with conn.transaction():
+                    # Catalog rows: the commit writes WAL, so it waits for a sync standby if one is required.
+                    conn.execute("CREATE TEMP TABLE multidc_write_probe () ON COMMIT DROP")
+                outcome.append(True)
+        except psycopg.Error:
+            outcome.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return outcome == [True]
 
 
 def _reachable(server: Any) -> bool:
@@ -208,9 +247,19 @@ class StorageBackend:
         return f"writes to {step.system} go to {location.endpoint}/{location.bucket}"
 
     def _final_copy(self, step: Step, location: S3Location) -> str:
-        target = self.buckets[(step.system, step.param("to_site"))]
-        result = run_copy(location, target, mode=CopyMode.copy, timeout=self.timeout)
-        return f"copied {location.bucket} -> {target.endpoint} in {result.seconds:.1f}s"
+        # From the old primary's bucket into the new primary's, whichever site the step names.
+        from_site, to_site = step.param("from_site"), step.param("to_site")
+        source, target = self.buckets.get((step.system, from_site)), self.buckets.get((step.system, to_site))
+        if target is None:
+            return self.fallback.run(step)
+        lost = ("no bucket of it is known there" if source is None
+                else _unreachable(source))
+        if lost:
+            return (f"skipped: the source site {from_site} is lost ({lost}); {step.system} in {to_site} keeps what "
+                    "the last scheduled copy brought, objects written after it are not copied")
+        result = run_copy(source, target, mode=CopyMode.copy, timeout=self.timeout)
+        return (f"copied {source.endpoint}/{source.bucket} ({from_site}) -> {target.endpoint}/{target.bucket} "
+                f"({to_site}) in {result.seconds:.1f}s")
 
     def _reverse_copy(self, step: Step, location: S3Location) -> str:
         source = self._other(step)
@@ -223,6 +272,21 @@ class StorageBackend:
             s3.create_bucket(Bucket=location.bucket)
         result = run_copy(source, location, mode=CopyMode.copy, timeout=self.timeout)
         return f"copied {source.endpoint}/{source.bucket} back into {location.endpoint} in {result.seconds:.1f}s"
+
+
+def _unreachable(location: S3Location) -> str:
+    """Why a bucket cannot be read from ('' if it can)."""
+    try:
+        s3_client(location).head_bucket(Bucket=location.bucket)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchBucket"):
+            return f"{location.endpoint} has no bucket {location.bucket}"
+        raise BackendError(f"{location.endpoint}/{location.bucket}: {code or error}; check the credentials of the "
+                           "bucket in --targets") from error
+    except BotoCoreError as error:
+        return f"{location.endpoint} does not answer: {error}"
+    return ""
 
 
 # --- DNS, Kubernetes, Pulumi: real cloud only ---------------------------------------------------
@@ -285,11 +349,13 @@ class KubernetesBackend:
         return f"scaled {len(deployments)} deployment(s) of {step.system} in {step.site}"
 
 
-def flip_platform(platform: Platform, from_site: str, to_site: str) -> Platform:
+def flip_platform(platform: Platform, from_site: str, to_site: str,
+                  only: Optional[frozenset[str]] = None) -> Platform:
     """The spec after a failover: `to_site` serves what `from_site` served.
 
     Swaps the two sites' roles; every system served from `from_site` with a copy in
-    `to_site` lists `to_site` first; an offsite backup kept in `to_site` moves to
+    `to_site` (of them, only those in `only`, if given: a failback moves back only what
+    the failover moved) lists `to_site` first; an offsite backup kept in `to_site` moves to
     `from_site` (an offsite copy must not sit in the primary); an ML platform keeps
     training where it did unless that was `from_site`.
     """
@@ -299,7 +365,8 @@ def flip_platform(platform: Platform, from_site: str, to_site: str) -> Platform:
             site["role"] = {"primary": "secondary", "secondary": "primary"}.get(site["role"], site["role"]) \
                 if site["role"] in ("primary", "secondary") else site["role"]
     for system, spec_system in zip(data["systems"], platform.systems):
-        if system["sites"][0] != from_site or to_site not in system["sites"]:
+        if system["sites"][0] != from_site or to_site not in system["sites"] \
+                or (only is not None and system["name"] not in only):
             continue
         if "ml" in system and system["ml"].get("site") is None:
             trains = platform.ml_site(spec_system)
@@ -343,7 +410,9 @@ class PulumiBackend:
 
     def run(self, step: Step) -> str:
         from_site = step.param("from_site") or self.platform.primary.name
-        flipped = flip_platform(self.platform, from_site, step.site)
+        systems = step.param("systems")
+        flipped = flip_platform(self.platform, from_site, step.site,
+                                None if systems is None else frozenset(filter(None, systems.split(","))))
         stack = step.param("stack")
         if shutil.which("pulumi") is None or not self.write:
             why = "no Pulumi CLI on PATH: nothing written, nothing deployed" if self.write else "dry run"

@@ -157,7 +157,7 @@ def _step(group: int, action: str, move_or_site: Any, **fields: Any) -> Step:
         system, site = move_or_site.system.name, fields.pop("site", move_or_site.to_site)
         params.update(from_site=move_or_site.from_site, to_site=move_or_site.to_site)
     else:
-        system, site = None, move_or_site
+        system, site = fields.pop("system", None), move_or_site
     params = tuple(sorted(params.items()))
     return Step(id=f"{group}.{action}.{system or site}", action=action, site=site, system=system, params=params,
                 **fields)
@@ -170,7 +170,7 @@ def _groups(*groups: tuple[str, list[Step]]) -> tuple[Group, ...]:
 # --- the groups every runbook shares ------------------------------------------------------------
 
 def _scale_dns_pulumi(platform: Platform, moves: list[_Move], first: int, from_site: str, to_site: str,
-                      stack: str) -> list[tuple[str, list[Step]]]:
+                      stack: str, only: Optional[frozenset[str]] = None) -> list[tuple[str, list[Step]]]:
     scale = [_step(first, "k8s.scale", m, title=f"Scale {m.system.name} in {m.to_site} to full size",
                    precondition="the data stores it uses are writable in this site (previous groups done)",
                    verification="every node group and deployment reports its full ready count",
@@ -193,7 +193,8 @@ def _scale_dns_pulumi(platform: Platform, moves: list[_Move], first: int, from_s
                   verification="pulumi up succeeds with no replacement of a data store (or the offline plan "
                                "diff shows only the role and scale changes)",
                   rollback="flip the active site back and run pulumi up",
-                  params={"stack": stack, "from_site": from_site})]
+                  params={"stack": stack, "from_site": from_site,
+                          **({"systems": ",".join(sorted(only))} if only is not None else {})})]
     return [("Scale up the surviving site", scale), ("Re-point clients (DNS)", dns), ("Make the code match", flip)]
 
 
@@ -226,6 +227,7 @@ def unplanned_failover(platform: Platform, deployed: Deployed, from_site: str, t
                        precondition="the customer has declared the site lost",
                        verification="the provider confirms the isolation in writing",
                        rollback="the provider restores the site's network once it is safe"))
+    fence += _relax_steps(platform, deployed, from_site, 2)
     promote = [_step(3, "db.promote", m, title=f"Promote {m.system.name} in {to_site}",
                      precondition=f"{m.system.name} in {from_site} is fenced (group 2)",
                      verification="the server is out of recovery and a test write commits",
@@ -236,15 +238,45 @@ def unplanned_failover(platform: Platform, deployed: Deployed, from_site: str, t
                       rollback=f"switch writes back to {from_site}'s bucket") for m in moves if _is_bucket(m)]
     promote += _restore_steps(moves, 3)
     return Runbook(platform.name, RunbookKind.unplanned, from_site, to_site, _groups(
-        ("Declare the site lost", declare), ("Fence the old primary", fence), ("Promote and switch storage", promote),
+        ("Declare the site lost", declare),
+        ("Fence the old primary; release surviving primaries from their lost sync standby", fence),
+        ("Promote and switch storage", promote),
         *_scale_dns_pulumi(platform, moves, 4, from_site, to_site, platform.name)),
         automatic, _notes(platform, deployed, moves, from_site, to_site, automatic))
 
 
+def _relax_steps(platform: Platform, deployed: Deployed, lost: str, group: int) -> list[Step]:
+    """Turn off synchronous replication on every surviving primary whose sync standby was in `lost`.
+
+    Such a primary is not failed over, but with its only synchronous standby gone every
+    commit waits for an acknowledgement that never comes: its writes hang until it is told
+    to stop waiting. Available over zero-loss, until a standby streams again.
+    """
+    steps = []
+    for system in platform.systems:
+        primary, standby = deployed.primary_of(system.name), deployed.placement(system.name, lost)
+        if system.kind not in DATABASE_KINDS or primary is None or primary.role != "primary" \
+                or primary.site == lost or standby is None or standby.role != "standby" \
+                or "sync" not in (standby.replication, primary.replication):
+            continue
+        steps.append(_step(group, "db.relax", primary.site, system=system.name,
+                           title=f"Relax synchronous replication of {system.name} in {primary.site}",
+                           precondition=f"the standby site {lost} is declared lost (group 1)",
+                           verification=f"a write on {system.name} in {primary.site} commits without waiting for "
+                                        "a standby",
+                           rollback=f"re-enable synchronous replication once a standby streams again (the "
+                                    f"failback's re-protect of {system.name} in {lost} does)",
+                           params={"standby_site": lost}))
+    return steps
+
+
 def planned_switchover(platform: Platform, deployed: Deployed, from_site: str, to_site: str,
-                       *, first_group: int = 1) -> Runbook:
-    """Both sites are up: stop writes, let the standbys catch up, swap roles, keep protection."""
-    moves = _moves(platform, deployed, from_site, to_site)
+                       *, first_group: int = 1, only: Optional[frozenset[str]] = None) -> Runbook:
+    """Both sites are up: stop writes, let the standbys catch up, swap roles, keep protection.
+
+    `only` limits the switchover to those systems (failback: the ones the failover moved).
+    """
+    moves = [m for m in _moves(platform, deployed, from_site, to_site) if only is None or m.system.name in only]
     g = first_group
     drain = [_step(g, "db.fence", m, site=from_site, title=f"Stop writes to {m.system.name} in {from_site}",
                    precondition=f"the standby in {to_site} streams",
@@ -270,7 +302,7 @@ def planned_switchover(platform: Platform, deployed: Deployed, from_site: str, t
     return Runbook(platform.name, RunbookKind.planned, from_site, to_site, _groups(
         ("Stop writes at the old primary", drain), ("Let the standbys catch up", catch_up),
         ("Promote and switch storage", promote),
-        *_scale_dns_pulumi(platform, moves, g + 3, from_site, to_site, platform.name),
+        *_scale_dns_pulumi(platform, moves, g + 3, from_site, to_site, platform.name, only),
         ("Re-protect: the old primary becomes the standby", reprotect)),
         witness_problem(platform, (from_site, to_site)), _notes(platform, deployed, moves, from_site, to_site, None))
 
@@ -292,10 +324,18 @@ def _reprotect_steps(moves: list[_Move], group: int, *, old_site: str, new_site:
 
 
 def failback(platform: Platform, deployed: Deployed, original: str, interim: str) -> Runbook:
-    """After a failover to `interim`: re-protect `original` from it, then switch back with zero loss."""
+    """After a failover to `interim`: re-protect `original` from it, then switch back with zero loss.
+
+    Only what the failover moved switches back. A system whose home primary is `interim`
+    never moved: it stays there, and its standby in `original` is re-protected (streaming
+    again, synchronous again if it was) like the others.
+    """
     moves = _moves(platform, deployed, original, interim)
-    reprotect = _reprotect_steps(moves, 1, old_site=original, new_site=interim)
-    back = planned_switchover(platform, _after_failover(deployed, moves), interim, original, first_group=2)
+    stayed = [_Move(m.system, original, interim, m.how) for m in _moves(platform, deployed, interim, original)
+              if m.how == "replica"]
+    reprotect = _reprotect_steps(moves + stayed, 1, old_site=original, new_site=interim)
+    back = planned_switchover(platform, _after_failover(deployed, moves), interim, original, first_group=2,
+                              only=frozenset(m.system.name for m in moves))
     return Runbook(platform.name, RunbookKind.failback, interim, original,
                    (Group(f"Re-protect {original} from {interim}", tuple(reprotect)), *back.groups) if reprotect
                    else back.groups,

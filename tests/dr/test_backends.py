@@ -27,3 +27,10 @@ def test_recording_backend_says_what_it_would_do_and_why():
     line = recorder.run(step)
     assert "not done" in line and "Designate" in line and "db.bank.kz." in line
     assert recorder.records == [line]
+
+
+def test_flip_limited_to_some_systems_leaves_the_others_where_they_are():
+    kz = load_stack("kz-prod")
+    flipped = flip_platform(kz, "astana", "almaty", only=frozenset({"core-db"}))
+    assert flipped.system("core-db").sites[0] == "almaty"
+    assert flipped.system("cards-db").sites[0] == "astana"

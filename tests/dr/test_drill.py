@@ -88,14 +88,10 @@ def test_failback_copies_the_surviving_objects_back_into_the_returned_site(drill
     assert drill.bucket(bucket).objects_missing_after_failback == 0
 
 
-@pytest.mark.xfail(strict=True, reason="runbook.failback switches back every system served from the interim "
-                                       "site, also those whose home it is (mlflow-db ends in astana)")
 def test_failback_leaves_a_system_that_never_failed_over_in_its_home_site(drill):
     assert drill.system("mlflow-db").primary_after_failback == "almaty"
 
 
-@pytest.mark.xfail(strict=True, reason="StorageBackend._final_copy copies the step's own site onto itself, so "
-                                       "ml-artifacts' writes switch to astana's empty bucket")
 def test_failback_keeps_the_objects_of_a_bucket_that_never_failed_over(drill):
     assert drill.bucket("ml-artifacts").objects_missing_after_failback == 0
 
@@ -124,8 +120,6 @@ def test_automatic_drill_is_refused_without_witness():
         run_drill(spec, graph_for(spec), trigger="automatic")
 
 
-@pytest.mark.xfail(strict=True, reason="the unplanned-failover runbook has no step relaxing synchronous replication "
-                                       "on a primary in the surviving site, so its writes hang without the standby")
 def test_sync_system_whose_primary_survives_keeps_taking_writes():
     spec = platform([
         {"name": "core", "kind": "postgres", "sites": ["astana", "almaty"], "topology": "active-passive",

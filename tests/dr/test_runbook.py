@@ -114,3 +114,44 @@ def test_warm_standby_vm_group_is_scaled_by_the_pulumi_flip_not_kubernetes():
     book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
     assert not any(s.action == "k8s.scale" and s.system == "shop" for s in book.steps())
     assert any(s.action == "pulumi.flip" for s in book.steps())
+
+
+SOUTH = {**DB, "name": "south", "sites": ["almaty", "astana"]}
+
+
+def test_unplanned_failover_relaxes_sync_on_a_surviving_primary_whose_standby_is_lost():
+    spec = platform([DB, SOUTH], witness=KARAGANDA)
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    relax = [s for s in book.steps() if s.action == "db.relax"]
+    assert [(s.system, s.site, s.owner) for s in relax] == [("south", "almaty", "customer")]
+    group = next(i for i, g in enumerate(_actions(book)) if "db.relax" in g)
+    assert group == 1 and "db.fence" in _actions(book)[group]
+    assert "astana" in relax[0].precondition and "commits" in relax[0].verification
+    assert "standby streams again" in relax[0].rollback
+
+
+def test_unplanned_failover_does_not_relax_an_async_or_failed_over_system():
+    spec = platform([DB, {**SOUTH, "replication": "async", "rpo": "1m"}], witness=KARAGANDA)
+    book = build(spec, graph_for(spec), RunbookKind.unplanned, "almaty")
+    assert not any(s.action == "db.relax" for s in book.steps())
+
+
+def test_failback_switches_back_only_what_the_failover_moved():
+    spec = platform([DB, SOUTH, FILES, {**FILES, "name": "south-files", "sites": ["almaty", "astana"]}],
+                    witness=KARAGANDA)
+    book = build(spec, graph_for(spec), RunbookKind.failback, "astana", from_site="almaty")
+    moved = {s.system for s in book.steps() if s.action in ("db.promote", "storage.switch", "storage.final_copy",
+                                                            "db.fence", "dns.switch")}
+    assert moved == {"db", "files"}
+    flip = next(s for s in book.steps() if s.action == "pulumi.flip")
+    assert "south" not in flip.param("systems").split(",")
+
+
+def test_failback_reprotects_the_standby_of_a_system_that_stayed_in_the_interim_site():
+    spec = platform([DB, SOUTH, {**FILES, "name": "south-files", "sites": ["almaty", "astana"]}], witness=KARAGANDA)
+    book = build(spec, graph_for(spec), RunbookKind.failback, "astana", from_site="almaty")
+    first = {(s.action, s.system, s.site) for s in book.groups[0].steps}
+    assert ("db.reprotect", "south", "astana") in first
+    assert ("storage.reverse_copy", "south-files", "astana") in first
+    south = next(s for s in book.groups[0].steps if s.system == "south")
+    assert south.param("mode") == "sync"

@@ -1,0 +1,51 @@
+"""Relaxing synchronous replication on real PostgreSQL: a surviving primary keeps taking writes."""
+
+import secrets
+
+import pytest
+
+from multidc.dr.backends import DatabaseBackend, RecordingBackend, _write_commits
+from multidc.dr.runbook import Step
+from multidc.local.postgres import LocalPostgres
+from multidc.protection import postgres as pg
+
+
+@pytest.fixture
+def sync_pair(request):
+    primary = LocalPostgres("relax-a")
+    request.addfinalizer(primary.close)
+    primary.start()
+    standby = LocalPostgres("relax-b", initialize=False, password=primary.password)
+    request.addfinalizer(standby.close)
+    auth = pg.ReplicationAuth(password=secrets.token_urlsafe(12))
+    pg.configure_primary(primary, auth, ["b"])
+    pg.create_standby(primary, standby, auth, name="b")
+    pg.set_replication_mode(primary, "sync", standby_names=["b"])
+    backend = DatabaseBackend({("db", "a"): primary, ("db", "b"): standby}, auth, {"a": "a", "b": "b"},
+                              fallback=RecordingBackend("no server mapped"))
+    return primary, standby, backend
+
+
+def relax(site, system="db"):
+    return Step(id=f"2.db.relax.{system}", action="db.relax", title="relax", site=site, system=system,
+                precondition="-", verification="-", rollback="-", params=(("standby_site", "b"),))
+
+
+def test_relax_lets_a_primary_whose_sync_standby_died_commit_again(sync_pair):
+    primary, standby, backend = sync_pair
+    standby.kill()
+    assert not _write_commits(primary, timeout=1)
+    assert "a probe write committed" in backend.run(relax("a"))
+    assert _write_commits(primary, timeout=5)
+
+
+def test_relax_twice_is_harmless(sync_pair):
+    primary, standby, backend = sync_pair
+    standby.kill()
+    backend.run(relax("a"))
+    assert "a probe write committed" in backend.run(relax("a"))
+
+
+def test_relax_of_a_system_without_a_server_is_recorded(sync_pair):
+    _, _, backend = sync_pair
+    assert backend.run(relax("a", system="other")).startswith("recorded, not done (no server mapped)")

@@ -1,0 +1,52 @@
+"""The storage backend on two real S3 endpoints (moto server processes), one per site."""
+
+import pytest
+
+from multidc.dr.backends import RecordingBackend, StorageBackend
+from multidc.dr.runbook import Step
+from multidc.local.s3 import LocalS3
+from multidc.protection.rclone import S3Location
+
+
+def _location(site, bucket):
+    return S3Location(endpoint=site.endpoint_url, bucket=bucket, region=site.region,
+                      access_key=site.access_key, secret_key=site.secret_key)
+
+
+@pytest.fixture
+def sites(request):
+    both = {}
+    for name in ("astana", "almaty"):
+        site = LocalS3(name=f"{name}-s3").start()
+        request.addfinalizer(site.stop)
+        site.client().create_bucket(Bucket="files")
+        both[name] = site
+    return both
+
+
+def _final_copy(to_site, from_site):
+    return Step(id="2.storage.final_copy.files", action="storage.final_copy", title="t", site=to_site,
+                system="files", precondition="-", verification="-", rollback="-",
+                params=(("from_site", from_site), ("to_site", to_site)))
+
+
+def _keys(site):
+    return {o["Key"] for o in site.client().list_objects_v2(Bucket="files").get("Contents", [])}
+
+
+def test_final_copy_goes_from_the_old_primary_bucket_into_the_new_one(sites):
+    for n in range(3):
+        sites["almaty"].client().put_object(Bucket="files", Key=f"k{n}", Body=b"x")
+    backend = StorageBackend({("files", s): _location(site, "files") for s, site in sites.items()},
+                             fallback=RecordingBackend("test"))
+    detail = backend.run(_final_copy("astana", "almaty"))
+    assert _keys(sites["astana"]) == {"k0", "k1", "k2"}, detail
+    assert "(almaty)" in detail and "(astana)" in detail
+
+
+def test_final_copy_from_a_lost_site_is_skipped_and_says_so(sites):
+    backend = StorageBackend({("files", s): _location(site, "files") for s, site in sites.items()},
+                             fallback=RecordingBackend("test"))
+    sites["astana"].kill()
+    detail = backend.run(_final_copy("almaty", "astana"))
+    assert detail.startswith("skipped: the source site astana is lost")
