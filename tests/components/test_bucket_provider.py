@@ -222,7 +222,8 @@ def test_delete_of_an_already_deleted_bucket_succeeds(site, provider):
     props = props_for(site)
     result = provider.create(props)
     site.client().delete_bucket(Bucket=props["bucket"])
-    provider.delete(result.id, result.outs)
+    provider.delete(result.id, result.outs)  # raises if it does not take "already gone" as done
+    assert props["bucket"] not in [b["Name"] for b in site.client().list_buckets()["Buckets"]]
 
 
 @pytest.mark.parametrize(

@@ -214,7 +214,8 @@ def test_mlflow_backend_store_uri_escapes_the_password():
 def test_each_model_is_served_by_deployment_service_autoscaler_and_budget(full):
     for type_ in ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service",
                   "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:policy/v1:PodDisruptionBudget"):
-        one(full, type_, "model-churn-60d")
+        node = one(full, type_, "model-churn-60d")
+        assert node.type == type_ and node.inputs["metadata"]["name"] == "model-churn-60d", node.urn
 
 
 def test_model_server_runs_mlflow_models_serve_with_the_declared_workers(full):
