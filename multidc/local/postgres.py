@@ -75,14 +75,26 @@ def _wheel_bin_dir() -> Path:
     return Path(spec.origin).parent / "pginstall" / "bin"
 
 
+def as_server_user(command: Sequence[str]) -> list[str]:
+    """`command` run as the unprivileged server user when we are root.
+
+    Privileges are dropped by util-linux's `setpriv` (Debian: essential) in the child, not
+    by subprocess's `user=`: with `user=` Python must fork() instead of vfork(), and fork()
+    runs the atfork handlers of every library in this process. gRPC's (the policy pack
+    client) then crashed the child with SIGBUS before exec, failing initdb at random.
+    """
+    if not _must_drop_privileges():
+        return list(command)
+    uid, gid = _run_as_ids()
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *command]
+
+
 def _runnable_by_nobody(bin_dir: Path) -> bool:
     if not _must_drop_privileges():
         return True
-    uid, gid = _run_as_ids()
     try:
         result = subprocess.run(
-            [str(bin_dir / "postgres"), "--version"],
-            user=uid, group=gid, extra_groups=[], cwd="/",
+            as_server_user([str(bin_dir / "postgres"), "--version"]), cwd="/",
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
@@ -150,18 +162,14 @@ def run_pg_tool(
     Output goes through temporary files, not pipes: ``pg_ctl start`` leaves the
     postmaster holding its stdout, and a pipe would then never reach EOF.
     """
-    kwargs: dict[str, Any] = {}
-    if _must_drop_privileges():
-        uid, gid = _run_as_ids()
-        kwargs.update(user=uid, group=gid, extra_groups=[])
     full_env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": tempfile.gettempdir()}
     full_env.update(env or {})
     command = [_bin(tool), *args]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         try:
             proc = subprocess.run(
-                command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
-                timeout=timeout, env=full_env, cwd="/", **kwargs,
+                as_server_user(command), stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
+                timeout=timeout, env=full_env, cwd="/",
             )
         except subprocess.TimeoutExpired as exc:
             err.seek(0)

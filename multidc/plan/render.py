@@ -82,7 +82,7 @@ def counts_table(graph: ResourceGraph) -> Table:
 
 def ml_table(graph: ResourceGraph) -> Table | None:
     """Each ML platform placement: where it runs, at what scale, and the endpoints it uses."""
-    placements = graph.components("multidc:ml_platform:MlPlatform")
+    placements = sorted(graph.components("multidc:ml_platform:MlPlatform"), key=lambda node: node.name)
     if not placements:
         return None
     table = Table(title="ML platform per site: services and the endpoints they use")

@@ -21,10 +21,12 @@ def test_kz_prod_plan_shows_a_tree_per_site_and_no_default_provider(planned):
 
 def test_ml_table_shows_training_reading_the_almaty_copies(planned):
     _, graph = planned("kz-prod")
-    text = render(ml_table(graph))
-    almaty_row = next(line for line in text.splitlines() if line.startswith("│ ml-almaty"))
-    assert "full" in almaty_row and "https://s3.almaty.example.kz/kz-prod-ml-artifacts-almaty" in almaty_row
-    assert "s3.astana" not in text.split("ml-almaty", 1)[1]
+    lines = render(ml_table(graph)).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ ml-almaty"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("│ ml-astana"))
+    almaty = "\n".join(lines[start:end])  # rows are sorted: ml-almaty, then ml-astana
+    assert "full" in lines[start] and "https://s3.almaty.example.kz/kz-prod-ml-artifacts-almaty" in almaty
+    assert "s3.almaty.example.kz/kz-prod-datasets-almaty" in almaty and "s3.astana" not in almaty
 
 
 def test_a_stack_without_ml_has_no_ml_table(planned):
