@@ -47,6 +47,9 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     "wal_receiver_status_interval": "1s",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] '",
+    # Drills SIGKILL servers, which then never remove their /dev/shm segments; with mmap
+    # they live in the data directory and go with it.
+    "dynamic_shared_memory_type": "mmap",
 }
 
 
