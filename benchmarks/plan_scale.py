@@ -12,18 +12,14 @@ too); and the ratios. Run: `.venv/bin/python benchmarks/plan_scale.py`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import time
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
 
-from multidc.plan.capture import PROJECT, PlanMocks, plan
+from multidc.plan.capture import PlanMocks, plan, run_under_mocks
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import CONFIG_KEY, parse_platform
 
@@ -58,21 +54,8 @@ def synthetic_spec(sites: int, groups: int, vms: int) -> dict:
 
 def _bare_sdk(program, config: dict | None = None) -> float:
     """Run a program with the stock Pulumi mock monitor and the plan's mocks; seconds."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     start = time.perf_counter()
-    try:
-        settings.reset_options(project=PROJECT, stack="floor", preview=False)
-        settings.SETTINGS.rpc_manager.clear()
-        settings.SETTINGS.outputs.clear()
-        set_all_config({k: json.dumps(v) for k, v in (config or {}).items()})
-        pulumi_mocks.set_mocks(PlanMocks(), project=PROJECT, stack="floor", preview=False)
-        loop.run_until_complete(run_pulumi_func(program))
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
-        settings.reset_options()
-        set_all_config({})
+    run_under_mocks(program, "floor", config or {}, pulumi_mocks.MockMonitor(PlanMocks()))
     return time.perf_counter() - start
 
 

@@ -208,9 +208,9 @@ def _attribute_sites(registrations: list[dict[str, Any]]) -> dict[str, Optional[
     return sites
 
 
-def run_program(program: Callable[[], None], stack: str, config: dict[str, Any]) -> ResourceGraph:
-    """Run a Pulumi program under the capturing mocks and return what it registered."""
-    monitor = CapturingMonitor(PlanMocks())
+def run_under_mocks(program: Callable[[], None], stack: str, config: dict[str, Any],
+                    monitor: pulumi_mocks.MockMonitor) -> None:
+    """Run a Pulumi program to completion against a mock resource monitor."""
     # The SDK ties its pending registrations to the event loop current when they are
     # created, so the loop must exist before the mocks create the root stack resource.
     loop = asyncio.new_event_loop()
@@ -227,6 +227,12 @@ def run_program(program: Callable[[], None], stack: str, config: dict[str, Any])
         loop.close()
         settings.reset_options()
         set_all_config({})
+
+
+def run_program(program: Callable[[], None], stack: str, config: dict[str, Any]) -> ResourceGraph:
+    """Run a Pulumi program under the capturing mocks and return what it registered."""
+    monitor = CapturingMonitor(PlanMocks())
+    run_under_mocks(program, stack, config, monitor)
     sites = _attribute_sites(monitor.registrations)
     nodes = tuple(Node(site=sites.get(r["urn"]), **r) for r in monitor.registrations)
     return ResourceGraph(stack=stack, project=PROJECT, nodes=nodes)
