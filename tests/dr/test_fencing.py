@@ -1,30 +1,19 @@
 """Fencing on real PostgreSQL: the old primary never takes writes again after a failover."""
 
-import secrets
-
 import psycopg
 import pytest
 
-from multidc.dr.backends import DatabaseBackend, RecordingBackend
 from multidc.dr.runbook import Step
-from multidc.local.postgres import LocalPostgres
 from multidc.protection import postgres as pg
+
+from tests.dr.pg_pair import streaming_pair
 
 
 @pytest.fixture
 def pair(request):
-    primary = LocalPostgres("fence-a")
-    request.addfinalizer(primary.close)
-    primary.start()
-    standby = LocalPostgres("fence-b", initialize=False, password=primary.password)
-    request.addfinalizer(standby.close)
-    auth = pg.ReplicationAuth(password=secrets.token_urlsafe(12))
-    pg.configure_primary(primary, auth, ["b"])
-    pg.create_standby(primary, standby, auth, name="b")
+    primary, standby, backend = streaming_pair(request, "fence", "test")
     with primary.connect() as conn:
         conn.execute("CREATE TABLE t (id int)")
-    backend = DatabaseBackend({("db", "a"): primary, ("db", "b"): standby}, auth, {"a": "a", "b": "b"},
-                              fallback=RecordingBackend("test"))
     return primary, standby, backend
 
 

@@ -1,28 +1,19 @@
 """Relaxing synchronous replication on real PostgreSQL: a surviving primary keeps taking writes."""
 
-import secrets
 
 import pytest
 
-from multidc.dr.backends import DatabaseBackend, RecordingBackend, _write_commits
+from multidc.dr.backends import _write_commits
 from multidc.dr.runbook import Step
-from multidc.local.postgres import LocalPostgres
 from multidc.protection import postgres as pg
+
+from tests.dr.pg_pair import streaming_pair
 
 
 @pytest.fixture
 def sync_pair(request):
-    primary = LocalPostgres("relax-a")
-    request.addfinalizer(primary.close)
-    primary.start()
-    standby = LocalPostgres("relax-b", initialize=False, password=primary.password)
-    request.addfinalizer(standby.close)
-    auth = pg.ReplicationAuth(password=secrets.token_urlsafe(12))
-    pg.configure_primary(primary, auth, ["b"])
-    pg.create_standby(primary, standby, auth, name="b")
+    primary, standby, backend = streaming_pair(request, "relax", "no server mapped")
     pg.set_replication_mode(primary, "sync", standby_names=["b"])
-    backend = DatabaseBackend({("db", "a"): primary, ("db", "b"): standby}, auth, {"a": "a", "b": "b"},
-                              fallback=RecordingBackend("no server mapped"))
     return primary, standby, backend
 
 
