@@ -1,6 +1,5 @@
 """Relaxing synchronous replication on real PostgreSQL: a surviving primary keeps taking writes."""
 
-
 import pytest
 
 from multidc.dr.backends import _write_commits
