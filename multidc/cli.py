@@ -11,9 +11,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from multidc import project
 from multidc.spec import Platform, SpecError, load_stack
-
-ROOT = Path(__file__).resolve().parent.parent
 
 app = typer.Typer(
     name="multidc",
@@ -31,7 +30,7 @@ errors = Console(stderr=True)
 def load_or_exit(stack: str) -> Platform:
     """Load a stack's spec; a bad spec ends the command with its problems and exit code 2."""
     try:
-        return load_stack(stack, ROOT)
+        return load_stack(stack, project.root())
     except SpecError as error:
         errors.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(2)
@@ -44,7 +43,7 @@ def _policy_config(path: Optional[Path], stack: str) -> Optional[Path]:
             errors.print(f"[red]error:[/red] --policy-config {path}: no such file")
             raise typer.Exit(2)
         return path
-    default = ROOT / "stacks" / f"policy-config.{stack}.json"
+    default = project.stacks_dir() / f"policy-config.{stack}.json"
     return default if default.is_file() else None
 
 
@@ -75,7 +74,7 @@ def plan(
         config_path = _policy_config(policy_config, stack)
         try:
             config = load_policy_config(config_path) if config_path is not None else None
-            report = run_policy_pack(graph, pack_dir=ROOT / "policies", config=config)
+            report = run_policy_pack(graph, pack_dir=project.policies_dir(), config=config)
         except PolicyConfigError as error:
             errors.print(f"[red]error:[/red] policy config {config_path}: {error}", highlight=False)
             raise typer.Exit(2)
@@ -107,6 +106,20 @@ def plan(
         console.print(assessment.renderable())
     if report is not None and not report.ok:
         raise typer.Exit(1)
+
+
+@app.callback()
+def main(project_dir: Optional[Path] = typer.Option(
+        None, "--project-dir", envvar=project.PROJECT_DIR_ENV,
+        help="the project folder (holding Pulumi.yaml and stacks/); default: found from the working directory up")) -> None:
+    """One typed spec, a whole platform across data centers: plan it, check it, recover it."""
+    if project_dir is not None:
+        os.environ[project.PROJECT_DIR_ENV] = str(project_dir.expanduser().resolve())
+    try:
+        project.root()
+    except project.ProjectNotFound as error:
+        errors.print(f"error: {error}", markup=False, highlight=False)
+        raise typer.Exit(2)
 
 
 def _register_areas() -> None:

@@ -5,7 +5,18 @@ Run by the Pulumi CLI (`pulumi preview --policy-pack policies`) and by `multidc 
 stable ID: `mdc-dr-002-site-distance` is MDC-DR-002. See docs/policies.md.
 """
 
+import sys
+from pathlib import Path
+
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+try:
+    import multidc.contract  # noqa: F401 - installed: `multidc plan` runs the pack with the project's interpreter
+except ImportError:
+    # `pulumi preview --policy-pack policies` runs the pack in its own virtualenv, from this folder: the
+    # contract module is taken from the project's source, found as the Pulumi CLI finds a project.
+    here = Path.cwd().resolve()
+    sys.path.insert(0, str(next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here.parent)))
 
 from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets
 

@@ -42,6 +42,7 @@ from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
+from multidc.contract import BACKUP_TARGET
 
 MECHANISMS = {
     spec.Kind.postgres: "pg-dump",
@@ -165,7 +166,7 @@ class BackupTarget(pulumi.ComponentResource):
             "object_lock_mode": lock_mode, "mechanism": mechanism, "vault": vault_name,
             "endpoint": site.s3_endpoint, "runner": args.runner.placement,
         }
-        super().__init__("multidc:backup:BackupTarget", name, contract, opts)
+        super().__init__(BACKUP_TARGET, name, contract, opts)
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
         tags = {"multidc-system": system.name, "multidc-backup-of": args.protects.name}

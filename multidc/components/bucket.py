@@ -17,6 +17,7 @@ from multidc.components.bucket_provider import Bucket, BucketArgs
 from multidc.components.common import bucket_name, placement_props
 from multidc.components.site import Site
 from multidc.protection.rclone import S3Location
+from multidc.contract import OBJECT_BUCKET
 
 # Overwritten and deleted versions stay this long at least: longer than it takes to notice
 # an attack or a bad deploy, so the live bucket itself can be rolled back.
@@ -54,7 +55,7 @@ class ObjectBucket(pulumi.ComponentResource):
             **placement_props(args.platform, system, site.name),
             "bucket": bucket, "endpoint": site.s3_endpoint, "versioning": True, "noncurrent_days": noncurrent_days,
         }
-        super().__init__("multidc:bucket:ObjectBucket", name, contract, opts)
+        super().__init__(OBJECT_BUCKET, name, contract, opts)
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.bucket, self.endpoint = bucket, site.s3_endpoint
         live = site_bucket(f"{name}-bucket", site, self.bucket, self, noncurrent_days=noncurrent_days,

@@ -19,6 +19,7 @@ import pulumi_random as random
 from multidc import spec
 from multidc.components.common import REPLICATION_MECHANISMS, WARM_STANDBY, placement_props, warm_standby_count
 from multidc.components.site import Site
+from multidc.contract import DATABASE
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class ManagedDatabase(pulumi.ComponentResource):
             **props, "engine": engine.datastore, "engine_version": version, "flavor": size.flavor,
             "volume_gb": size.volume_gb, "node_count": nodes, "full_node_count": size.count, "port": engine.port,
         }
-        super().__init__("multidc:database:ManagedDatabase", name, contract, opts)
+        super().__init__(DATABASE, name, contract, opts)
         self.engine = engine.datastore
         self.port = engine.port
         self.role = props["role"]

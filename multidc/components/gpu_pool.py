@@ -12,6 +12,7 @@ import pulumi_openstack as openstack
 from multidc import spec
 from multidc.components.common import helm_release, namespace
 from multidc.components.ml_platform import GpuScheduling, HelmChart
+from multidc.contract import GPU_POOL
 
 GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "v24.9.0")
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
@@ -58,7 +59,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 self.scheduling.node_labels), "taint": taint,
             "gpu_operator": f"{GPU_OPERATOR.chart}@{GPU_OPERATOR.version}" if args.install_operator else None,
         }
-        super().__init__("multidc:gpu_pool:GpuNodePool", name, contract, opts)
+        super().__init__(GPU_POOL, name, contract, opts)
         # The pool starts at its floor (at least one node, so the operator's validator has a GPU
         # to run on) and the cluster autoscaler grows it with pending GPU pods.
         node_group = openstack.containerinfra.NodeGroup(

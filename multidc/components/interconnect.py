@@ -11,6 +11,7 @@ import pulumi_random as random
 
 from multidc import spec
 from multidc.components.site import Site
+from multidc.contract import INTERCONNECT
 
 # Dead peer detection: a silent peer is declared dead after two minutes and the tunnel is
 # re-negotiated, so a site that comes back is reconnected without an operator.
@@ -40,7 +41,7 @@ class Interconnect(pulumi.ComponentResource):
             "pfs": ipsec.pfs,
             "ike_version": ipsec.ike_version,
         }
-        super().__init__("multidc:interconnect:Interconnect", name, contract, opts)
+        super().__init__(INTERCONNECT, name, contract, opts)
         first, second = args.sites
         # One key for both ends; generated, so it exists only in the (encrypted) stack state.
         psk = random.RandomPassword(

@@ -13,6 +13,7 @@ from multidc import spec
 from multidc.components.common import WARM_STANDBY, placement_props, warm_standby_count
 from multidc.components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from multidc.components.site import Site
+from multidc.contract import KUBERNETES
 
 # Magnum's Kubernetes drivers boot Fedora CoreOS; the spec's default VM image does not apply.
 DEFAULT_IMAGE = "fedora-coreos-40"
@@ -75,7 +76,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             "node_count": workers.node_count, "min_nodes": workers.min_nodes, "max_nodes": workers.max_nodes,
             "full_node_count": size.count, "gpu_pools": [pool.name for pool in size.gpu_pools],
         }
-        super().__init__("multidc:kubernetes:KubernetesCluster", name, contract, opts)
+        super().__init__(KUBERNETES, name, contract, opts)
         self.placement = name
         self.site = site.name
         on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)

@@ -34,6 +34,7 @@ import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
 from multidc.spec import Platform, ServedModel, System, Topology
+from multidc.contract import ML_PLATFORM
 
 Scale = Literal["full", "warm-standby"]
 FULL: Scale = "full"
@@ -328,7 +329,7 @@ class MlPlatform(pulumi.ComponentResource):
                                if ml.spark.enabled else None),
             "datasets": {dataset.system: dataset.site for dataset in args.datasets},
         }
-        super().__init__("multidc:ml_platform:MlPlatform", name, contract, opts)
+        super().__init__(ML_PLATFORM, name, contract, opts)
         # Set after registering: the SDK turns every registered prop into an Output attribute.
         self.namespace, self.spark_namespace = namespace_name, spark_namespace_name
         self.tracking_uri, self.model_endpoints = tracking_uri, model_endpoints

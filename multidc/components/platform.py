@@ -42,6 +42,7 @@ from multidc.components.replication import BucketCopy, BucketCopyArgs
 from multidc.components.site import Site, SiteArgs
 from multidc.components.velero import Velero, VeleroArgs
 from multidc.components.vm_group import VmGroup, VmGroupArgs
+from multidc.contract import PLATFORM
 
 Placement = tuple[str, str]  # (system, site)
 
@@ -76,7 +77,7 @@ class Platform(pulumi.ComponentResource):
                 "name": witness.name, "country": witness.location.country,
                 "latitude": witness.location.latitude, "longitude": witness.location.longitude},
         }
-        super().__init__("multidc:platform:Platform", name, contract, opts)
+        super().__init__(PLATFORM, name, contract, opts)
         self._platform = platform
         self._systems = {system.name: system for system in platform.systems}
         self._child = pulumi.ResourceOptions(parent=self)

@@ -14,6 +14,7 @@ from multidc.components.common import cron_job, k8s_name, namespace, rclone_job_
 from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.rclone import CopyMode
+from multidc.contract import BUCKET_COPY
 
 # Copy intervals a cron expression can state evenly, in minutes.
 _INTERVALS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
@@ -56,7 +57,7 @@ class BucketCopy(pulumi.ComponentResource):
             "schedule": schedule, "mode": CopyMode.copy.value, "runner": args.runner.placement,
             "source_bucket": args.source.bucket, "destination_bucket": args.destination.bucket,
         }
-        super().__init__("multidc:replication:BucketCopy", name, contract, opts)
+        super().__init__(BUCKET_COPY, name, contract, opts)
         self.schedule = schedule
         in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
         jobs_namespace = namespace(f"{name}-namespace", k8s_name("copy", system.name, "from", args.source_site.name),

@@ -11,6 +11,7 @@ import pulumi_openstack as openstack
 import pulumi_random as random
 
 from multidc import spec
+from multidc.contract import SITE
 
 # Ingress the toolkit's VMs accept, per port, and from where. Nothing is open to the world
 # except HTTPS on the web group. Egress keeps OpenStack's default (allow), which VMs need for
@@ -93,7 +94,7 @@ class Site(pulumi.ComponentResource):
             "auth_url": site.cloud.auth_url,
             "region": site.cloud.region,
         }
-        super().__init__("multidc:site:Site", name, contract, opts)
+        super().__init__(SITE, name, contract, opts)
         self.name = site.name
         self.cidr = str(site.cidr)
         self.availability_zones = list(site.availability_zones)

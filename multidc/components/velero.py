@@ -21,6 +21,7 @@ from multidc.components.backup import VeleroTarget
 from multidc.components.common import helm_release, k8s_name, namespace
 from multidc.components.ml_platform import HelmChart
 from multidc.components.kubernetes import KubernetesCluster
+from multidc import contract
 
 VELERO = HelmChart("velero", "https://vmware-tanzu.github.io/helm-charts", "8.0.0")  # Velero 1.15
 AWS_PLUGIN_IMAGE = "velero/velero-plugin-for-aws:v1.11.0"
@@ -56,7 +57,7 @@ class Velero(pulumi.ComponentResource):
     def __init__(self, name: str, args: VeleroArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         cluster = args.cluster
         schedules = {target.system: gfs_schedules(target.schedule, target.retention) for target in args.targets}
-        contract = {
+        props = {
             "site": cluster.site, "cluster": cluster.placement, "chart": f"{VELERO.chart}@{VELERO.version}",
             "targets": [{
                 "system": target.system, "offsite_site": target.offsite.name, "bucket": target.bucket,
@@ -65,7 +66,7 @@ class Velero(pulumi.ComponentResource):
                               for suffix, (cron, ttl) in schedules[target.system].items()},
             } for target in args.targets],
         }
-        super().__init__("multidc:velero:Velero", name, contract, opts)
+        super().__init__(contract.VELERO, name, props, opts)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         # The node agent reads pod volumes from the host: privileged by necessity.
         velero_namespace = namespace(f"{name}-namespace", VELERO_NAMESPACE, "privileged", in_cluster)
@@ -131,4 +132,4 @@ class Velero(pulumi.ComponentResource):
         }
         helm_release(f"{name}-release", VELERO, velero_namespace, values, pulumi.ResourceOptions.merge(
             in_cluster, pulumi.ResourceOptions(depends_on=[target.depends_on for target in args.targets])))
-        self.register_outputs(contract)
+        self.register_outputs(props)

@@ -11,6 +11,7 @@ import pulumi_openstack as openstack
 from multidc import spec
 from multidc.components.common import WARM_STANDBY, placement_props, warm_standby_count
 from multidc.components.site import Site
+from multidc.contract import VM_GROUP
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class VmGroup(pulumi.ComponentResource):
             **props, "flavor": size.flavor, "volume_gb": size.volume_gb, "image": size.image,
             "node_count": count, "full_node_count": size.count,
         }
-        super().__init__("multidc:vm_group:VmGroup", name, contract, opts)
+        super().__init__(VM_GROUP, name, contract, opts)
         on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)
         image = openstack.images.get_image_output(
             name=size.image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))

@@ -12,19 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from multidc.plan.graph import Node, ResourceGraph
-
-PLATFORM = "multidc:platform:Platform"
-SITE = "multidc:site:Site"
-INTERCONNECT = "multidc:interconnect:Interconnect"
-PLACEMENTS = (
-    "multidc:vm_group:VmGroup",
-    "multidc:database:ManagedDatabase",
-    "multidc:bucket:ObjectBucket",
-    "multidc:kubernetes:KubernetesCluster",
-    "multidc:ml_platform:MlPlatform",
-)
-BACKUP_TARGET = "multidc:backup:BackupTarget"
-BUCKET_COPY = "multidc:replication:BucketCopy"
+from multidc.contract import BACKUP_TARGET, BUCKET_COPY, INTERCONNECT, PLACEMENTS
 
 # Input names under which OpenStack resources state their availability zone.
 _ZONE_INPUTS = ("availabilityZone", "availability_zone", "availabilityZoneHints")

@@ -7,11 +7,13 @@ a test fails when a committed file differs from what the current code generates.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
+
+from multidc import project
 
 from .assessment import Assessment, human
 from .runbook import Runbook, RunbookKind
 
-RUNBOOK_DIR = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
 
 _TITLES = {
     RunbookKind.unplanned: "Unplanned failover",
@@ -93,8 +95,9 @@ def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> 
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_stack(stack: str, text: str, directory: Path = RUNBOOK_DIR) -> Path:
+def write_stack(stack: str, text: str, directory: Optional[Path] = None) -> Path:
     """Write docs/runbooks/<stack>.md; returns its path."""
+    directory = directory or project.runbooks_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{stack}.md"
     path.write_text(text)

@@ -45,10 +45,10 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from multidc import project
 from multidc.plan.capture import UNKNOWN_MASK
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 
-DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 # The engine address the CLI passes as the first argument; pulumi.policy never dials it.
 _UNUSED_ENGINE_ADDRESS = "127.0.0.1:0"
@@ -298,10 +298,10 @@ class PolicyPackProcess:
     after `stop_timeout` seconds).
     """
 
-    def __init__(self, pack_dir: Path = DEFAULT_PACK_DIR, config: Optional[Mapping[str, Any]] = None, *,
+    def __init__(self, pack_dir: Optional[Path] = None, config: Optional[Mapping[str, Any]] = None, *,
                  python: str = sys.executable, start_timeout: float = 60.0, call_timeout: float = 600.0,
                  stop_timeout: float = 5.0):
-        self.pack_dir = Path(pack_dir)
+        self.pack_dir = Path(pack_dir) if pack_dir is not None else project.policies_dir()
         self.config = config
         self.python = python
         self.start_timeout = start_timeout
@@ -330,7 +330,7 @@ class PolicyPackProcess:
     def _start(self) -> None:
         if not (self.pack_dir / "PulumiPolicy.yaml").is_file():
             raise PolicyPackError(f"{self.pack_dir}: no PulumiPolicy.yaml; pass the directory of a CrossGuard pack "
-                                  f"(the default is {DEFAULT_PACK_DIR})")
+                                  "(the default is the project's policies/)")
         self._process = subprocess.Popen(
             [self.python, "-u", "-m", "pulumi.policy", _UNUSED_ENGINE_ADDRESS, "."],
             cwd=self.pack_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -448,7 +448,7 @@ class PolicyPackProcess:
             process.wait(timeout=self.stop_timeout)
 
 
-def run_policy_pack(graph: ResourceGraph, pack_dir: Path = DEFAULT_PACK_DIR,
+def run_policy_pack(graph: ResourceGraph, pack_dir: Optional[Path] = None,
                     config: Optional[Mapping[str, Any]] = None) -> PolicyReport:
     """Start the pack, configure it, analyze `graph` as `pulumi preview --policy-pack` would, stop it.
 

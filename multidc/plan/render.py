@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from multidc.plan.graph import Node, ResourceGraph
+from multidc.contract import ML_PLATFORM
 
 
 def short_type(type_: str) -> str:
@@ -82,7 +83,7 @@ def counts_table(graph: ResourceGraph) -> Table:
 
 def ml_table(graph: ResourceGraph) -> Table | None:
     """Each ML platform placement: where it runs, at what scale, and the endpoints it uses."""
-    placements = sorted(graph.components("multidc:ml_platform:MlPlatform"), key=lambda node: node.name)
+    placements = sorted(graph.components(ML_PLATFORM), key=lambda node: node.name)
     if not placements:
         return None
     table = Table(title="ML platform per site: services and the endpoints they use")

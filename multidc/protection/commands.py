@@ -26,6 +26,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
+from multidc import project
 from multidc.protection.bucket_restore import (
     Action,
     NoCopyBeforeError,
@@ -41,7 +42,6 @@ from multidc.protection.db_backup import BackupError, BackupRecord, list_backups
 from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
 from multidc.spec import SpecError, load_stack, parse_duration
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("versions", "vault", "auto")
 SUPPORTED_KINDS = ("bucket", "postgres")
 TARGET_DSN_ENV = "MULTIDC_TARGET_DSN"
@@ -341,7 +341,7 @@ def _planned_system(stack: str, system: str) -> tuple[SystemData, tuple[str, ...
     from multidc.plan.capture import plan
 
     try:
-        platform = load_stack(stack, ROOT)
+        platform = load_stack(stack, project.root())
     except SpecError as error:
         raise UsageError(str(error)) from None
     with contextlib.redirect_stdout(sys.stderr):

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from multidc.plan.graph import Node, ResourceGraph
-
-BUCKET_RESOURCE = "pulumi-python:dynamic:Resource"
-OBJECT_BUCKET = "multidc:bucket:ObjectBucket"
-BACKUP_TARGET = "multidc:backup:BackupTarget"
+from multidc.contract import BACKUP_TARGET, DYNAMIC as BUCKET_RESOURCE, OBJECT_BUCKET
 
 
 class LocateError(ValueError):

@@ -18,7 +18,9 @@ from pulumi_policy import (
 )
 
 from mdc.common import schema, setting, whole
-from mdc.facts import BACKUP_TARGET, STATEFUL_KINDS, StackFacts, descendants, is_bucket, placement_of
+from multidc.contract import BACKUP_TARGET
+
+from mdc.facts import STATEFUL_KINDS, StackFacts, descendants, is_bucket, placement_of
 
 COMPLIANCE = "COMPLIANCE"
 

@@ -1,6 +1,6 @@
 """What a stack's multidc components say about it: sites, placements, backups, copies.
 
-Restates the property contract of docs/components.md. Resource policies read a component's
+Reads the property contract of docs/components.md, written in `multidc.contract`. Resource policies read a component's
 properties from its inputs (the engine's `Analyze` sends them); stack policies read them
 from its outputs (`AnalyzeStack` sends only outputs), which is why every component
 registers its contract properties as outputs too. `StackFacts.incomplete` lists the
@@ -17,37 +17,14 @@ from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
 
-from mdc.common import plain
+from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, CONTRACT, DYNAMIC, PLACEMENT_KEYS, PLACEMENTS, SITE,
+                              TYPE_PREFIX)
 
-PLATFORM = "multidc:platform:Platform"
-SITE = "multidc:site:Site"
-INTERCONNECT = "multidc:interconnect:Interconnect"
-VM_GROUP = "multidc:vm_group:VmGroup"
-DATABASE = "multidc:database:ManagedDatabase"
-OBJECT_BUCKET = "multidc:bucket:ObjectBucket"
-KUBERNETES = "multidc:kubernetes:KubernetesCluster"
-ML_PLATFORM = "multidc:ml_platform:MlPlatform"
-BACKUP_TARGET = "multidc:backup:BackupTarget"
-BUCKET_COPY = "multidc:replication:BucketCopy"
-PLACEMENTS = frozenset({VM_GROUP, DATABASE, OBJECT_BUCKET, KUBERNETES, ML_PLATFORM})
-DYNAMIC = "pulumi-python:dynamic:Resource"
+from mdc.common import plain
 
 DATABASE_KINDS = frozenset({"postgres", "mysql", "redis", "clickhouse"})
 STATEFUL_KINDS = DATABASE_KINDS | {"bucket", "kubernetes", "ml-platform"}
 REPLICATED = frozenset({"active-active", "active-passive"})
-
-# The keys each component always registers. Keys whose value may be null (a placement's
-# `replication` and `backup`, a backup's `object_lock_mode`) are not listed: the SDK sends no
-# key at all for a None value.
-SITE_KEYS = ("site", "country", "latitude", "longitude", "seismic_zone")
-PLACEMENT_KEYS = ("system", "site", "kind", "tier", "topology", "role", "sites", "primary_site", "rpo_seconds",
-                  "data_classes")
-BACKUP_KEYS = ("system", "site", "protects_site", "schedule", "immutable_days", "vault")
-COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
-CONTRACT: Mapping[str, tuple[str, ...]] = {
-    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,
-    **{placement: PLACEMENT_KEYS for placement in PLACEMENTS},
-}
 
 
 def is_bucket(resource_type: str, props: Mapping[str, Any]) -> bool:
@@ -202,7 +179,7 @@ def component_of(resource: PolicyResource) -> Optional[PolicyResource]:
     """The nearest multidc component above a resource (its parent chain), or None."""
     parent = resource.parent
     while parent is not None:
-        if parent.resource_type.startswith("multidc:"):
+        if parent.resource_type.startswith(TYPE_PREFIX):
             return parent
         parent = parent.parent
     return None

@@ -16,7 +16,9 @@ from pulumi_policy import (
 )
 
 from mdc.common import plain, schema, setting
-from mdc.facts import DATABASE, component_of, is_bucket
+from multidc.contract import DATABASE
+
+from mdc.facts import component_of, is_bucket
 
 SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 ROUTER = "openstack:networking/router:Router"

@@ -22,7 +22,9 @@ from pulumi_policy import (
 )
 
 from mdc.common import plain, schema, setting
-from mdc.facts import PLACEMENTS, Placement, StackFacts
+from multidc.contract import PLACEMENTS
+
+from mdc.facts import Placement, StackFacts
 
 PAYMENT_CARD = "payment-card"
 NETWORK = "openstack:networking/network:Network"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
+from multidc.contract import TYPE_PREFIX
+
 from mdc.common import is_credential_name, plain
 from mdc.kubernetes import containers, pod_spec
 
@@ -21,7 +23,7 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 # --- MDC-SEC-001 ------------------------------------------------------------------------------
 
 def validate_credentials_secret(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type.startswith(("multidc:", "kubernetes:")):
+    if args.resource_type.startswith((TYPE_PREFIX, "kubernetes:")):
         return  # components carry no credentials; Kubernetes objects are MDC-SEC-002's
     secret = set(args.opts.additional_secret_outputs or ())
     for key in args.props:

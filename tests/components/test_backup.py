@@ -8,6 +8,7 @@ import pytest
 from conftest import STACKS, component, descendant, pod_containers
 
 from multidc.protection.db_backup import parse_backup_key
+from multidc.contract import BACKUP_TARGET, VELERO
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
@@ -21,7 +22,7 @@ def test_every_backup_policy_has_a_target_in_its_offsite_site(graphs, specs, sta
     graph = graphs[stack]
     for system in (s for s in specs[stack].systems if s.backup is not None):
         offsite = system.backup.offsite_site
-        target = component(graph, "multidc:backup:BackupTarget", f"{system.name}-backup-{offsite}")
+        target = component(graph, BACKUP_TARGET, f"{system.name}-backup-{offsite}")
         assert target.site == offsite and target.inputs["protects_site"] == system.sites[0], target.urn
         assert {node.site for node in graph.descendants(target.urn) if node.custom} == {offsite}, target.urn
 
@@ -30,7 +31,7 @@ def test_every_backup_policy_has_a_target_in_its_offsite_site(graphs, specs, sta
 def test_vault_is_under_compliance_lock_for_the_immutable_days(graphs, specs, stack):
     graph = graphs[stack]
     for system in (s for s in specs[stack].systems if s.backup is not None):
-        target = component(graph, "multidc:backup:BackupTarget", f"{system.name}-backup-{system.backup.offsite_site}")
+        target = component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}")
         bucket = vault(graph, target)
         assert bucket.inputs["versioning"] is True, bucket.urn
         if system.backup.immutable_days > 0:
@@ -42,13 +43,13 @@ def test_vault_is_under_compliance_lock_for_the_immutable_days(graphs, specs, st
 
 def test_vault_keeps_backups_for_the_longest_retention(graphs):
     graph = graphs["kz-prod"]  # core-db: daily 14, weekly 8, monthly 12 -> 12 months of 31 days
-    bucket = vault(graph, component(graph, "multidc:backup:BackupTarget", "core-db-backup-almaty"))
+    bucket = vault(graph, component(graph, BACKUP_TARGET, "core-db-backup-almaty"))
     assert bucket.inputs["lifecycle_days"] == 372
 
 
 def test_postgres_is_dumped_in_custom_format_by_a_pinned_client_and_uploaded(graphs):
     graph = graphs["kz-prod"]
-    target = component(graph, "multidc:backup:BackupTarget", "core-db-backup-almaty")
+    target = component(graph, BACKUP_TARGET, "core-db-backup-almaty")
     job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "core-db-backup-almaty-dump")[0]
     assert job.inputs["spec"]["schedule"] == "0 */6 * * *"
     dump, upload = pod_containers(job)
@@ -60,7 +61,7 @@ def test_postgres_is_dumped_in_custom_format_by_a_pinned_client_and_uploaded(gra
 
 def test_postgres_dumps_land_where_restore_looks_for_them(graphs):
     graph = graphs["kz-prod"]
-    target = component(graph, "multidc:backup:BackupTarget", "core-db-backup-almaty")
+    target = component(graph, BACKUP_TARGET, "core-db-backup-almaty")
     job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "core-db-backup-almaty-dump")[0]
     dump, upload = pod_containers(job)
     prefix = upload["args"][2].split("/", 1)[1]
@@ -71,7 +72,7 @@ def test_postgres_dumps_land_where_restore_looks_for_them(graphs):
 
 def test_bucket_backup_copies_and_never_deletes(graphs):
     graph = graphs["kz-prod"]
-    target = component(graph, "multidc:backup:BackupTarget", "documents-backup-almaty")
+    target = component(graph, BACKUP_TARGET, "documents-backup-almaty")
     job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "documents-backup-almaty-copy")[0]
     (rclone,) = pod_containers(job)
     # The objects keep their own keys in the vault: restore compares them key by key.
@@ -79,7 +80,7 @@ def test_bucket_backup_copies_and_never_deletes(graphs):
 
 
 def velero_release(graph, placement):
-    velero = component(graph, "multidc:velero:Velero", f"{placement}-velero")
+    velero = component(graph, VELERO, f"{placement}-velero")
     return velero, descendant(graph, velero, "kubernetes:helm.sh/v3:Release")[0]
 
 
@@ -90,7 +91,7 @@ def test_velero_writes_to_an_unlocked_staging_bucket_in_the_offsite_site(graphs)
     assert release.inputs["chart"] == "velero" and release.inputs["repositoryOpts"]["repo"] == (
         "https://vmware-tanzu.github.io/helm-charts")
     (location,) = release.inputs["values"]["configuration"]["backupStorageLocation"]
-    target = component(graph, "multidc:backup:BackupTarget", "apps-backup-almaty")
+    target = component(graph, BACKUP_TARGET, "apps-backup-almaty")
     staging = next(node for node in descendant(graph, target, DYNAMIC) if node.inputs["bucket"] == location["bucket"])
     assert staging.inputs.get("object_lock_mode") is None, staging.urn
     assert vault(graph, target).inputs["object_lock_mode"] == "COMPLIANCE"

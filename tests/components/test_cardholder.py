@@ -1,6 +1,7 @@
 """Payment-card databases: a network of their own, encrypted volumes, TLS-only clients."""
 
 from conftest import component, descendant
+from multidc.contract import DATABASE
 
 NETWORK = "openstack:networking/network:Network"
 SUBNET = "openstack:networking/subnet:Subnet"
@@ -15,7 +16,7 @@ def network_ids(graph, site, cardholder):
 def test_card_database_alone_is_on_the_cardholder_network(graphs):
     graph = graphs["kz-prod"]  # cards-db holds payment-card data; core-db does not
     for site in ("astana", "almaty"):
-        cards = descendant(graph, component(graph, "multidc:database:ManagedDatabase", f"cards-db-{site}"), TROVE)
+        cards = descendant(graph, component(graph, DATABASE, f"cards-db-{site}"), TROVE)
         others = [node for node in graph.of_type(TROVE) if node.site == site and node not in cards]
         assert {node.inputs["networks"][0]["uuid"] for node in cards} <= network_ids(graph, site, cardholder=True)
         for node in others:
@@ -40,15 +41,15 @@ def test_sites_without_card_data_keep_one_network_over_their_whole_range(graphs,
 
 def test_card_database_stores_on_an_encrypted_volume_type(graphs):
     graph = graphs["kz-prod"]
-    cards = descendant(graph, component(graph, "multidc:database:ManagedDatabase", "cards-db-astana"), TROVE)
-    core = descendant(graph, component(graph, "multidc:database:ManagedDatabase", "core-db-astana"), TROVE)
+    cards = descendant(graph, component(graph, DATABASE, "cards-db-astana"), TROVE)
+    core = descendant(graph, component(graph, DATABASE, "core-db-astana"), TROVE)
     assert {node.inputs["volumeType"] for node in cards} == {"encrypted"}
     assert all("volumeType" not in node.inputs for node in core)
 
 
 def test_card_database_requires_tls_through_its_configuration_group(graphs):
     graph = graphs["kz-prod"]
-    placement = component(graph, "multidc:database:ManagedDatabase", "cards-db-astana")
+    placement = component(graph, DATABASE, "cards-db-astana")
     (configuration,) = descendant(graph, placement, "openstack:database/configuration:Configuration")
     assert configuration.inputs["configurations"] == [{"name": "ssl", "value": "on"}]
     for instance in descendant(graph, placement, TROVE):

@@ -1,12 +1,13 @@
 """GPU pools: labelled and tainted nodes, and the NVIDIA GPU operator on the same cluster."""
 
 from conftest import component, descendant
+from multidc.contract import GPU_POOL, KUBERNETES, ML_PLATFORM
 
 GPU_MODEL = "A100-40GB"  # kz-prod: ml-k8s pool a100, min 1, max 4
 
 
 def gpu_pool(graph, site):
-    return component(graph, "multidc:gpu_pool:GpuNodePool", f"ml-k8s-{site}-a100")
+    return component(graph, GPU_POOL, f"ml-k8s-{site}-a100")
 
 
 def test_gpu_node_group_uses_the_gpu_flavor_and_the_pools_bounds(graphs):
@@ -40,12 +41,12 @@ def test_gpu_operator_is_a_pinned_chart_on_the_clusters_own_provider(graphs):
         assert release.inputs["repositoryOpts"] == {"repo": "https://helm.ngc.nvidia.com/nvidia"}
         assert release.inputs["version"] and release.inputs["version"] != "latest", release.urn
         provider = graph.by_urn(release.provider)
-        assert provider.parent == component(graph, "multidc:kubernetes:KubernetesCluster", f"ml-k8s-{site}").urn
+        assert provider.parent == component(graph, KUBERNETES, f"ml-k8s-{site}").urn
         tolerations = release.inputs["values"]["daemonsets"]["tolerations"]
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
 
 
 def test_ml_platform_in_the_training_site_gets_the_gpu_pools_scheduling(graphs):
-    ml = component(graphs["kz-prod"], "multidc:ml_platform:MlPlatform", "ml-almaty")
+    ml = component(graphs["kz-prod"], ML_PLATFORM, "ml-almaty")
     assert ml.inputs["gpu_profile"] is True
     assert ml.inputs["scale"] == "full"

@@ -38,6 +38,7 @@ from multidc.components.ml_platform import (
 from multidc.plan.capture import run_program
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 from multidc.spec import Topology, load_stack
+from multidc.contract import ML_PLATFORM, OBJECT_BUCKET
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -390,13 +391,13 @@ def kz_prod(planned) -> ResourceGraph:
 
 
 def ml_placement(graph: ResourceGraph, site: str) -> Node:
-    return next(n for n in graph.components("multidc:ml_platform:MlPlatform") if n.inputs["site"] == site)
+    return next(n for n in graph.components(ML_PLATFORM) if n.inputs["site"] == site)
 
 
 def addresses_of(graph: ResourceGraph, site: str) -> set[str]:
     """What names a site's data: its S3 endpoint, its buckets, its database instances' addresses."""
     found = {PLATFORM.site(site).s3_endpoint}
-    found |= {n.inputs["bucket"] for n in graph.components("multidc:bucket:ObjectBucket") if n.site == site}
+    found |= {n.inputs["bucket"] for n in graph.components(OBJECT_BUCKET) if n.site == site}
     found |= {address for n in graph.of_type("openstack:database/instance:Instance") if n.site == site
               for address in n.outputs.get("addresses", [])}
     return found

@@ -5,6 +5,7 @@ import ipaddress
 import pytest
 
 from conftest import STACKS
+from multidc.contract import INTERCONNECT
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
@@ -63,5 +64,5 @@ def test_each_site_connects_to_the_peer_routers_external_address(graphs):
 
 def test_sites_that_exchange_nothing_get_no_vpn(graphs, specs):
     for stack, platform in specs.items():
-        vpns = {tuple(node.inputs["sites"]) for node in graphs[stack].components("multidc:interconnect:Interconnect")}
+        vpns = {tuple(node.inputs["sites"]) for node in graphs[stack].components(INTERCONNECT)}
         assert vpns == set(platform.replicating_pairs()), stack

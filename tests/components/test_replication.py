@@ -7,10 +7,11 @@ import pytest
 from multidc.components.replication import copy_schedule
 
 from conftest import descendant, pod_containers
+from multidc.contract import BUCKET_COPY
 
 
 def copies(graph):
-    return {node.name: node for node in graph.components("multidc:replication:BucketCopy")}
+    return {node.name: node for node in graph.components(BUCKET_COPY)}
 
 
 def test_active_passive_bucket_is_pulled_from_the_primary_into_the_standby(graphs):

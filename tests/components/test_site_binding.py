@@ -7,9 +7,9 @@ import pytest
 from multidc.plan.graph import Node, ResourceGraph
 
 from conftest import STACKS
+from multidc.contract import INTERCONNECT
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
-INTERCONNECT = "multidc:interconnect:Interconnect"
 
 
 def hierarchy_site(graph: ResourceGraph, node: Node) -> Optional[str]:

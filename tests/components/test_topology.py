@@ -5,16 +5,17 @@ import pytest
 from multidc.spec import Kind, Tier, Topology
 
 from conftest import STACKS, component, descendant
+from multidc.contract import BACKUP_TARGET, DATABASE, KUBERNETES, ML_PLATFORM, OBJECT_BUCKET, VM_GROUP
 
 COMPONENT_TYPES = {
-    Kind.vm_group: "multidc:vm_group:VmGroup",
-    Kind.postgres: "multidc:database:ManagedDatabase",
-    Kind.mysql: "multidc:database:ManagedDatabase",
-    Kind.redis: "multidc:database:ManagedDatabase",
-    Kind.clickhouse: "multidc:database:ManagedDatabase",
-    Kind.bucket: "multidc:bucket:ObjectBucket",
-    Kind.kubernetes: "multidc:kubernetes:KubernetesCluster",
-    Kind.ml_platform: "multidc:ml_platform:MlPlatform",
+    Kind.vm_group: VM_GROUP,
+    Kind.postgres: DATABASE,
+    Kind.mysql: DATABASE,
+    Kind.redis: DATABASE,
+    Kind.clickhouse: DATABASE,
+    Kind.bucket: OBJECT_BUCKET,
+    Kind.kubernetes: KUBERNETES,
+    Kind.ml_platform: ML_PLATFORM,
 }
 
 
@@ -37,14 +38,14 @@ def test_every_critical_system_exists_in_each_site_its_topology_demands(graphs, 
             assert any(node.custom for node in graph.descendants(placement.urn)), f"{placement.urn} declares nothing"
         if system.topology is Topology.backup_only:
             offsite = system.backup.offsite_site
-            target = component(graph, "multidc:backup:BackupTarget", f"{system.name}-backup-{offsite}")
+            target = component(graph, BACKUP_TARGET, f"{system.name}-backup-{offsite}")
             assert target.site == offsite, target.urn
 
 
 def test_warm_standby_cluster_starts_at_a_third_of_the_workers_and_keeps_the_ceiling(graphs):
     graph = graphs["kz-prod"]  # apps: count 6, min 3, max 12, active-passive astana -> almaty
-    primary = component(graph, "multidc:kubernetes:KubernetesCluster", "apps-astana")
-    standby = component(graph, "multidc:kubernetes:KubernetesCluster", "apps-almaty")
+    primary = component(graph, KUBERNETES, "apps-astana")
+    standby = component(graph, KUBERNETES, "apps-almaty")
     full = descendant(graph, primary, "openstack:containerinfra/nodeGroup:NodeGroup", "apps-astana-workers")[0]
     warm = descendant(graph, standby, "openstack:containerinfra/nodeGroup:NodeGroup", "apps-almaty-workers")[0]
     assert (full.inputs["nodeCount"], full.inputs["minNodeCount"], full.inputs["maxNodeCount"]) == (6, 3, 12)
@@ -54,7 +55,7 @@ def test_warm_standby_cluster_starts_at_a_third_of_the_workers_and_keeps_the_cei
 
 def test_warm_standby_is_never_empty(graphs):
     graph = graphs["kz-prod"]  # ml-k8s: count 3 -> a third is 1
-    standby = component(graph, "multidc:kubernetes:KubernetesCluster", "ml-k8s-almaty")
+    standby = component(graph, KUBERNETES, "ml-k8s-almaty")
     workers = descendant(graph, standby, "openstack:containerinfra/nodeGroup:NodeGroup", "ml-k8s-almaty-workers")[0]
     assert workers.inputs["nodeCount"] == 1
 
@@ -62,7 +63,7 @@ def test_warm_standby_is_never_empty(graphs):
 def test_active_active_clusters_run_full_size_in_every_site(graphs):
     graph = graphs["active-active"]  # api: count 4 in astana and almaty
     for site in ("astana", "almaty"):
-        cluster = component(graph, "multidc:kubernetes:KubernetesCluster", f"api-{site}")
+        cluster = component(graph, KUBERNETES, f"api-{site}")
         workers = descendant(graph, cluster, "openstack:containerinfra/nodeGroup:NodeGroup", f"api-{site}-workers")[0]
         assert workers.inputs["nodeCount"] == 4, workers.urn
         assert cluster.inputs["role"] == "active", cluster.urn
@@ -77,7 +78,7 @@ def test_critical_clusters_get_three_masters_and_others_one(graphs):
 
 def test_warm_standby_vm_group_runs_a_third_of_the_vms(graphs):
     graph = graphs["hybrid"]  # shop: 4 VMs, active-passive onprem -> cloud
-    counts = {site: len(descendant(graph, component(graph, "multidc:vm_group:VmGroup", f"shop-{site}"),
+    counts = {site: len(descendant(graph, component(graph, VM_GROUP, f"shop-{site}"),
                                    "openstack:compute/instance:Instance"))
               for site in ("onprem", "cloud")}
     assert counts == {"onprem": 4, "cloud": 2}
@@ -85,7 +86,7 @@ def test_warm_standby_vm_group_runs_a_third_of_the_vms(graphs):
 
 def test_vms_are_spread_over_zones_and_kept_apart_on_hosts(graphs):
     graph = graphs["kz-prod"]  # web: 3 VMs in astana, zones ast-az1 and ast-az2
-    group = component(graph, "multidc:vm_group:VmGroup", "web-astana")
+    group = component(graph, VM_GROUP, "web-astana")
     instances = descendant(graph, group, "openstack:compute/instance:Instance")
     assert sorted(node.inputs["availabilityZone"] for node in instances) == ["ast-az1", "ast-az1", "ast-az2"]
     server_group = graph.of_type("openstack:compute/serverGroup:ServerGroup")
@@ -98,8 +99,8 @@ def test_vms_are_spread_over_zones_and_kept_apart_on_hosts(graphs):
 
 def test_standby_database_is_declared_a_replica_of_the_primary(graphs):
     graph = graphs["kz-prod"]  # core-db: postgres, sync, astana -> almaty
-    standby = component(graph, "multidc:database:ManagedDatabase", "core-db-almaty")
-    primary = component(graph, "multidc:database:ManagedDatabase", "core-db-astana")
+    standby = component(graph, DATABASE, "core-db-almaty")
+    primary = component(graph, DATABASE, "core-db-astana")
     assert standby.inputs["replicates_from"] == "core-db-astana"
     assert standby.inputs["replication_mechanism"] == "logical"  # Trove: a managed endpoint, no file access
     assert standby.inputs["replication"] == "sync"
@@ -108,7 +109,7 @@ def test_standby_database_is_declared_a_replica_of_the_primary(graphs):
 
 def test_database_instances_get_flavor_size_datastore_and_the_site_network(graphs, specs):
     graph = graphs["kz-prod"]
-    placement = component(graph, "multidc:database:ManagedDatabase", "core-db-astana")
+    placement = component(graph, DATABASE, "core-db-astana")
     instance = descendant(graph, placement, "openstack:database/instance:Instance")[0]
     network = graph.of_type("openstack:networking/network:Network")
     astana_network = next(node for node in network if node.site == "astana")
@@ -119,5 +120,5 @@ def test_database_instances_get_flavor_size_datastore_and_the_site_network(graph
 
 def test_backup_only_system_is_placed_only_in_its_primary(graphs):
     graph = graphs["backup-only"]
-    placements = [node.name for node in graph.components("multidc:database:ManagedDatabase")]
+    placements = [node.name for node in graph.components(DATABASE)]
     assert placements == ["registry-db-astana"]

@@ -13,13 +13,15 @@ from typing import Any, Iterable
 
 from multidc.plan.graph import Node, ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, Topology, parse_platform
+from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, DATABASE, INTERCONNECT, KUBERNETES, ML_PLATFORM,
+                              OBJECT_BUCKET, PLATFORM, SITE, VM_GROUP)
 
 COMPONENT = {
-    Kind.vm_group: "multidc:vm_group:VmGroup",
-    Kind.bucket: "multidc:bucket:ObjectBucket",
-    Kind.kubernetes: "multidc:kubernetes:KubernetesCluster",
-    Kind.ml_platform: "multidc:ml_platform:MlPlatform",
-    **{kind: "multidc:database:ManagedDatabase" for kind in DATABASE_KINDS},
+    Kind.vm_group: VM_GROUP,
+    Kind.bucket: OBJECT_BUCKET,
+    Kind.kubernetes: KUBERNETES,
+    Kind.ml_platform: ML_PLATFORM,
+    **{kind: DATABASE for kind in DATABASE_KINDS},
 }
 MECHANISM = {Kind.postgres: "physical-streaming", Kind.bucket: "rclone-pull"}
 
@@ -70,16 +72,16 @@ def graph_for(
     drop, hollow, no_backups = set(drop), set(hollow), set(no_backups)
     zones, anti_affinity = zones or {}, set(anti_affinity)
     nodes: list[Node] = []
-    root = urn("multidc:platform:Platform", spec.name)
-    nodes.append(Node(root, "multidc:platform:Platform", spec.name, False,
+    root = urn(PLATFORM, spec.name)
+    nodes.append(Node(root, PLATFORM, spec.name, False,
                       inputs={"platform": spec.name, "sites": [s.name for s in spec.sites]}))
     for s in spec.sites:
-        nodes.append(Node(urn("multidc:site:Site", s.name), "multidc:site:Site", s.name, False, parent=root,
+        nodes.append(Node(urn(SITE, s.name), SITE, s.name, False, parent=root,
                           site=s.name, inputs={"site": s.name, "availability_zones": list(s.availability_zones)}))
     for a, b in spec.replicating_pairs():
         name = f"{a}-{b}-vpn"
-        u = urn("multidc:interconnect:Interconnect", name)
-        nodes.append(Node(u, "multidc:interconnect:Interconnect", name, False, parent=root, inputs={"sites": [a, b]}))
+        u = urn(INTERCONNECT, name)
+        nodes.append(Node(u, INTERCONNECT, name, False, parent=root, inputs={"sites": [a, b]}))
         nodes.append(Node(urn("openstack:vpnaas/siteConnection:SiteConnection", name), "openstack:vpnaas/"
                           "siteConnection:SiteConnection", name, True, parent=u, site=a))
     for system in spec.systems:
@@ -111,9 +113,9 @@ def graph_for(
                                   inputs={"availabilityZone": zone}))
         if system.backup is not None and system.name not in no_backups:
             name = f"{system.name}-backup-{system.backup.offsite_site}"
-            u = urn("multidc:backup:BackupTarget", name)
+            u = urn(BACKUP_TARGET, name)
             lock = "COMPLIANCE" if system.backup.immutable_days > 0 else None
-            nodes.append(Node(u, "multidc:backup:BackupTarget", name, False, parent=root,
+            nodes.append(Node(u, BACKUP_TARGET, name, False, parent=root,
                               site=system.backup.offsite_site, inputs={
                                   "system": system.name, "site": system.backup.offsite_site,
                                   "protects_site": system.primary_site, "schedule": system.backup.schedule,
@@ -129,7 +131,7 @@ def graph_for(
                 if (system.name, destination) in drop:
                     continue
                 name = f"{system.name}-copy-{source}-to-{destination}"
-                nodes.append(Node(urn("multidc:replication:BucketCopy", name), "multidc:replication:BucketCopy",
+                nodes.append(Node(urn(BUCKET_COPY, name), BUCKET_COPY,
                                   name, False, parent=root, site=destination, inputs={
                                       "system": system.name, "source_site": source, "destination_site": destination,
                                       "site": destination, "schedule": "*/15 * * * *", "mode": "copy"}))

@@ -20,6 +20,7 @@ from multidc.plan.capture import run_program
 from multidc.plan.graph import Node, ResourceGraph
 from multidc.plan.manifests import ManifestExportError, export_manifests
 from multidc.spec import load_stack
+from multidc.contract import KUBERNETES
 
 DB_PASSWORD = "never-on-disk-db"
 S3_SECRET = "never-on-disk-s3"
@@ -108,7 +109,7 @@ def deployment(urn: str, provider: str, site: str) -> Node:
 
 def provider_of(cluster: str) -> list[Node]:
     component = f"urn:pulumi:s::p::multidc:kubernetes:KubernetesCluster::{cluster}"
-    return [Node(urn=component, type="multidc:kubernetes:KubernetesCluster", name=cluster, custom=False),
+    return [Node(urn=component, type=KUBERNETES, name=cluster, custom=False),
             Node(urn=f"{component}$pulumi:providers:kubernetes::{cluster}-k8s", type="pulumi:providers:kubernetes",
                  name=f"{cluster}-k8s", custom=True, parent=component)]
 

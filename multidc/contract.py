@@ -1,0 +1,85 @@
+"""The one place where multidc's contract is written: type tokens, property and output keys,
+labels, annotations, and the stack outputs document's schema version.
+
+Components register under these type tokens and with these properties; the policy pack,
+the DR inventory, the restore locator, the operations and the test fakes read them from
+here. Nothing else writes a ``multidc:<module>:<Name>`` token or one of these keys out.
+
+This module imports nothing but the standard library: the policy pack imports it from a
+virtualenv of its own (``pulumi preview --policy-pack policies``).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+# --- component type tokens (multidc:<module>:<Name>) -------------------------------------------
+
+PLATFORM = "multidc:platform:Platform"
+SITE = "multidc:site:Site"
+INTERCONNECT = "multidc:interconnect:Interconnect"
+VM_GROUP = "multidc:vm_group:VmGroup"
+DATABASE = "multidc:database:ManagedDatabase"
+OBJECT_BUCKET = "multidc:bucket:ObjectBucket"
+KUBERNETES = "multidc:kubernetes:KubernetesCluster"
+GPU_POOL = "multidc:gpu_pool:GpuNodePool"
+ML_PLATFORM = "multidc:ml_platform:MlPlatform"
+BACKUP_TARGET = "multidc:backup:BackupTarget"
+BUCKET_COPY = "multidc:replication:BucketCopy"
+VELERO = "multidc:velero:Velero"
+TYPE_PREFIX = "multidc:"
+
+# A system in one site: the components that carry the placement properties below.
+PLACEMENTS = (VM_GROUP, DATABASE, OBJECT_BUCKET, KUBERNETES, ML_PLATFORM)
+
+# Pulumi's own token for Python dynamic resources (the S3 bucket provider registers under it).
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+# --- roles and scales of a placement ----------------------------------------------------------
+
+PRIMARY, STANDBY, ACTIVE = "primary", "standby", "active"
+FULL, WARM_STANDBY = "full", "warm-standby"
+
+# --- property keys every component registers (inputs and outputs, docs/components.md) ----------
+# Keys whose value may be null (a placement's `replication` and `backup`, a backup's
+# `object_lock_mode`) are not listed: the SDK sends no key at all for a None value.
+
+SITE_KEYS = ("site", "country", "latitude", "longitude", "seismic_zone")
+PLACEMENT_KEYS = ("system", "site", "kind", "tier", "topology", "role", "sites", "primary_site", "rpo_seconds",
+                  "data_classes")
+BACKUP_KEYS = ("system", "site", "protects_site", "schedule", "immutable_days", "vault")
+COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
+CONTRACT: Mapping[str, tuple[str, ...]] = {
+    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,
+    **{placement: PLACEMENT_KEYS for placement in PLACEMENTS},
+}
+
+# --- labels, tags and annotations ---------------------------------------------------------------
+
+# OpenStack tags and server metadata on what a system declares.
+TAG_SYSTEM = "multidc-system"
+TAG_SITE = "multidc-site"
+TAG_ROLE = "multidc-role"
+TAG_BACKUP_OF = "multidc-backup-of"
+
+# Kubernetes labels on every object the toolkit writes (the recommended app.kubernetes.io set):
+# `part-of` is the system, so a system's workloads are selected with
+# `app.kubernetes.io/part-of=<system>,app.kubernetes.io/managed-by=multidc`.
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "multidc"
+# On a workload declared at zero replicas in a warm standby: how many to scale to at failover.
+ANNOTATION_SERVING_REPLICAS = "multidc.io/serving-replicas"
+
+
+def system_selector(system: str) -> str:
+    """The Kubernetes label selector of a system's workloads."""
+    return f"{LABEL_PART_OF}={system},{LABEL_MANAGED_BY}={MANAGED_BY}"
+
+
+# --- the stack outputs document (docs/outputs.md, docs/outputs.schema.json) ----------------------
+
+OUTPUTS_KEY = "multidc"  # `pulumi stack output multidc --json --show-secrets`
+OUTPUTS_SCHEMA = "multidc.outputs/v1"
