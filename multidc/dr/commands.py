@@ -20,10 +20,11 @@ from .backends import (DatabaseBackend, DnsBackend, PulumiBackend, RecordingBack
 from .drill import DrillError, run_drill
 from .executor import Executor, StepFailed
 from .journal import Journal, JournalError
-from .render import RUNBOOK_DIR, stack_markdown, write_stack
+from multidc import project
+
+from .render import stack_markdown, write_stack
 from .runbook import Runbook, RunbookError, RunbookKind, all_runbooks, build
 
-ROOT = Path(__file__).resolve().parents[2]
 console = Console()
 
 
@@ -34,7 +35,7 @@ def _fail(message: str) -> None:
 
 def _load(stack: str) -> Platform:
     try:
-        return load_stack(stack, ROOT)
+        return load_stack(stack, project.root())
     except SpecError as error:
         _fail(str(error))
 
@@ -46,8 +47,8 @@ def planned_graph(platform: Platform, stack: str):
     return plan(platform, stack)
 
 
-def stack_names(root: Path = ROOT) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (root / "stacks").glob("Pulumi.*.yaml"))
+def stack_names() -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project.stacks_dir().glob("Pulumi.*.yaml"))
 
 
 # --- assess, runbook ---------------------------------------------------------------------------
@@ -80,7 +81,7 @@ def runbook_command(stack: Optional[str] = typer.Option(None, "--stack", help="o
     stale = []
     for name in [stack] if stack else stack_names():
         text = runbook_text(name)
-        path = RUNBOOK_DIR / f"{name}.md"
+        path = project.runbooks_dir() / f"{name}.md"
         if check:
             if not path.exists() or path.read_text() != text:
                 stale.append(str(path))
@@ -135,7 +136,7 @@ def production_backends(platform: Platform, targets: dict[str, Any], *, dry_run:
         "storage": StorageBackend(buckets, fallback=no_targets),
         "dns": dns,
         "k8s": RecordingBackend("the Kubernetes backend needs a kubeconfig per site; scale by hand or with pulumi up"),
-        "pulumi": PulumiBackend(platform, ROOT, plan=planned_graph, write=not dry_run),
+        "pulumi": PulumiBackend(platform, project.root(), plan=planned_graph, write=not dry_run),
         "decide": RecordingBackend("declared by the operator on the command line"),
         "manual": RecordingBackend("ask the provider; confirm in writing"),
         "restore": RecordingBackend("run multidc.protection restore for this system"),
@@ -171,7 +172,7 @@ def _execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], y
                     f"{sum(1 for _ in book.steps())} steps. Proceed?")
         if not sys.stdin.isatty() or not typer.confirm(question, default=False):
             _fail("not confirmed; nothing was changed (pass --yes to run without asking)")
-    path = journal or ROOT / ".multidc" / "journal" / f"{stack}-{book.kind.value}-{book.to_site}.jsonl"
+    path = journal or project.state_dir() / "journal" / f"{stack}-{book.kind.value}-{book.to_site}.jsonl"
     try:
         executor = Executor(book, production_backends(platform, _targets(targets), dry_run=False),
                             Journal(path, book.fingerprint, f"{book.kind.value} {stack} to {book.to_site}"),

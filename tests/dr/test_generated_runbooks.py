@@ -3,12 +3,12 @@
 import pytest
 
 from multidc.dr.commands import runbook_text, stack_names
-from multidc.dr.render import RUNBOOK_DIR
+from multidc import project
 
 
 @pytest.mark.parametrize("stack", stack_names())
 def test_committed_runbook_matches_what_the_code_generates(stack):
-    path = RUNBOOK_DIR / f"{stack}.md"
+    path = project.runbooks_dir() / f"{stack}.md"
     if not path.exists():
         pytest.skip(f"{path} not generated yet; run `multidc runbook` and commit it")
     assert path.read_text() == runbook_text(stack), f"{path} is stale: run `multidc runbook --stack {stack}`"
