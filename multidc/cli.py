@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from multidc import project
+from multidc.contract import OUTPUTS_KEY
 from multidc.spec import Platform, SpecError, load_stack
 
 app = typer.Typer(
@@ -92,7 +93,8 @@ def plan(
             raise typer.Exit(2)
         errors.print(f"wrote {len(written)} manifest file(s) to {export_manifests}")
     if as_json:
-        document = {"graph": graph.to_json(), "assessment": assessment.to_json()}
+        document = {"graph": graph.to_json(), "outputs": graph.outputs.get(OUTPUTS_KEY),
+                    "assessment": assessment.to_json()}
         if report is not None:
             document["policies"] = report.to_json()
         json.dump(document, sys.stdout, indent=2, default=str)
@@ -124,9 +126,13 @@ def main(project_dir: Optional[Path] = typer.Option(
 
 def _register_areas() -> None:
     from multidc.dr.commands import register as register_dr
+    from multidc.local.commands import register as register_local
+    from multidc.ops.commands import register as register_ops
     from multidc.protection.commands import register as register_protection
 
     register_dr(app)
+    register_ops(app)
+    register_local(app)
     register_protection(app)
 
 

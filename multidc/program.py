@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pulumi
 
+from multidc.components.outputs import stack_outputs
 from multidc.components.platform import Platform, PlatformArgs
+from multidc.contract import OUTPUTS_KEY
 from multidc.spec import CONFIG_KEY, SpecError, parse_platform
 from multidc.spec import Platform as PlatformSpec
 
@@ -23,4 +25,6 @@ def main() -> None:
     except SpecError as error:
         # RunError prints the message alone: the user sees every problem, not a traceback.
         raise pulumi.RunError(str(error)) from None
-    build(platform)
+    declared = build(platform)
+    # One document the operations read after `pulumi up` (docs/outputs.md).
+    pulumi.export(OUTPUTS_KEY, stack_outputs(declared))

@@ -151,6 +151,7 @@ class BackupTarget(pulumi.ComponentResource):
     vault: str
     endpoint: str
     mechanism: str
+    object_lock_mode: Optional[str]
     velero: Optional[VeleroTarget]
     """For Velero-backed systems: what each of the system's clusters must be told."""
 
@@ -169,6 +170,7 @@ class BackupTarget(pulumi.ComponentResource):
         super().__init__(BACKUP_TARGET, name, contract, opts)
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
+        self.object_lock_mode = lock_mode
         tags = {"multidc-system": system.name, "multidc-backup-of": args.protects.name}
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),

@@ -66,6 +66,8 @@ class Platform(pulumi.ComponentResource):
     ml_platforms: dict[Placement, MlPlatform]
     backups: dict[str, BackupTarget]
     copies: list[BucketCopy]
+    spec: spec.Platform
+    """The validated spec this platform was declared from."""
 
     def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         platform = args.platform
@@ -79,6 +81,7 @@ class Platform(pulumi.ComponentResource):
         }
         super().__init__(PLATFORM, name, contract, opts)
         self._platform = platform
+        self.spec = platform
         self._systems = {system.name: system for system in platform.systems}
         self._child = pulumi.ResourceOptions(parent=self)
         self.clusters, self.databases, self.buckets, self.vm_groups = {}, {}, {}, {}

@@ -47,6 +47,9 @@ class BucketCopy(pulumi.ComponentResource):
     """An rclone CronJob in the destination site copying new and changed objects from the source."""
 
     schedule: str
+    system: str
+    source_site: str
+    destination_site: str
 
     def __init__(self, name: str, args: BucketCopyArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         system = args.system
@@ -59,6 +62,8 @@ class BucketCopy(pulumi.ComponentResource):
         }
         super().__init__(BUCKET_COPY, name, contract, opts)
         self.schedule = schedule
+        self.system, self.source_site, self.destination_site = system.name, args.source_site.name, \
+            args.destination_site.name
         in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
         jobs_namespace = namespace(f"{name}-namespace", k8s_name("copy", system.name, "from", args.source_site.name),
                                    "restricted", in_runner)

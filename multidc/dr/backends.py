@@ -154,6 +154,11 @@ class DatabaseBackend:
     def _reprotect(self, step: Step, server: Any) -> str:
         new_primary = self._peer(step)
         name = self.names[step.site]
+        if not hasattr(server, "data_dir"):
+            raise BackendError(
+                f"{step.system}@{step.site}: re-protecting {pg.address(server)} with pg_rewind needs its data "
+                "directory, which a managed database does not give; rebuild the standby from the new primary "
+                "(pulumi up declares it again) or re-protect it by hand, then run failback again")
         if not server.is_running():
             # Crash recovery first, as the standby the fence made it: pg_rewind's own
             # single-user recovery refuses a data directory holding standby.signal.
@@ -415,8 +420,9 @@ class PulumiBackend:
                                 None if systems is None else frozenset(filter(None, systems.split(","))))
         stack = step.param("stack")
         if shutil.which("pulumi") is None or not self.write:
-            why = "no Pulumi CLI on PATH: nothing written, nothing deployed" if self.write else "dry run"
-            return f"{why}; offline re-plan: {self._offline_diff(flipped, stack)}"
+            why = "no Pulumi CLI on PATH" if self.write else "dry run"
+            return (f"recorded, not done ({why}): the stack file was not changed and nothing was deployed; "
+                    f"offline re-plan: {self._offline_diff(flipped, stack)}")
         path = stack_file(stack, self.root)
         config = read_stack_config(path)
         config[CONFIG_KEY] = flipped.model_dump(mode="json", exclude_none=True)

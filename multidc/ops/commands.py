@@ -1,0 +1,211 @@
+"""The operations: `status`, `failover`, `failback`, each on the deployed stack's outputs.
+
+The deployed state comes from `--outputs FILE` (what `pulumi stack output --json
+--show-secrets` prints, or what `multidc local up` wrote) or, with a Pulumi CLI on PATH,
+from the stack itself. Exit codes: 0 done, 1 a step failed or a system is outside its
+targets, 2 bad input (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from multidc import project
+from multidc.dr.executor import Executor, StepFailed, StepResult
+from multidc.dr.journal import Journal, JournalError
+from multidc.dr.runbook import Runbook, RunbookError, RunbookKind, Step, build
+from multidc.spec import Platform, SpecError, load_stack
+
+from .deployed import deployed
+from .outputs import OutputsError, StackOutputs, load
+
+OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --show-secrets` saved to a file, or "
+                "the file `multidc local up` wrote (default: read through the Pulumi CLI)")
+# Piped output (CI logs) gets room for the tables; a terminal keeps its own width.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _deployed_state(stack: str, outputs: Optional[Path]) -> tuple[Platform, StackOutputs]:
+    try:
+        platform = load_stack(stack, project.root())
+        return platform, load(stack, outputs, project.root())
+    except (SpecError, OutputsError) as error:
+        _fail(str(error))
+
+
+# --- status -------------------------------------------------------------------------------------
+
+def status_command(
+    stack: str = typer.Option(..., "--stack", "-s", help="stack name: stacks/Pulumi.<stack>.yaml"),
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Live state per system and site: primary, reachability, replication lag, backup and copy age.
+
+    Exits 1 when a system is outside its targets.
+    """
+    from .status import stack_status
+
+    _, document = _deployed_state(stack, outputs)
+    started = time.monotonic()
+    results = stack_status(document)
+    ok = all(r.ok for r in results)
+    if as_json:
+        json.dump({"stack": stack, "ok": ok, "probed_in_s": round(time.monotonic() - started, 3),
+                   "systems": [r.to_json() for r in results]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        table = Table(title=f"{stack}: live status ({'all within targets' if ok else 'OUTSIDE TARGETS'})")
+        for column in ("system", "primary", "sites", "replication / copy lag", "backup age", "problems"):
+            table.add_column(column)
+        for r in results:
+            sites = ", ".join(f"{s.site}: {s.role or 'DOWN'}" for s in r.sites) or "-"
+            lag = "; ".join(f"{x['standby']} {x['sync_state']} {x['lag_bytes']}B" for x in r.replication)
+            if r.copy_lag_s is not None:
+                lag = f"copy {r.copy_lag_s:.1f}s"
+            table.add_row(escape(r.system), r.primary or "-", sites, lag or "-",
+                          "-" if r.backup_age_s is None else f"{r.backup_age_s:.0f}s",
+                          escape("; ".join(r.problems) or ("ok" if r.probed else "not probed (see --json)")))
+        console.print(table)
+    if not ok:
+        raise typer.Exit(1)
+
+
+# --- failover, failback --------------------------------------------------------------------------
+
+def _show(book: Runbook, out: Console) -> None:
+    table = Table(title=f"{book.kind.value} of {book.stack}: {book.from_site} → {book.to_site}")
+    for column in ("group", "step", "action", "owner"):
+        table.add_column(column)
+    for number, group in enumerate(book.groups, 1):
+        for step in group.steps:
+            table.add_row(f"{number}. {escape(group.title)}", escape(step.title), step.action, step.owner)
+    out.print(table)
+    for note in book.notes:
+        out.print(f"• {escape(note)}")
+
+
+def _journal(path: Optional[Path], stack: str, book: Runbook) -> Journal:
+    """The given journal (resumed), or the default one; a finished default journal is kept aside
+    and a new one started, so that the next failover never skips steps of the last one."""
+    if path is None:
+        path = project.state_dir() / "journal" / f"{stack}-{book.kind.value}-{book.to_site}.jsonl"
+        if path.exists() and any(json.loads(line).get("event") == "finished"
+                                 for line in path.read_text().splitlines() if line.strip()):
+            path.rename(path.with_name(f"{path.stem}.{int(time.time())}.finished.jsonl"))
+    return Journal(path, book.fingerprint, f"{book.kind.value} {book.stack} to {book.to_site}")
+
+
+def _step_json(step: Step, result: Optional[StepResult]) -> dict[str, Any]:
+    detail = result.detail if result else ""
+    status = "not run" if result is None else (
+        "recorded" if detail.startswith("recorded, not done") else result.status)
+    return {"step": step.id, "action": step.action, "system": step.system, "site": step.site,
+            "owner": step.owner, "status": status, "detail": detail,
+            "seconds": round(result.seconds, 4) if result else None}
+
+
+def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], yes: bool, dry_run: bool,
+            journal: Optional[Path], outputs: Optional[Path], as_json: bool) -> None:
+    """Build the runbook from what is deployed, confirm, run it with backends on the deployed endpoints."""
+    from .wiring import backends
+
+    out = errors if as_json else console  # with --json, stdout carries only the report
+    platform, document = _deployed_state(stack, outputs)
+    try:
+        book = build(platform, deployed(document), kind, to, from_site)
+    except RunbookError as error:
+        _fail(str(error))
+    _show(book, out)
+    if dry_run:
+        out.print("dry run: nothing was changed")
+        return
+    if not yes:
+        question = (f"{book.kind.value}: stack {stack}, from {book.from_site} to {book.to_site}; "
+                    f"{sum(1 for _ in book.steps())} steps. Proceed?")
+        if not sys.stdin.isatty() or not typer.confirm(question, default=False, err=True):
+            _fail("not confirmed; nothing was changed (pass --yes to run without asking)")
+    report: dict[str, Any] = {"stack": stack, "kind": book.kind.value, "from_site": book.from_site,
+                              "to_site": book.to_site, "started_at": time.time()}
+    results: dict[str, StepResult] = {}
+    failure = ""
+    try:
+        ledger = _journal(journal, stack, book)
+        report["journal"] = str(ledger.path)
+
+        def shown(step: Step, result: StepResult) -> None:
+            results[step.id] = result
+            state = _step_json(step, result)["status"]
+            colour = "green" if state == "done" else "yellow"
+            out.print(f"[{colour}]{state}[/{colour}] {step.id}: {escape(result.detail)}", highlight=False)
+
+        ran = Executor(book, backends(platform, document, project.root()), ledger, on_step=shown).run()
+        results.update({r.step: r for r in ran})
+    except (JournalError, StepFailed) as error:
+        failure = str(error)
+    report["steps"] = [_step_json(step, results.get(step.id)) for step in book.steps()]
+    report["recorded"] = sum(1 for s in report["steps"] if s["status"] == "recorded")
+    report["result"] = "failed" if failure else "finished"
+    if failure:
+        report["error"] = failure
+    report["finished_at"] = time.time()
+    if as_json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    if failure:
+        _fail(failure, code=1)
+    out.print(f"{book.kind.value} finished; {report['recorded']} step(s) only recorded (see each detail); "
+              f"journal {report['journal']}")
+
+
+def failover_command(
+    stack: str = typer.Option(..., "--stack", "-s"),
+    to: str = typer.Option(..., "--to", help="the site that takes over"),
+    from_site: Optional[str] = typer.Option(None, "--from", help="the site that is lost (default: the primary)"),
+    planned: bool = typer.Option(False, "--planned", help="planned switchover (both sites up, zero loss)"),
+    test: bool = typer.Option(False, "--test", help="test failover into an isolated network"),
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the plan, change nothing"),
+    journal: Optional[Path] = typer.Option(None, "--journal", help="journal file (resume: pass the same one)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON report of every step on stdout"),
+) -> None:
+    """Fail over a stack to another site: fence, promote, re-point, scale, flip the code."""
+    kind = RunbookKind.test if test else RunbookKind.planned if planned else RunbookKind.unplanned
+    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json)
+
+
+def failback_command(
+    stack: str = typer.Option(..., "--stack", "-s"),
+    to: str = typer.Option(..., "--to", help="the original primary site, back again"),
+    from_site: Optional[str] = typer.Option(None, "--from", help="the site that took over"),
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
+    yes: bool = typer.Option(False, "--yes"),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+    journal: Optional[Path] = typer.Option(None, "--journal"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON report of every step on stdout"),
+) -> None:
+    """Re-protect the original primary and switch back to it with zero loss."""
+    execute(stack, RunbookKind.failback, to, from_site, yes, dry_run, journal, outputs, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the operations to the `multidc` app."""
+    app.command("status")(status_command)
+    app.command("failover")(failover_command)
+    app.command("failback")(failback_command)

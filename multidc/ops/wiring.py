@@ -1,0 +1,96 @@
+"""The backends of a failover or failback, built from the deployed stack's outputs.
+
+Each system's servers, buckets and service names come from the outputs document; nothing is
+typed in by hand. What the document does not give (a DNS record in a local deployment, a
+Kubernetes cluster's credentials, a Pulumi CLI) is run in record mode, and every record
+says why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from multidc.dr.backends import DatabaseBackend, DnsBackend, PulumiBackend, RecordingBackend, StorageBackend
+from multidc.protection import postgres as pg
+from multidc.protection.rclone import S3Location
+from multidc.spec import Platform
+
+from .outputs import Database, StackOutputs
+
+REPLICATION_PASSWORD_ENV = "MULTIDC_REPLICATION_PASSWORD"
+
+
+def _secret(value: Any) -> Any:
+    return None if value is None else value.get_secret_value()
+
+
+def server(system: str, site: str, database: Database) -> Any:
+    """A PostgreSQL server from its outputs entry: a local server the toolkit controls, else an endpoint."""
+    password = _secret(database.password)
+    if database.local is not None:
+        from multidc.local.postgres import LocalPostgres
+
+        return LocalPostgres.attach(f"{site}-{system}", Path(database.local.base_dir), port=database.port,
+                                    password=password or "")
+    return pg.PgEndpoint(host=database.host, port=database.port, user=database.user or "postgres",
+                         password=password, dbname=database.database or "postgres")
+
+
+def servers(outputs: StackOutputs) -> dict[tuple[str, str], Any]:
+    return {(name, site): server(name, site, placement.database)
+            for name, system in outputs.systems.items() if system.kind == "postgres"
+            for site, placement in system.placements.items() if placement.database is not None}
+
+
+def buckets(outputs: StackOutputs) -> dict[tuple[str, str], S3Location]:
+    found = {}
+    for name, system in outputs.systems.items():
+        for site, placement in system.placements.items():
+            if placement.bucket is None:
+                continue
+            keys = outputs.sites[site].s3
+            found[(name, site)] = S3Location(endpoint=placement.bucket.endpoint, bucket=placement.bucket.bucket,
+                                             region=placement.bucket.region, access_key=_secret(keys.access_key),
+                                             secret_key=_secret(keys.secret_key))
+    return found
+
+
+def replication_auth(outputs: StackOutputs) -> pg.ReplicationAuth:
+    """The standbys' streaming role: from the outputs where the deployment has one, else the environment."""
+    for system in outputs.systems.values():
+        if system.replication_auth is not None and system.replication_auth.password is not None:
+            return pg.ReplicationAuth(password=_secret(system.replication_auth.password),
+                                      user=system.replication_auth.user)
+    return pg.ReplicationAuth(password=os.environ.get(REPLICATION_PASSWORD_ENV, ""))
+
+
+def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str, Any]:
+    """Backends for a real run of a runbook against what `outputs` says is deployed."""
+    not_deployed = RecordingBackend("the stack outputs give no endpoint of this system in this site")
+    addresses = {(name, site): placement.database.host
+                 for name, system in outputs.systems.items() for site, placement in system.placements.items()
+                 if placement.dns_record and placement.database is not None}
+    no_record = RecordingBackend("the stack outputs name no DNS record for this system here"
+                                 + (" (a local deployment has no DNS server)" if outputs.local else ""))
+    if addresses:
+        import openstack
+
+        dns: Any = DnsBackend(lambda site: openstack.connect(cloud=platform.site(site).cloud.profile or site),
+                              addresses, fallback=no_record)
+    else:
+        dns = no_record
+    return {
+        "db": DatabaseBackend(servers(outputs), replication_auth(outputs),
+                              {site.name: pg.slot_name(site.name) for site in platform.sites}, fallback=not_deployed),
+        "storage": StorageBackend(buckets(outputs), fallback=not_deployed),
+        "dns": dns,
+        "k8s": RecordingBackend("no Kubernetes credentials in this run; scale the standby's workloads by hand "
+                                "or with pulumi up"),
+        "pulumi": PulumiBackend(platform, root, plan=None, write=True),
+        "decide": RecordingBackend("declared by the operator on the command line"),
+        "manual": RecordingBackend("ask the provider; confirm in writing"),
+        "restore": RecordingBackend("run `multidc restore` for this system"),
+        "net": RecordingBackend("test networks are created by pulumi up of a test stack"),
+    }
