@@ -126,6 +126,7 @@ def main(project_dir: Optional[Path] = typer.Option(
 
 def _register_areas() -> None:
     from multidc.dr.commands import register as register_dr
+    from multidc.drill.commands import register as register_drill
     from multidc.local.commands import register as register_local
     from multidc.ops.commands import register as register_ops
     from multidc.protection.commands import register as register_protection
@@ -133,6 +134,7 @@ def _register_areas() -> None:
     register_dr(app)
     register_ops(app)
     register_local(app)
+    register_drill(app)
     register_protection(app)
 
 

@@ -38,6 +38,13 @@ DYNAMIC = "pulumi-python:dynamic:Resource"
 # --- roles and scales of a placement ----------------------------------------------------------
 
 PRIMARY, STANDBY, ACTIVE = "primary", "standby", "active"
+
+
+def placement_name(system: str, site: str) -> str:
+    """The component name of a system's placement in a site: ``<system>-<site>``."""
+    return f"{system}-{site}"
+
+
 FULL, WARM_STANDBY = "full", "warm-standby"
 
 # --- property keys every component registers (inputs and outputs, docs/components.md) ----------

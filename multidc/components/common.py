@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
+from multidc.contract import placement_name  # noqa: F401 - components name their placements with it
 from multidc.components.ml_platform import HelmChart
 from multidc.protection.rclone import S3Location, cronjob_container
 from multidc.spec import Kind, Platform, System, Topology
@@ -39,11 +40,6 @@ REPLICATION_MECHANISMS = {
 _S3_NAME_LIMIT = 63
 _K8S_NAME_LIMIT = 63
 _CRONJOB_NAME_LIMIT = 52  # Kubernetes appends an 11-character suffix to name each run's Job
-
-
-def placement_name(system: str, site: str) -> str:
-    """The component name of a system's placement in a site: ``<system>-<site>``."""
-    return f"{system}-{site}"
 
 
 def placement_role(system: System, site: str) -> str:

@@ -1,29 +1,19 @@
-"""The DR commands: assess, runbook, failover, failback, drill. `register(app)` adds them to `multidc`."""
+"""The DR commands: assess and runbook. `register(app)` adds them to `multidc`."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-import yaml
 from rich.console import Console
-from rich.table import Table
 
+from multidc import project
 from multidc.spec import Platform, SpecError, load_stack
 
 from .assessment import Assessment, assess
-from .backends import (DatabaseBackend, DnsBackend, PulumiBackend, RecordingBackend, StorageBackend)
-from .drill import DrillError, run_drill
-from .executor import Executor, StepFailed
-from .journal import Journal, JournalError
-from multidc import project
-
 from .render import stack_markdown, write_stack
-from .runbook import Runbook, RunbookError, RunbookKind, all_runbooks, build
+from .runbook import all_runbooks
 
 console = Console()
 
@@ -92,34 +82,7 @@ def runbook_command(stack: Optional[str] = typer.Option(None, "--stack", help="o
         raise typer.Exit(1)
 
 
-def drill_command(
-    stack: str = typer.Option(..., "--stack"),
-    as_json: bool = typer.Option(False, "--json"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="sync or async for every system (default: each its own)"),
-    trigger: str = typer.Option("declared", "--trigger", help="declared or automatic (watcher + witness)"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
-    no_failback: bool = typer.Option(False, "--no-failback"),
-    heartbeat: float = typer.Option(0.2, "--heartbeat", help="seconds between the watcher's heartbeats"),
-    missed: int = typer.Option(3, "--missed", help="missed heartbeats before the primary is declared lost"),
-) -> None:
-    """Kill the primary site's local services with SIGKILL, fail over, measure RTO and RPO per system, fail back."""
-    platform = _load(stack)
-    try:
-        result = run_drill(platform, planned_graph(platform, stack), mode=mode, trigger=trigger, seed=seed,
-                           failback=not no_failback, heartbeat_interval=heartbeat, missed_heartbeats=missed,
-                           log=(lambda m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
-    except DrillError as error:
-        _fail(str(error))
-    if as_json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        console.print(result)
-        for line in result.recorded_only:
-            console.print(f"[dim]• {line}[/dim]")
-
-
 def register(app: typer.Typer) -> None:
     """Add the DR commands to the `multidc` app."""
     app.command("assess")(assess_command)
     app.command("runbook")(runbook_command)
-    app.command("drill")(drill_command)

@@ -8,7 +8,7 @@ for every example stack.
 
 from __future__ import annotations
 
-from multidc.components.common import placement_name
+from multidc.contract import placement_name
 from multidc.dr.inventory import Backup, Copy, Deployed, Placement
 
 from .outputs import StackOutputs

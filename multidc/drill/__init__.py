@@ -1,0 +1,1 @@
+"""Drills: scenarios that drive the production operations against a local deployment."""

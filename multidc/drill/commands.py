@@ -1,0 +1,56 @@
+"""`multidc drill`: rehearse the failover runbook with the production commands on a local deployment."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from multidc import project
+from multidc.spec import SpecError, load_stack
+
+from .report import DrillError
+from .site_loss import run_drill
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True)
+
+
+def drill_command(
+    stack: str = typer.Option(..., "--stack", "-s"),
+    as_json: bool = typer.Option(False, "--json"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="sync or async for every system (default: each its own)"),
+    trigger: str = typer.Option("declared", "--trigger", help="declared or automatic (watcher + witness)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
+    no_failback: bool = typer.Option(False, "--no-failback"),
+    heartbeat: float = typer.Option(0.2, "--heartbeat", help="seconds between the watcher's heartbeats"),
+    missed: int = typer.Option(3, "--missed", help="missed heartbeats before the primary is declared lost"),
+) -> None:
+    """Kill the primary site of a local deployment with SIGKILL, run the production failover and failback
+    commands, measure RTO and RPO per system."""
+    try:
+        platform = load_stack(stack, project.root())
+    except SpecError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    log = (lambda m: None) if as_json else (lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    try:
+        result = run_drill(platform, stack, mode=mode, trigger=trigger, seed=seed, failback=not no_failback,
+                           heartbeat_interval=heartbeat, missed_heartbeats=missed, log=log)
+    except DrillError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        console.print(result)
+        for line in result.recorded_only:
+            console.print(f"[dim]• {escape(line)}[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drill")(drill_command)
