@@ -1,9 +1,9 @@
 """The DR drill, repeated: median and worst RTO per system and the RPO seen, per replication mode and trigger.
 
-Each run starts fresh local PostgreSQL pairs for every active-passive PostgreSQL system of
-the stack and an S3 endpoint per site for every replicated bucket, writes continuously,
-kills every process of the primary site with SIGKILL at a random moment and runs the
-failover runbook (multidc.dr.drill). The headline RTO of a run is its worst system's. The
+Each run is one `multidc drill`: `multidc local up` starts the stack's PostgreSQL pairs, S3
+endpoints and copy jobs, clients write continuously, every process of the primary site gets
+SIGKILL at a random moment, and the production `multidc failover --outputs FILE` runs as a
+subprocess (multidc.drill.site_loss); RTO therefore includes that command's start-up. The headline RTO of a run is its worst system's. The
 `declared` trigger (the operator fails over at once) is the same-run baseline of the
 `automatic` one (watcher + witness): the difference is detection. Mode `own` keeps each
 system's replication mode; `sync` or `async` imposes one on all. Anchors, not measured
@@ -20,8 +20,9 @@ import argparse
 import json
 import statistics
 
-from multidc.dr.commands import planned_graph
-from multidc.dr.drill import run_drill, summary
+from multidc import project
+from multidc.drill.report import summary
+from multidc.drill.site_loss import run_drill
 from multidc.spec import load_stack
 
 ANCHORS = {"Patroni defaults, one DC": "30-40 s", "RDS Multi-AZ": "60-120 s"}
@@ -42,12 +43,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    platform = load_stack(args.stack)
-    graph = planned_graph(platform, args.stack)
+    platform = load_stack(args.stack, project.root())
     report = {"stack": args.stack, "anchors": ANCHORS, "targets_s": TARGETS, "results": []}
     for mode in args.modes.split(","):
         for trigger in args.triggers.split(","):
-            results = [run_drill(platform, graph, mode=None if mode == "own" else mode, trigger=trigger, seed=run,
+            results = [run_drill(platform, args.stack, mode=None if mode == "own" else mode, trigger=trigger, seed=run,
                                  failback=args.failback) for run in range(args.runs)]
             figures = summary(results)
             figures.update(mode=mode, trigger=trigger,

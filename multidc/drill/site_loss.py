@@ -212,6 +212,14 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
         raise DrillError(f"--trigger {trigger}: use 'declared' (an operator runs failover) or 'automatic'")
     if mode not in (None, "sync", "async"):
         raise DrillError(f"--mode {mode}: use 'sync' or 'async'")
+    if trigger == "automatic":
+        # Checked before anything starts, on the spec: the pair the drill fails over is the first
+        # replicated PostgreSQL system served from the primary site.
+        first = next((s for s in platform.systems if s.kind.value == "postgres" and len(s.sites) > 1
+                      and s.sites[0] == platform.primary.name), None)
+        problem = first and witness_problem(platform, (first.sites[0], first.sites[1]))
+        if problem:
+            raise DrillError(f"--trigger automatic on {platform.name}: {problem}")
     if (deployment.state_dir(stack) / deployment.STATE_FILE).exists():
         raise DrillError(f"stack {stack}: a local deployment is already up; the drill starts its own. Stop it with "
                          f"`multidc local down --stack {stack}` first")
@@ -231,8 +239,6 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
             raise DrillError(str(error)) from None
         from_site, to_site, pairs = _pairs(platform, document)
         result.to_site = to_site
-        if trigger == "automatic" and witness_problem(platform, (from_site, to_site)) is not None:
-            raise DrillError(f"--trigger automatic on {platform.name}: {witness_problem(platform, (from_site, to_site))}")
         buckets = _bucket_pairs(document, {from_site, to_site})
 
         for pair in pairs:

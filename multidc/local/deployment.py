@@ -109,15 +109,16 @@ def missing_tools(platform: Platform, planned: dict[str, Any]) -> list[str]:
 
 def _start_postgres(stack: str, system: str, sites: list[str], mode: Optional[str],
                     auth: pg.ReplicationAuth) -> list[dict[str, Any]]:
-    base = state_dir(stack) / "postgres"
-    primary = LocalPostgres(f"{sites[0]}-{system}", base_dir=base / f"{system}-{sites[0]}").detach()
+    # Data directories go where the server's unprivileged user can reach them (the system's temp
+    # folder), not under the project, whose parents may be private; state.json records where.
+    primary = LocalPostgres(f"{stack}-{sites[0]}-{system}").detach()
     primary.start()
     records = [{"system": system, "site": sites[0], "base_dir": str(primary.data_dir.parent), "port": primary.port,
                 "password": primary.password}]
     if len(sites) == 2:
         name = pg.slot_name(sites[1])
-        standby = LocalPostgres(f"{sites[1]}-{system}", initialize=False, password=primary.password,
-                                base_dir=base / f"{system}-{sites[1]}").detach()
+        standby = LocalPostgres(f"{stack}-{sites[1]}-{system}", initialize=False,
+                                password=primary.password).detach()
         pg.configure_primary(primary, auth, [name])
         pg.create_standby(primary, standby, auth, name=name)
         if mode == "sync":

@@ -9,10 +9,13 @@ targets, 2 bad input (nothing was changed).
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -100,6 +103,32 @@ def _show(book: Runbook, out: Console) -> None:
         out.print(f"• {escape(note)}")
 
 
+def unreachable(document: StackOutputs, sites: set[str], timeout: float = 2.0) -> list[str]:
+    """Endpoints in `sites` that do not accept a TCP connection (databases and S3 endpoints)."""
+    targets = set()
+    for name, system in document.systems.items():
+        for site, placement in system.placements.items():
+            if site not in sites:
+                continue
+            if placement.database is not None:
+                targets.add((f"{name} in {site}", placement.database.host, placement.database.port))
+            if placement.bucket is not None:
+                url = urlsplit(placement.bucket.endpoint)
+                port = url.port or (443 if url.scheme == "https" else 80)
+                targets.add((f"{name} in {site}", url.hostname or "", port))
+
+    def probe(target: tuple[str, str, int]) -> Optional[str]:
+        what, host, port = target
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return None
+        except OSError as error:
+            return f"{what}: {host}:{port} ({error.strerror or error})"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return sorted(filter(None, pool.map(probe, sorted(targets))))
+
+
 def _journal(path: Optional[Path], stack: str, book: Runbook) -> Journal:
     """The given journal (resumed), or the default one; a finished default journal is kept aside
     and a new one started, so that the next failover never skips steps of the last one."""
@@ -140,6 +169,15 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
                     f"{sum(1 for _ in book.steps())} steps. Proceed?")
         if not sys.stdin.isatty() or not typer.confirm(question, default=False, err=True):
             _fail("not confirmed; nothing was changed (pass --yes to run without asking)")
+    # The site taking over must answer before anything is changed (and for a planned move or a
+    # failback, the site handing over too): a wrong outputs file or a cut VPN stops here, not
+    # halfway through the runbook.
+    needed = {book.to_site} | ({book.from_site} if kind is not RunbookKind.unplanned else set())
+    silent = unreachable(document, needed)
+    if silent:
+        _fail("these endpoints of the outputs document do not answer; nothing was changed. Check that the "
+              "outputs are of the deployed stack and that this machine reaches the sites (the inter-site VPN "
+              "or a bastion):\n  " + "\n  ".join(silent))
     report: dict[str, Any] = {"stack": stack, "kind": book.kind.value, "from_site": book.from_site,
                               "to_site": book.to_site, "started_at": time.time()}
     results: dict[str, StepResult] = {}

@@ -36,7 +36,7 @@ LIST_LIMIT = 10_000  # objects listed per bucket at most; a larger bucket's lag 
 class SiteStatus:
     site: str
     reachable: bool
-    role: Optional[str] = None  # primary, standby (probed), or None when unreachable
+    role: Optional[str] = None  # primary, standby, fenced (probed), or None when unreachable
     error: str = ""
     archived_wal_age_s: Optional[float] = None
 
@@ -68,8 +68,11 @@ def _probe_postgres(server: Any) -> SiteStatus:
     try:
         with psycopg.connect(pg.conninfo(server), connect_timeout=int(PROBE_TIMEOUT_S), autocommit=True) as conn:
             conn.execute(f"SET statement_timeout = {int(PROBE_TIMEOUT_S * 1000)}")
-            in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
-            site.reachable, site.role = True, "standby" if in_recovery else "primary"
+            in_recovery, read_only = conn.execute(
+                "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on'").fetchone()
+            # A fenced old primary is out of recovery but refuses writes: it is not a primary.
+            site.reachable = True
+            site.role = "standby" if in_recovery else "fenced" if read_only else "primary"
             row = conn.execute("SELECT extract(epoch FROM now() - last_archived_time) FROM pg_stat_archiver "
                                "WHERE last_archived_time IS NOT NULL").fetchone()
             site.archived_wal_age_s = float(row[0]) if row else None

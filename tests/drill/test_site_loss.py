@@ -1,0 +1,153 @@
+"""The kz-prod drill, run as a user runs it (`multidc drill --json`): the production commands against a
+local deployment whose primary site is killed with SIGKILL.
+
+kz-prod between astana (killed) and almaty: core-db and cards-db (sync) and the buckets documents
+and datasets fail over to almaty; mlflow-db (async) and ml-artifacts have their primary in almaty
+and only lose their copy in astana.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from multidc import project
+from tests.dr.graphs import platform
+from tests.helpers import run_multidc
+
+FAILED_OVER = ("core-db", "cards-db")
+
+
+def project_in(folder):
+    shutil.copy(project.root() / "Pulumi.yaml", folder / "Pulumi.yaml")
+    shutil.copytree(project.root() / "stacks", folder / "stacks")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory):
+    folder = project_in(tmp_path_factory.mktemp("project"))
+    done = run_multidc(folder, "drill", "--stack", "kz-prod", "--json", "--trigger", "automatic", "--seed", "7",
+                       timeout=600)
+    assert not (folder / ".multidc" / "local" / "kz-prod").exists(), "the drill leaves nothing running"
+    report = json.loads(done.stdout)
+    report["by_system"] = {s["system"]: s for s in report["systems"]}
+    report["by_bucket"] = {b["bucket"]: b for b in report["buckets"]}
+    return report
+
+
+def test_drill_runs_the_production_commands_in_order(drill):
+    commands = [c["command"].split(" --")[0] for c in drill["commands"]]
+    assert commands == ["multidc local up", "multidc local kill", "multidc failover", "multidc local start",
+                        "multidc failback", "multidc local down"]
+    assert all(c["exit_code"] == 0 for c in drill["commands"])
+    assert "--outputs" in drill["commands"][2]["command"] and "--yes" in drill["commands"][2]["command"]
+
+
+def test_drill_covers_every_replicated_postgres_system_and_bucket(drill):
+    assert sorted(drill["by_system"]) == ["cards-db", "core-db", "mlflow-db"]
+    assert sorted(drill["by_bucket"]) == ["datasets", "documents", "ml-artifacts"]
+    assert sorted(s for s, r in drill["by_system"].items() if r["failed_over"]) == sorted(FAILED_OVER)
+
+
+def test_each_system_names_the_mechanism_the_local_deployment_uses(drill):
+    assert {r["mechanism"] for r in drill["systems"]} == {"physical-streaming"}
+
+
+@pytest.mark.parametrize("system", FAILED_OVER)
+def test_sync_system_loses_no_acknowledged_commit(drill, system):
+    result = drill["by_system"][system]
+    assert result["mode"] == "sync" and result["acknowledged"] > 0
+    assert result["rpo_commits"] == 0
+
+
+def test_async_system_whose_primary_survived_keeps_writing(drill):
+    result = drill["by_system"]["mlflow-db"]
+    assert (result["mode"], result["failed_over"]) == ("async", False)
+    assert result["acknowledged"] > 0 and result["missing_after_failover"] == 0
+    assert result["writes_continued"]
+
+
+@pytest.mark.parametrize("system", FAILED_OVER)
+def test_rto_runs_from_the_kill_past_the_watchers_detection(drill, system):
+    assert drill["by_system"][system]["rto_from_kill_s"] > drill["detection_s"] > 0
+
+
+def test_headline_rto_is_the_worst_system(drill):
+    assert drill["rto_from_kill_s"] == max(s["rto_from_kill_s"] for s in drill["systems"])
+    assert drill["worst_system"] in drill["by_system"]
+
+
+@pytest.mark.parametrize("system", FAILED_OVER)
+def test_restarted_old_primary_refuses_writes(drill, system):
+    assert drill["by_system"][system]["fenced_refuses_writes"], drill["by_system"][system]["fence_evidence"]
+
+
+@pytest.mark.parametrize("system", [*FAILED_OVER, "mlflow-db"])
+def test_failback_keeps_every_acknowledged_commit(drill, system):
+    result = drill["by_system"][system]
+    assert result["failback_done"]
+    assert result["acknowledged_total"] > result["acknowledged"]
+    assert result["missing_after_failback"] == 0
+
+
+def test_failback_leaves_a_system_that_never_failed_over_in_its_home_site(drill):
+    assert drill["by_system"]["mlflow-db"]["primary_after_failback"] == "almaty"
+    assert drill["by_system"]["core-db"]["primary_after_failback"] == "astana"
+
+
+@pytest.mark.parametrize("bucket", ["documents", "datasets"])
+def test_surviving_bucket_holds_what_was_copied_before_the_kill(drill, bucket):
+    result = drill["by_bucket"][bucket]
+    assert result["failed_over"] and result["objects_surviving"] > 0
+    assert result["objects_surviving"] + result["objects_lost"] == result["objects_acknowledged"]
+    assert result["objects_missing_after_failback"] == 0
+
+
+def test_bucket_whose_primary_survived_keeps_every_object(drill):
+    result = drill["by_bucket"]["ml-artifacts"]
+    assert not result["failed_over"] and result["objects_acknowledged"] > 0 and result["objects_lost"] == 0
+    assert result["objects_missing_after_failback"] == 0
+
+
+def test_steps_without_a_local_backend_are_reported_as_not_done(drill):
+    recorded = drill["recorded_only"]
+    assert any("dns.switch core-db" in line and "no DNS record" in line for line in recorded)
+    assert any("db.promote sessions@almaty" in line for line in recorded), "redis has no local stand-in"
+    done = {s["step"] for s in drill["failover_steps"] if s["status"] == "done"}
+    assert {"3.db.promote.core-db", "3.db.promote.cards-db"} <= done
+    assert not any(s["status"] == "done" and s["step"].startswith(("5.dns", "6.pulumi"))
+                   for s in drill["failover_steps"])
+
+
+def test_automatic_drill_is_refused_without_witness(tmp_path):
+    folder = project_in(tmp_path)
+    spec = platform([{"name": "db", "kind": "postgres", "sites": ["astana", "almaty"], "topology": "active-passive",
+                      "replication": "sync", "rpo": "0s"}])
+    (folder / "stacks" / "Pulumi.nowitness.yaml").write_text(_stack_yaml(spec))
+    done = run_multidc(folder, "drill", "--stack", "nowitness", "--trigger", "automatic", expect=2)
+    assert "no witness" in done.stderr
+    assert not (folder / ".multidc" / "local").exists(), "refused before anything started"
+
+
+def test_sync_system_whose_primary_survives_keeps_taking_writes(tmp_path):
+    folder = project_in(tmp_path)
+    spec = platform([
+        {"name": "core", "kind": "postgres", "sites": ["astana", "almaty"], "topology": "active-passive",
+         "replication": "sync", "rpo": "0s"},
+        {"name": "south", "kind": "postgres", "sites": ["almaty", "astana"], "topology": "active-passive",
+         "replication": "sync", "rpo": "0s"},
+    ])
+    (folder / "stacks" / "Pulumi.twoway.yaml").write_text(_stack_yaml(spec))
+    report = json.loads(run_multidc(folder, "drill", "--stack", "twoway", "--json", "--seed", "1",
+                                    "--no-failback", timeout=600).stdout)
+    south = next(s for s in report["systems"] if s["system"] == "south")
+    assert south["sync_relaxed_by_runbook"] and south["writes_continued"]
+
+
+def _stack_yaml(spec) -> str:
+    import yaml
+
+    from multidc.spec import CONFIG_KEY
+
+    return yaml.safe_dump({"config": {CONFIG_KEY: spec.model_dump(mode="json", exclude_none=True)}}, sort_keys=False)
