@@ -1,5 +1,9 @@
 """Small resource graphs built by hand after docs/components.md, for DR tests.
 
+tests/dr/test_graphs.py proves that `graph_for(spec)` reads, through the DR inventory, exactly as
+the real program's offline plan of the same spec does; the keyword arguments then change one
+thing at a time from that proven baseline.
+
 `graph_for(platform)` declares what the contract says the components declare: a Platform,
 its Sites, an Interconnect per replicating pair, one placement component per system and
 site (with one custom resource under it, so it is not hollow), BackupTargets and
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from multidc.components.backup import backup_mechanism
+from multidc.components.common import REPLICATION_MECHANISMS
 from multidc.plan.graph import Node, ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, Topology, parse_platform
 from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, DATABASE, INTERCONNECT, KUBERNETES, ML_PLATFORM,
@@ -23,7 +29,6 @@ COMPONENT = {
     Kind.ml_platform: ML_PLATFORM,
     **{kind: DATABASE for kind in DATABASE_KINDS},
 }
-MECHANISM = {Kind.postgres: "physical-streaming", Kind.bucket: "rclone-pull"}
 
 
 def urn(type_: str, name: str) -> str:
@@ -96,7 +101,7 @@ def graph_for(
                      "volume_gb": system.size.volume_gb, "node_count": system.size.count}
             if role == "standby":
                 props["replicates_from"] = f"{system.name}-{system.primary_site}"
-                props["replication_mechanism"] = MECHANISM.get(system.kind, "engine-native")
+                props["replication_mechanism"] = REPLICATION_MECHANISMS[system.kind]
             name = f"{system.name}-{place}"
             u = urn(COMPONENT[system.kind], name)
             nodes.append(Node(u, COMPONENT[system.kind], name, False, parent=root, site=place, inputs=props))
@@ -120,7 +125,7 @@ def graph_for(
                                   "system": system.name, "site": system.backup.offsite_site,
                                   "protects_site": system.primary_site, "schedule": system.backup.schedule,
                                   "immutable_days": system.backup.immutable_days, "object_lock_mode": lock,
-                                  "mechanism": "pg-dump" if system.kind is Kind.postgres else "rclone-copy"}))
+                                  "mechanism": backup_mechanism(system)}))
             nodes.append(Node(urn("pulumi-python:dynamic:Resource", name), "pulumi-python:dynamic:Resource", name,
                               True, parent=u, site=system.backup.offsite_site))
         if system.kind is Kind.bucket and system.topology in (Topology.active_passive, Topology.active_active):

@@ -66,3 +66,11 @@ def test_a_bad_document_names_the_path_and_the_fix(change, phrase):
         parse(document, "--outputs out.json")
     assert phrase in str(error.value)
     assert "--outputs out.json" in str(error.value)
+
+
+def test_the_published_json_schema_is_the_one_the_reader_validates_with():
+    from multidc import project
+    from multidc.ops.outputs import json_schema
+
+    published = json.loads((project.root() / "docs" / "outputs.schema.json").read_text())
+    assert published == json_schema(), "regenerate docs/outputs.schema.json (see docs/outputs.md)"
