@@ -42,7 +42,7 @@ from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
-from multidc.contract import BACKUP_TARGET
+from multidc.contract import BACKUP_TARGET, TAG_BACKUP_OF, TAG_SYSTEM
 
 MECHANISMS = {
     spec.Kind.postgres: "pg-dump",
@@ -171,7 +171,7 @@ class BackupTarget(pulumi.ComponentResource):
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
         self.object_lock_mode = lock_mode
-        tags = {"multidc-system": system.name, "multidc-backup-of": args.protects.name}
+        tags = {TAG_SYSTEM: system.name, TAG_BACKUP_OF: args.protects.name}
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
             noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,

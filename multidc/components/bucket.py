@@ -17,7 +17,7 @@ from multidc.components.bucket_provider import Bucket, BucketArgs
 from multidc.components.common import bucket_name, placement_props
 from multidc.components.site import Site
 from multidc.protection.rclone import S3Location
-from multidc.contract import OBJECT_BUCKET
+from multidc.contract import OBJECT_BUCKET, TAG_SITE, TAG_SYSTEM
 
 # Overwritten and deleted versions stay this long at least: longer than it takes to notice
 # an attack or a bad deploy, so the live bucket itself can be rolled back.
@@ -59,7 +59,7 @@ class ObjectBucket(pulumi.ComponentResource):
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.bucket, self.endpoint = bucket, site.s3_endpoint
         live = site_bucket(f"{name}-bucket", site, self.bucket, self, noncurrent_days=noncurrent_days,
-                           tags={"multidc-system": system.name, "multidc-site": site.name})
+                           tags={TAG_SYSTEM: system.name, TAG_SITE: site.name})
         self.arn = live.arn
         self.register_outputs({**contract, "bucket": self.bucket, "endpoint": self.endpoint, "arn": self.arn})
 

@@ -18,6 +18,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from multidc.contract import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, MANAGED_BY
+
 NON_ROOT_UID = 65534  # nobody
 # Scratch space for read-only root filesystems; libraries write temp files and caches here.
 SCRATCH_VOLUME = "scratch"
@@ -139,12 +141,8 @@ def pod_spec(containers: Sequence[Mapping[str, Any]], **extra: Any) -> dict[str,
 
 
 def labels(app: str, component: str, part_of: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": app,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": part_of,
-        "app.kubernetes.io/managed-by": "multidc",
-    }
+    """The recommended labels; `part_of` is the system, which `contract.system_selector` selects on."""
+    return {LABEL_NAME: app, LABEL_COMPONENT: component, LABEL_PART_OF: part_of, LABEL_MANAGED_BY: MANAGED_BY}
 
 
 def deployment(

@@ -34,7 +34,7 @@ import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
 from multidc.spec import Platform, ServedModel, System, Topology
-from multidc.contract import ML_PLATFORM
+from multidc.contract import ANNOTATION_SERVING_REPLICAS, ML_PLATFORM
 
 Scale = Literal["full", "warm-standby"]
 FULL: Scale = "full"
@@ -46,7 +46,7 @@ MLFLOW_PORT = 5000
 MLFLOW_REPLICAS = 2
 MODEL_PORT = 8080
 MODEL_STARTUP_SECONDS = 300  # the model is downloaded through MLflow before the first request
-SERVING_REPLICAS_ANNOTATION = "multidc.io/serving-replicas"
+SERVING_REPLICAS_ANNOTATION = ANNOTATION_SERVING_REPLICAS
 
 # Jupyter Docker Stacks, pinned by build date; the CUDA build for the GPU profile.
 NOTEBOOK_IMAGE = ("quay.io/jupyter/scipy-notebook", "2026-08-24")

@@ -11,7 +11,7 @@ import pulumi_openstack as openstack
 from multidc import spec
 from multidc.components.common import WARM_STANDBY, placement_props, warm_standby_count
 from multidc.components.site import Site
-from multidc.contract import VM_GROUP
+from multidc.contract import TAG_ROLE, TAG_SITE, TAG_SYSTEM, VM_GROUP
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class VmGroup(pulumi.ComponentResource):
                 networks=[{"uuid": site.network_id}],
                 security_groups=groups,
                 scheduler_hints=[{"group": site.server_groups[system.name]}],
-                metadata={"multidc-system": system.name, "multidc-site": site.name, "multidc-role": props["role"]},
+                metadata={TAG_SYSTEM: system.name, TAG_SITE: site.name, TAG_ROLE: props["role"]},
                 opts=on_site,
             ))
         self.instance_ids = [instance.id for instance in instances]

@@ -22,6 +22,7 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from multidc.contract import ANNOTATION_SERVING_REPLICAS, system_selector
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import CopyMode, S3Location, run_copy
 from multidc.spec import Platform, parse_platform, read_stack_config, stack_file, CONFIG_KEY
@@ -329,7 +330,9 @@ class DnsBackend:
 
 @dataclass
 class KubernetesBackend:
-    """Scale a system's workloads (Deployments labelled multidc-system=<system>) to full size.
+    """Scale a system's workloads to full size: the Deployments the components label as part of the
+    system (`contract.system_selector`), each to the count in its `contract.ANNOTATION_SERVING_REPLICAS`
+    annotation (a warm standby declares them at zero replicas).
 
     `client_for(site)` returns a kubernetes.client.ApiClient for the site's cluster. Node
     groups are scaled by the pulumi.flip step (the spec's full count is declared again).
@@ -346,9 +349,10 @@ class KubernetesBackend:
         apps = k8s.AppsV1Api(self.client_for(step.site))
         namespace = step.param("namespace", self.namespace)
         deployments = apps.list_namespaced_deployment(
-            namespace, label_selector=f"multidc-system={step.system}", _request_timeout=30).items
+            namespace, label_selector=system_selector(step.system), _request_timeout=30).items
         for deployment in deployments:
-            full = int(deployment.metadata.annotations.get("multidc/full-replicas", deployment.spec.replicas or 1))
+            annotations = deployment.metadata.annotations or {}
+            full = int(annotations.get(ANNOTATION_SERVING_REPLICAS, deployment.spec.replicas or 1))
             apps.patch_namespaced_deployment_scale(deployment.metadata.name, namespace,
                                                    {"spec": {"replicas": full}}, _request_timeout=30)
         return f"scaled {len(deployments)} deployment(s) of {step.system} in {step.site}"

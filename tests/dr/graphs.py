@@ -101,7 +101,7 @@ def graph_for(
                      "volume_gb": system.size.volume_gb, "node_count": system.size.count}
             if role == "standby":
                 props["replicates_from"] = f"{system.name}-{system.primary_site}"
-                props["replication_mechanism"] = REPLICATION_MECHANISMS[system.kind]
+                props["replication_mechanism"] = REPLICATION_MECHANISMS.get(system.kind)
             name = f"{system.name}-{place}"
             u = urn(COMPONENT[system.kind], name)
             nodes.append(Node(u, COMPONENT[system.kind], name, False, parent=root, site=place, inputs=props))
