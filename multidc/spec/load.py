@@ -70,7 +70,11 @@ def parse_platform(data: Any, source: str = "spec") -> Platform:
 
 
 def stack_file(stack: str, root: Path | None = None) -> Path:
-    root = root or Path(__file__).resolve().parents[2]
+    """`stacks/Pulumi.<stack>.yaml` of the project `root` (default: found as the Pulumi CLI finds it)."""
+    if root is None:
+        from multidc import project
+
+        root = project.root()
     return root / "stacks" / f"Pulumi.{stack}.yaml"
 
 
