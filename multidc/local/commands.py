@@ -18,7 +18,7 @@ from .deployment import LocalDeploymentError, down, kill_site, start_site, up, w
 
 local = typer.Typer(help="Run a stack's data systems as real local processes (what drills run against).",
                     no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _fail(message: str) -> None:

@@ -143,7 +143,7 @@ def _postgres(name: str, system: System, outputs: StackOutputs, status: SystemSt
 def _location(outputs: StackOutputs, site: str, endpoint: str, bucket: str, region: str) -> S3Location:
     keys = outputs.sites[site].s3
     return S3Location(endpoint=endpoint, bucket=bucket, region=region,
-                      access_key=wiring._secret(keys.access_key), secret_key=wiring._secret(keys.secret_key))
+                      access_key=wiring.secret_value(keys.access_key), secret_key=wiring.secret_value(keys.secret_key))
 
 
 def _bucket(name: str, system: System, outputs: StackOutputs, status: SystemStatus) -> None:

@@ -22,13 +22,14 @@ from .outputs import Database, StackOutputs
 REPLICATION_PASSWORD_ENV = "MULTIDC_REPLICATION_PASSWORD"
 
 
-def _secret(value: Any) -> Any:
+def secret_value(value: Any) -> Any:
+    """The plaintext of an outputs secret (None stays None)."""
     return None if value is None else value.get_secret_value()
 
 
 def server(system: str, site: str, database: Database) -> Any:
     """A PostgreSQL server from its outputs entry: a local server the toolkit controls, else an endpoint."""
-    password = _secret(database.password)
+    password = secret_value(database.password)
     if database.local is not None:
         from multidc.local.postgres import LocalPostgres
 
@@ -52,8 +53,8 @@ def buckets(outputs: StackOutputs) -> dict[tuple[str, str], S3Location]:
                 continue
             keys = outputs.sites[site].s3
             found[(name, site)] = S3Location(endpoint=placement.bucket.endpoint, bucket=placement.bucket.bucket,
-                                             region=placement.bucket.region, access_key=_secret(keys.access_key),
-                                             secret_key=_secret(keys.secret_key))
+                                             region=placement.bucket.region, access_key=secret_value(keys.access_key),
+                                             secret_key=secret_value(keys.secret_key))
     return found
 
 
@@ -61,7 +62,7 @@ def replication_auth(outputs: StackOutputs) -> pg.ReplicationAuth:
     """The standbys' streaming role: from the outputs where the deployment has one, else the environment."""
     for system in outputs.systems.values():
         if system.replication_auth is not None and system.replication_auth.password is not None:
-            return pg.ReplicationAuth(password=_secret(system.replication_auth.password),
+            return pg.ReplicationAuth(password=secret_value(system.replication_auth.password),
                                       user=system.replication_auth.user)
     return pg.ReplicationAuth(password=os.environ.get(REPLICATION_PASSWORD_ENV, ""))
 
