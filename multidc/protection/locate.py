@@ -2,8 +2,8 @@
 
 A restore must act on what is deployed, so this module never rebuilds a bucket name or an
 endpoint from the spec and never plans the stack again: it reads the outputs document
-(`multidc.ops.outputs`, docs/outputs.md) that `pulumi up` exports or `multidc local up`
-writes. The live buckets are `systems.<system>.placements.<site>.bucket`, the vault is
+(`multidc.ops.outputs`) that `pulumi up` exports or `multidc local up` writes. The live
+buckets are `systems.<system>.placements.<site>.bucket`, the vault is
 `systems.<system>.backup.vault`, the S3 keys are `sites.<site>.s3` and the databases are
 `systems.<system>.placements.<site>.database`. Pure functions over a ``StackOutputs``.
 """
