@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from multidc import project
+from multidc.console import print_error
 from multidc.spec import Platform, SpecError, load_stack
 
 from .assessment import Assessment, assess
@@ -19,7 +20,7 @@ console = Console()
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    print_error(Console(stderr=True), message)
     raise typer.Exit(2)
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from multidc import project
+from multidc.console import print_error
 from multidc.spec import SpecError, load_stack
 
 from .report import DrillError
@@ -35,14 +36,14 @@ def drill_command(
     try:
         platform = load_stack(stack, project.root())
     except SpecError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False)
+        print_error(errors, str(error))
         raise typer.Exit(2)
     log = (lambda m: None) if as_json else (lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
     try:
         result = run_drill(platform, stack, mode=mode, trigger=trigger, seed=seed, failback=not no_failback,
                            heartbeat_interval=heartbeat, missed_heartbeats=missed, log=log)
     except DrillError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False)
+        print_error(errors, str(error))
         raise typer.Exit(2)
     if as_json:
         print(json.dumps(result.to_json(), indent=2))

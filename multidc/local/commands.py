@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from multidc import project
+from multidc.console import print_error
 from multidc.contract import OUTPUTS_KEY
 from multidc.spec import SpecError, load_stack
 
@@ -22,7 +23,7 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _fail(message: str) -> None:
-    console.print(f"error: {message}", markup=False, highlight=False)
+    print_error(console, message)
     raise typer.Exit(2)
 
 

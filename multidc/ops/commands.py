@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from multidc import project
+from multidc.console import print_error
 from multidc.dr.executor import Executor, StepFailed, StepResult
 from multidc.dr.journal import Journal, JournalError
 from multidc.dr.runbook import Runbook, RunbookError, RunbookKind, Step, build
@@ -39,7 +40,7 @@ errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    print_error(errors, message)
     raise typer.Exit(code)
 
 

@@ -7,9 +7,11 @@ from typing import Annotated, Optional
 
 from pydantic import Field, model_validator
 
-from multidc.spec.scalars import Name, SpecModel, raise_problems
+from multidc.spec.errors import nearest
+from multidc.spec.scalars import Name, SpecModel, duplicate_problems, raise_problems
 from multidc.spec.sites import Interconnect, Site, SiteRole, Witness
 from multidc.spec.systems import DATABASE_KINDS, REPLICATED, Kind, System, Topology
+from multidc.spec.waivers import Waiver, waiver_problems
 
 
 class Platform(SpecModel):
@@ -20,6 +22,7 @@ class Platform(SpecModel):
     interconnect: Interconnect = Interconnect()
     witness: Optional[Witness] = None
     systems: Annotated[list[System], Field(min_length=1)]
+    waivers: list[Waiver] = Field([], description="accepted exceptions to policies (the policy pack applies them)")
 
     def site(self, name: str) -> Site:
         return next(site for site in self.sites if site.name == name)
@@ -48,7 +51,7 @@ class Platform(SpecModel):
     def _cross_field(self) -> "Platform":
         problems = self.reference_problems(self.model_dump(mode="json"))
         if not problems:
-            problems = self._ml_placement_problems()
+            problems = self._ml_placement_problems() + self._catalogue_problems()
         raise_problems(problems)
         return self
 
@@ -71,6 +74,21 @@ class Platform(SpecModel):
                     problems.append((f"{path}.datasets", f"'{name}' has no copy in '{site}', where training runs"))
         return problems
 
+    def _catalogue_problems(self) -> list[tuple[str, str]]:
+        """Every flavor and image a system boots must be offered by each site that declares a catalogue."""
+        problems = []
+        for system in self.systems:
+            for site in (self.site(name) for name in system.sites):
+                if site.catalogue is None:
+                    continue
+                for what, used, offered in (("flavor", system.flavors(), site.catalogue.flavors),
+                                            ("image", system.images(), site.catalogue.images)):
+                    for field, name in used:
+                        if name not in offered:
+                            problems.append((f"systems.{system.name}.{field}",
+                                             unoffered(what, name, site.name, offered)))
+        return problems
+
     @staticmethod
     def reference_problems(data: dict) -> list[tuple[str, str]]:
         """Rules between sites and systems: names, references, CIDR overlap.
@@ -87,12 +105,18 @@ class Platform(SpecModel):
         sites, systems = items("sites"), items("systems")
         site_names = [s.get("name") for s in sites if isinstance(s.get("name"), str)]
         system_names = [s.get("name") for s in systems if isinstance(s.get("name"), str)]
-        for name in sorted({n for n in site_names if site_names.count(n) > 1}):
-            problems.append((f"sites.{name}", "duplicate site name"))
-        for name in sorted({n for n in system_names if system_names.count(n) > 1}):
-            problems.append((f"systems.{name}", "duplicate system name"))
-        if sites and not any(s.get("role") == SiteRole.primary.value for s in sites):
-            problems.append(("sites", "no site has role primary; name one"))
+        problems += duplicate_problems("sites", site_names, "site")
+        problems += duplicate_problems("systems", system_names, "system")
+        primaries = [str(s.get("name")) for s in sites if s.get("role") == SiteRole.primary.value]
+        if sites and not primaries:
+            problems.append(("sites", "no site has role primary; give exactly one site role: primary"))
+        if len(primaries) > 1:
+            problems.append(("sites", f"{len(primaries)} sites have role primary ({', '.join(primaries)}); exactly "
+                                      "one serves: make the others secondary or backup"))
+        witness = data.get("witness")
+        if isinstance(witness, dict) and witness.get("name") in site_names:
+            problems.append(("witness.name", f"'{witness['name']}' is also a site; the witness must be a third "
+                                             "location, apart from the sites it votes on"))
         networks = []
         for site in sites:
             try:
@@ -123,6 +147,7 @@ class Platform(SpecModel):
             if isinstance(system.get("ml"), dict):
                 problems.extend(_ml_problems(path, system, by_name))
         problems.extend(_copy_runner_problems(systems, site_names))
+        problems.extend(waiver_problems(data.get("waivers"), system_names))
         return problems
 
     def ml_site(self, system: System) -> str:
@@ -132,6 +157,14 @@ class Platform(SpecModel):
         if system.topology is Topology.active_passive:
             return system.sites[1]
         return system.primary_site
+
+
+def unoffered(what: str, name: str, site: str, offered: list[str]) -> str:
+    """The message for a flavor or image a site does not offer: the known ones, and the nearest."""
+    near = nearest(name, offered)
+    return (f"{what} '{name}' is not offered in site '{site}'" + (f" (did you mean '{near}'?)" if near else "")
+            + f"; known {what}s there: {', '.join(offered) or 'none'}; use one of them, or add it to "
+            f"sites.{site}.catalogue.{what}s")
 
 
 def copy_destinations(system: dict) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
-from multidc.spec.scalars import Cidr, Name, SpecModel
+from multidc.spec.scalars import Cidr, DnsZone, Name, SpecModel, Url
 
 
 class SiteRole(str, Enum):
@@ -25,7 +25,7 @@ class SeismicZone(str, Enum):
 class Cloud(SpecModel):
     """Where a site's OpenStack API is, and which project the platform lives in."""
 
-    auth_url: Annotated[str, Field(pattern=r"^https?://")]
+    auth_url: Url
     region: str
     project: str
     domain: str = "Default"
@@ -33,7 +33,7 @@ class Cloud(SpecModel):
         None, description="clouds.yaml entry holding this site's credentials (defaults to the site's name)")
     on_prem: bool = Field(False, description="the customer's own OpenStack (hybrid stacks)")
     external_network: str = Field("ext-net", description="the provider network routers use as their gateway")
-    dns_zone: Optional[str] = Field(None, description="Designate zone for service names, e.g. 'bank.kz.'")
+    dns_zone: Optional[DnsZone] = Field(None, description="Designate zone for service names, e.g. 'bank.kz.'")
     encrypted_volume_type: str = Field(
         "encrypted", description="the Cinder volume type with encryption at rest (LUKS), used for card data")
 
@@ -46,6 +46,18 @@ class Location(SpecModel):
     seismic_zone: SeismicZone = SeismicZone.low
 
 
+class Catalogue(SpecModel):
+    """What a site's cloud offers: every flavor and image a system there uses must be listed.
+
+    Declared in the spec so a typo or a flavor only the other site has is refused at load,
+    not by Nova at `pulumi up`; `pulumi preview` also checks it against the cloud itself
+    when a clouds.yaml entry for the site exists (multidc/spec/cloud.py).
+    """
+
+    flavors: list[str] = []
+    images: list[str] = []
+
+
 class Site(SpecModel):
     name: Name
     role: SiteRole
@@ -53,7 +65,9 @@ class Site(SpecModel):
     location: Location
     cidr: Cidr
     availability_zones: Annotated[list[str], Field(min_length=1)] = ["nova"]
-    s3_endpoint: Annotated[str, Field(pattern=r"^https?://")]
+    s3_endpoint: Url
+    catalogue: Optional[Catalogue] = Field(
+        None, description="the flavors and images this site offers; when given, systems may use only these")
 
 
 class Witness(SpecModel):
@@ -61,7 +75,7 @@ class Witness(SpecModel):
 
     name: Name
     location: Location
-    endpoint: Annotated[str, Field(pattern=r"^https?://")]
+    endpoint: Url
 
 
 class IpsecPolicy(SpecModel):

@@ -9,7 +9,10 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from multidc.spec.scalars import Cron, Duration, Name, SpecModel, raise_problems
+from multidc.spec.scalars import (
+    CpuQuantity, Cron, Duration, MemoryQuantity, Name, NonBlank, SpecModel, Version, duplicate_problems,
+    order_problems, raise_problems,
+)
 
 
 class Kind(str, Enum):
@@ -27,6 +30,10 @@ DATABASE_KINDS = frozenset({Kind.postgres, Kind.mysql, Kind.redis, Kind.clickhou
 # One writer at a time: a second writable copy in another site would diverge.
 SINGLE_WRITER_KINDS = frozenset({Kind.postgres, Kind.mysql})
 STATEFUL_KINDS = DATABASE_KINDS | {Kind.bucket, Kind.kubernetes, Kind.ml_platform}
+# Kinds that boot servers of a flavor in each of their sites (buckets and the ML platform do not).
+SERVER_KINDS = DATABASE_KINDS | {Kind.vm_group, Kind.kubernetes}
+# Magnum's Kubernetes drivers boot Fedora CoreOS; the spec's default VM image does not apply.
+KUBERNETES_DEFAULT_IMAGE = "fedora-coreos-40"
 
 
 class Tier(str, Enum):
@@ -61,12 +68,32 @@ class Retention(SpecModel):
     weekly: Annotated[int, Field(ge=0, le=260)] = 4
     monthly: Annotated[int, Field(ge=0, le=120)] = 12
 
+    @property
+    def longest_days(self) -> int:
+        """The age, in days, at which the oldest kept backup may go."""
+        return max(self.daily, self.weekly * 7, self.monthly * 31, 1)
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> "Retention":
+        if not (self.daily or self.weekly or self.monthly):
+            raise_problems([("daily", "every retention tier is 0, so no backup is kept; keep at least one "
+                                      "(e.g. daily: 7)")])
+        return self
+
 
 class BackupPolicy(SpecModel):
     schedule: Cron = "0 2 * * *"
     retention: Retention = Retention()
     immutable_days: Annotated[int, Field(ge=0, le=3650, description="object lock (compliance) days")] = 0
     offsite_site: Name
+
+    @model_validator(mode="after")
+    def _lock_within_retention(self) -> "BackupPolicy":
+        if self.immutable_days > self.retention.longest_days:
+            raise_problems([("immutable_days", f"immutable_days {self.immutable_days} locks backups longer than "
+                                               f"the retention keeps them ({self.retention.longest_days} days); "
+                                               "lower immutable_days or lengthen the retention")])
+        return self
 
 
 class GpuPool(SpecModel):
@@ -81,8 +108,7 @@ class GpuPool(SpecModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> "GpuPool":
-        if self.min_nodes > self.max_nodes:
-            raise_problems([("min_nodes", f"min_nodes {self.min_nodes} is above max_nodes {self.max_nodes}")])
+        raise_problems(order_problems(("min_nodes", self.min_nodes), ("max_nodes", self.max_nodes)))
         return self
 
 
@@ -95,15 +121,14 @@ class Size(SpecModel):
     min_count: Optional[Annotated[int, Field(ge=0)]] = Field(None, description="autoscaling floor (kubernetes)")
     max_count: Optional[Annotated[int, Field(ge=1)]] = Field(None, description="autoscaling ceiling (kubernetes)")
     image: str = "ubuntu-22.04"
-    engine_version: Optional[str] = None
+    engine_version: Optional[Version] = None
     gpu_pools: list[GpuPool] = []
 
     @model_validator(mode="after")
     def _bounds(self) -> "Size":
-        low = self.min_count if self.min_count is not None else self.count
-        high = self.max_count if self.max_count is not None else self.count
-        if not low <= self.count <= high:
-            raise_problems([("count", f"count {self.count} is outside the autoscaling bounds {low}..{high}")])
+        raise_problems(order_problems(("min_count", self.min_count), ("count", self.count),
+                                      ("max_count", self.max_count))
+                       + duplicate_problems("gpu_pools", [pool.name for pool in self.gpu_pools], "GPU pool"))
         return self
 
 
@@ -126,11 +151,16 @@ class ServedModel(SpecModel):
 
     name: Name
     model_uri: str
-    cpu: str = "2"
-    memory: str = "2Gi"
+    cpu: CpuQuantity = "2"
+    memory: MemoryQuantity = "2Gi"
     min_replicas: Annotated[int, Field(ge=1)] = 2
     max_replicas: Annotated[int, Field(ge=1)] = 10
     workers: Annotated[int, Field(ge=1, le=64)] = 4
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ServedModel":
+        raise_problems(order_problems(("min_replicas", self.min_replicas), ("max_replicas", self.max_replicas)))
+        return self
 
 
 class Spark(SpecModel):
@@ -149,6 +179,11 @@ class MlPlatform(SpecModel):
     models: list[ServedModel] = []
     spark: Spark = Spark()
 
+    @model_validator(mode="after")
+    def _unique_models(self) -> "MlPlatform":
+        raise_problems(duplicate_problems("models", [model.name for model in self.models], "served model"))
+        return self
+
 
 class System(SpecModel):
     name: Name
@@ -163,6 +198,9 @@ class System(SpecModel):
     size: Size = Size()
     backup: Optional[BackupPolicy] = None
     ml: Optional[MlPlatform] = None
+    stateless: bool = Field(False, description="holds nothing worth a backup (a cache, a job runner)")
+    stateless_reason: Optional[NonBlank] = Field(None, description="why nothing is lost with it; required "
+                                                                   "with stateless: true")
 
     @property
     def primary_site(self) -> str:
@@ -179,6 +217,26 @@ class System(SpecModel):
     @property
     def is_stateful(self) -> bool:
         return self.kind in STATEFUL_KINDS
+
+    def flavors(self) -> list[tuple[str, str]]:
+        """(path under the system, flavor) of every server flavor it boots in each of its sites."""
+        if self.kind not in SERVER_KINDS:
+            return []
+        return [("size.flavor", self.size.flavor)] + [
+            (f"size.gpu_pools.{pool.name}.flavor", pool.flavor) for pool in self.size.gpu_pools]
+
+    @property
+    def boot_image(self) -> Optional[str]:
+        """The image its servers boot: its own for VMs; for clusters Magnum's default unless one is set."""
+        if self.kind is Kind.vm_group:
+            return self.size.image
+        if self.kind is Kind.kubernetes:
+            return self.size.image if "image" in self.size.model_fields_set else KUBERNETES_DEFAULT_IMAGE
+        return None
+
+    def images(self) -> list[tuple[str, str]]:
+        """(path under the system, image) of every image it boots servers from."""
+        return [("size.image", self.boot_image)] if self.boot_image is not None else []
 
     @model_validator(mode="after")
     def _cross_field(self) -> "System":
@@ -224,6 +282,23 @@ class System(SpecModel):
                                              f"{self.kind.value} cannot enforce; keep card data in postgres or mysql"))
         if self.size.gpu_pools and self.kind is not Kind.kubernetes:
             problems.append(("size.gpu_pools", "GPU pools are node groups of a kubernetes system"))
+        problems += self._stateless_problems()
         raise_problems(problems)
         return self
+
+    def _stateless_problems(self) -> list[tuple[str, str]]:
+        """`stateless` lets the policy pack skip the backup rules; it must say why, and mean it."""
+        if not self.stateless:
+            if self.stateless_reason is not None:
+                return [("stateless_reason", "given without stateless: true; set stateless: true or drop the reason")]
+            return []
+        problems = []
+        if self.stateless_reason is None:
+            problems.append(("stateless_reason", "stateless: true needs a stateless_reason saying why nothing is lost "
+                                                 "with it (e.g. 'session cache, rebuilt on login')"))
+        if self.kind is Kind.bucket:
+            problems.append(("stateless", "a bucket exists to keep data; it cannot be stateless"))
+        if self.backup is not None:
+            problems.append(("stateless", "a stateless system has nothing to back up; drop its backup or stateless"))
+        return problems
 

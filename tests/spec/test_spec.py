@@ -5,31 +5,13 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from multidc.spec import CONFIG_KEY, SpecError, load_stack, parse_platform
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture()
-def kz() -> dict:
-    """kz-prod's platform spec as plain data, to break in one place per test."""
-    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.kz-prod.yaml").read_text())
-    return copy.deepcopy(document["config"][CONFIG_KEY])
-
-
-def system(spec: dict, name: str) -> dict:
-    return next(s for s in spec["systems"] if s["name"] == name)
-
-
-def paths(spec: dict) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        parse_platform(spec, "test")
-    return [path for path, _ in caught.value.problems]
+from .conftest import ROOT, paths, system
 
 
 @pytest.mark.parametrize("stack", ["kz-prod", "hybrid", "backup-only", "active-active"])
