@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from multidc import cli
+from multidc import cli, project
 from multidc.spec import load_stack
 
 CORPUS = sorted((Path(__file__).parent / "bad").glob("*.yaml"))
@@ -30,7 +30,8 @@ def expectation(path: Path) -> tuple[str, str]:
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project root of our own whose stacks/ holds the stack under test."""
     (tmp_path / "stacks").mkdir()
-    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    (tmp_path / "Pulumi.yaml").write_text("name: multidc\nruntime: python\n")
+    monkeypatch.setenv(project.PROJECT_DIR_ENV, str(tmp_path))
     return tmp_path
 
 
@@ -72,10 +73,9 @@ def test_markup_in_a_value_survives_a_real_terminal_process(tmp_path):
     """The closing tag that crashed rich before, through the installed entry point in its own process."""
     (tmp_path / "stacks").mkdir()
     shutil.copy(Path(__file__).parent / "bad" / "markup-closing-tag.yaml", tmp_path / "stacks" / "Pulumi.tags.yaml")
-    script = ("import sys, multidc.cli as cli; from pathlib import Path; cli.ROOT = Path(sys.argv[1]); "
-              "sys.argv = ['multidc', 'plan', '--stack', 'tags']; cli.app()")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                            timeout=120)
+    (tmp_path / "Pulumi.yaml").write_text("name: multidc\nruntime: python\n")
+    result = subprocess.run([sys.executable, "-m", "multidc", "--project-dir", str(tmp_path), "plan", "--stack",
+                             "tags"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "systems.sessions.sites: unknown site 'astana[/x]'; known sites: astana, almaty" in result.stderr
