@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from rich.console import Console
 
 from multidc import project
@@ -247,11 +247,21 @@ def plan_bucket(data: SystemData, site: str, before: dt.datetime, source: str,
     return BucketRestore(plan, chosen, reason, target, source_endpoint)
 
 
+def _why(error: Exception, endpoint: Endpoint) -> str:
+    """An S3 error, with the way around when the endpoint itself cannot be reached."""
+    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError)):
+        site = endpoint.location.site
+        return (f"{error} (site {site}'s endpoint is down or not reachable from here: check the outputs' "
+                f"endpoint, or reach the site another way with --endpoint {site}=URL)")
+    return str(error)
+
+
 def _listing(endpoint: Endpoint, hint: str = "") -> list[ObjectVersion]:
     try:
         return list_versions(endpoint.client, endpoint.location.bucket)
     except (BotoCoreError, ClientError) as error:
-        raise Refused(f"cannot list the versions of {endpoint}: {error}; nothing was changed{hint}") from None
+        raise Refused(f"cannot list the versions of {endpoint}: {_why(error, endpoint)}; "
+                      f"nothing was changed{hint}") from None
 
 
 def _plan_or_none(versions: list[ObjectVersion], before: dt.datetime,
@@ -335,7 +345,8 @@ def plan_database(data: SystemData, site: str, before: dt.datetime, target_dsn: 
     try:
         backups = list_backups(vault.client, vault.location.bucket, data.system)
     except (BotoCoreError, ClientError) as error:
-        raise Refused(f"cannot list the backups of {data.system!r} in {vault}: {error}; nothing was changed") from None
+        raise Refused(f"cannot list the backups of {data.system!r} in {vault}: {_why(error, vault)}; "
+                      "nothing was changed") from None
     older = [b for b in backups if b.taken_at < before]
     if not older:
         oldest = (f"the oldest is from {backups[0].taken_at.isoformat()} ({backups[0].key})" if backups

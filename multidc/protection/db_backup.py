@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import subprocess
 import tempfile
@@ -153,9 +154,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run(command: list[str], *, timeout: float, what: str) -> None:
+def _password_off_the_command_line(dsn: str) -> tuple[str, dict[str, str]]:
+    """``dsn`` without its password, and the environment that carries the password instead.
+
+    A command line is readable by every user of the machine (``ps``, ``/proc/<pid>/cmdline``);
+    the environment of a process only by its owner. libpq reads ``PGPASSWORD``.
+    """
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parts = conninfo_to_dict(dsn)
+    password = parts.pop("password", None)
+    if password is None:
+        return dsn, {}
+    return make_conninfo("", **parts), {"PGPASSWORD": str(password)}
+
+
+def _run(command: list[str], *, timeout: float, what: str, env: dict[str, str] | None = None) -> None:
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, **env} if env else None)
     except subprocess.TimeoutExpired as exc:
         raise BackupError(f"{what} did not finish within {timeout:.0f}s") from exc
     if result.returncode != 0:
@@ -192,8 +209,9 @@ def backup_database(
         raise ValueError(f"immutable_days must be positive, got {immutable_days}")
     with tempfile.TemporaryDirectory(prefix="multidc-backup-") as tmp:
         archive = Path(tmp) / "db.dump"
-        _run([pg_client_tool("pg_dump"), "-Fc", "-f", str(archive), "-d", source_dsn],
-             timeout=timeout, what=f"pg_dump of system {system!r}")
+        dsn, password = _password_off_the_command_line(source_dsn)
+        _run([pg_client_tool("pg_dump"), "-Fc", "-f", str(archive), "-d", dsn],
+             timeout=timeout, what=f"pg_dump of system {system!r}", env=password)
         if taken_at is None:
             finished = datetime.now(timezone.utc)
             taken_at = finished.replace(microsecond=0) + timedelta(seconds=math.ceil(finished.microsecond / 1e6))
@@ -284,10 +302,11 @@ def restore_database_before(
             )
         _run([pg_client_tool("pg_restore"), "--list", str(archive)], timeout=timeout,
              what=f"reading backup s3://{bucket}/{chosen.key}")
+        dsn, password = _password_off_the_command_line(target_dsn)
         command = [pg_client_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction",
-                   "--exit-on-error", "-d", target_dsn, str(archive)]
+                   "--exit-on-error", "-d", dsn, str(archive)]
         if no_owner:
             command[1:1] = ["--no-owner", "--no-privileges"]
-        _run(command, timeout=timeout,
+        _run(command, timeout=timeout, env=password,
              what=f"pg_restore of s3://{bucket}/{chosen.key} (rolled back, target unchanged)")
     return BackupRecord(chosen.system, bucket, chosen.key, chosen.taken_at, size=chosen.size, sha256=actual)

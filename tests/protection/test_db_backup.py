@@ -184,6 +184,31 @@ def test_restore_before_the_attack_brings_back_every_row_byte_for_byte(
     assert _checksum(pg_server, fresh_database) == before_attack
 
 
+def test_the_password_never_reaches_a_command_line_of_pg_dump_or_pg_restore(
+    pg_server, fresh_database, s3_client, bucket, monkeypatch
+) -> None:
+    # Any user of the machine can read a command line (ps, /proc/<pid>/cmdline).
+    command_lines: list[str] = []
+    real_run = subprocess.run
+
+    def recording_run(command, *args, **kwargs):
+        command_lines.append(" ".join(map(str, command)))
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(bk.subprocess, "run", recording_run)
+    _seed(pg_server, fresh_database)
+    clean = _checksum(pg_server, fresh_database)
+    record = bk.backup_database(pg_server.dsn_for(fresh_database), bucket, "core-db", s3_client)
+    _wait_past(record.taken_at)
+    _ransomware(pg_server, fresh_database)
+
+    bk.restore_database_before(pg_server.dsn_for(fresh_database), bucket, "core-db", datetime.now(UTC), s3_client)
+
+    assert _checksum(pg_server, fresh_database) == clean
+    assert [line.split()[0].rsplit("/", 1)[-1] for line in command_lines] == ["pg_dump", "pg_restore", "pg_restore"]
+    assert all(pg_server.password not in line for line in command_lines), command_lines
+
+
 def test_restore_picks_the_newest_backup_strictly_older_than_the_time(
     pg_server, fresh_database, s3_client, bucket
 ) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from multidc.contract import OUTPUTS_KEY
+from multidc.local.postgres import free_port
 from multidc.ops.outputs import OutputsError, parse
 from multidc.protection import db_backup
 from multidc.protection.bucket_restore import (
@@ -235,6 +236,19 @@ def test_endpoint_option_overrides_the_endpoints_in_the_outputs(graph, sites, tm
     report = json.loads(result.stdout)
     assert report["target"]["endpoint"] == sites["astana"].endpoint_url
     assert bucket_digests(live_s3, data.live_bucket("astana").bucket) == originals
+
+
+def test_an_unreachable_endpoint_in_the_outputs_is_refused_naming_it_and_the_way_around(
+        graph, sites, tmp_path):
+    document = deployed_document(graph, sites)
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    document["systems"]["documents"]["placements"]["astana"]["bucket"]["endpoint"] = closed
+
+    result = restore(write_outputs(tmp_path, document), "documents", "1h", "--site", "astana", "--yes")
+
+    assert result.exit_code == 1, result.output
+    assert closed in result.stderr and "--endpoint astana=URL" in result.stderr
+    assert "nothing was changed" in result.stderr and "Traceback" not in result.output
 
 
 # --- postgres --------------------------------------------------------------------------------
