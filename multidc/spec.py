@@ -295,6 +295,9 @@ class ServedModel(_Model):
     min_replicas: Annotated[int, Field(ge=1)] = 2
     max_replicas: Annotated[int, Field(ge=1)] = 10
     workers: Annotated[int, Field(ge=1, le=64)] = 4
+    image: Optional[str] = Field(
+        None, description="the model server's image, built from serving/Dockerfile by your CI and pinned by "
+                          "tag or digest; default: multidc's serving image of this release")
 
 
 class Spark(_Model):
