@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -241,6 +242,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="figures as JSON on stdout (the text goes to stderr)")
     options = parser.parse_args()
+    # A SIGTERM unwinds like an exception, so every server started is stopped (``run_engine``'s finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     options.engines = [name.strip() for name in options.engines.split(",") if name.strip()]
     unknown = sorted(set(options.engines) - set(ENGINES))
     if unknown:

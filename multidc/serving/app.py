@@ -57,6 +57,7 @@ class ScoringApp:
     """MLflow's scoring protocol for one loaded pyfunc ``model``."""
 
     def __init__(self, model, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
         from mlflow.pyfunc import scoring_server
         from mlflow.version import VERSION
 
@@ -64,6 +65,7 @@ class ScoringApp:
         self._schema = model.metadata.get_input_schema()
         self._scoring = scoring_server
         self._version = VERSION.encode()
+        self._timeout = MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()
         self._signature = NumericSignature.of(model) if max_batch > 0 else None
         self._predict_fn = getattr(model, "_predict_fn", None)
         if self._predict_fn is None:  # an MLflow without it: enforce the schema again per batch
@@ -135,8 +137,10 @@ class ScoringApp:
         from mlflow.exceptions import MlflowException
 
         try:
-            result = await asyncio.to_thread(self._scoring.invocations, body, content_type, self._model,
-                                             self._schema)
+            result = await asyncio.wait_for(asyncio.to_thread(
+                self._scoring.invocations, body, content_type, self._model, self._schema), self._timeout)
+        except (asyncio.TimeoutError, TimeoutError):  # MLflow's app answers its timeout so
+            return 504, b"Request processing time exceeded limit", _JSON
         except MlflowException as error:
             return error.get_http_status_code(), error.serialize_as_json().encode(), _JSON
         except Exception:  # noqa: BLE001 - what MLflow's app answers to an unexpected error
