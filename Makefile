@@ -12,12 +12,14 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,serving]'
 	touch $@
 
-# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints.
+# Debian packages the tests, drills and benchmarks use: rclone copies buckets between S3
+# endpoints; wrk loads the model servers in benchmarks/serving.py.
 system-deps:
 	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)
@@ -32,7 +34,7 @@ runbooks: $(VENV)/.installed
 	$(VENV)/bin/multidc runbook
 
 $(VENV)/.bench: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,serving,bench]'
 	touch $@
 
 bench: $(VENV)/.bench system-deps

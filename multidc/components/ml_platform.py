@@ -13,8 +13,8 @@ What is declared, in one namespace named after the system (Spark jobs in their o
   the S3 bucket as artifact store behind MLflow's artifact proxy, so S3 keys live only in
   the tracking server's Secret;
 - each served model as Deployment + Service + HorizontalPodAutoscaler + PodDisruptionBudget
-  running ``mlflow models serve`` (the command ``model_server_args`` builds, which the
-  serving benchmark runs too);
+  running multidc's model server (``multidc.serving``: MLflow's scoring protocol, ten times
+  ``mlflow models serve``'s rate in ``benchmarks/serving.py``) from the image the spec names;
 - the Kubeflow Spark operator chart, watching the Spark jobs namespace;
 - NetworkPolicies: ingress denied in both namespaces except what each service needs.
 
@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional
 from urllib.parse import quote, urlparse
+
+import math
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -45,6 +47,8 @@ MLFLOW_IMAGE = f"ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}-full"
 MLFLOW_PORT = 5000
 MLFLOW_REPLICAS = 2
 MODEL_PORT = 8080
+# Built from multidc/serving/Dockerfile by the user's CI; a served model's ``image`` overrides it.
+SERVING_IMAGE = "multidc/model-server:0.1.0"
 MODEL_STARTUP_SECONDS = 300  # the model is downloaded through MLflow before the first request
 SERVING_REPLICAS_ANNOTATION = ANNOTATION_SERVING_REPLICAS
 
@@ -213,22 +217,38 @@ def training_datasets(platform: Platform, system: System, site: str,
 
 
 def model_server_args(model_uri: str, workers: int, *, host: str = "0.0.0.0", port: int = MODEL_PORT) -> list[str]:
-    """The command of a served model's container, and of the serving benchmark.
+    """The command of a served model's container: ``python -m multidc.serving``.
 
-    ``--env-manager local``: the model runs in the image's own environment (the ``-full``
-    image carries scikit-learn and the other flavours' libraries); building a virtualenv at
-    start would need a package index from inside the cluster.
+    The model runs in the image's own environment (the serving image carries MLflow and
+    scikit-learn); nothing is installed at start, which would need a package index.
     """
-    return ["mlflow", "models", "serve", "--model-uri", model_uri, "--env-manager", "local",
+    return ["python", "-m", "multidc.serving", "--model-uri", model_uri,
             "--host", host, "--port", str(port), "--workers", str(workers)]
+
+
+def model_server_workers(model: ServedModel) -> int:
+    """The spec's ``workers`` when it sets them, else one per CPU of the model's limit.
+
+    One asynchronous worker keeps one CPU busy (``benchmarks/serving.py`` measures one worker
+    pinned to one CPU); more workers than CPUs only add a model's memory each.
+    """
+    if "workers" in model.model_fields_set:
+        return model.workers
+    cpu = model.cpu
+    try:
+        cores = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    except ValueError:
+        raise ValueError(f"served model '{model.name}': cpu {cpu!r} is not a Kubernetes CPU quantity; write "
+                         "it as cores ('2', '1.5') or millicores ('500m')") from None
+    return max(1, math.ceil(cores))
 
 
 def model_server_container(model: ServedModel, tracking_uri: str) -> dict[str, Any]:
     """The container serving ``model`` over REST: its command, the spec's CPU and memory as
     requests and limits, and probes on the scoring server's ``/ping``."""
     return kw.container(
-        "model-server", MLFLOW_IMAGE,
-        args=model_server_args(model.model_uri, model.workers),
+        "model-server", model.image or SERVING_IMAGE,
+        args=model_server_args(model.model_uri, model_server_workers(model)),
         cpu=model.cpu, memory=model.memory, port=MODEL_PORT, probe_path="/ping",
         startup_seconds=MODEL_STARTUP_SECONDS,
         env=[

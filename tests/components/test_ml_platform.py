@@ -21,6 +21,7 @@ from multidc.components.ml_platform import (
     FULL,
     JUPYTERHUB_CHART,
     MLFLOW_IMAGE,
+    SERVING_IMAGE,
     SERVING_REPLICAS_ANNOTATION,
     SPARK_OPERATOR_CHART,
     WARM_STANDBY,
@@ -33,11 +34,14 @@ from multidc.components.ml_platform import (
     S3BucketAccess,
     ml_scale,
     model_server_args,
+    model_server_container,
+    model_server_workers,
     training_datasets,
 )
+from multidc.components.k8s_workloads import UnpinnedImageError
 from multidc.plan.capture import run_program
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
-from multidc.spec import Topology, load_stack
+from multidc.spec import ServedModel, Topology, load_stack
 from multidc.contract import ML_PLATFORM, OBJECT_BUCKET
 
 KUBECONFIG = """apiVersion: v1
@@ -219,11 +223,43 @@ def test_each_model_is_served_by_deployment_service_autoscaler_and_budget(full):
         assert node.type == type_ and node.inputs["metadata"]["name"] == "model-churn-60d", node.urn
 
 
-def test_model_server_runs_mlflow_models_serve_with_the_declared_workers(full):
+def test_model_server_runs_multidc_serving_with_one_worker_per_cpu_of_its_limit(full):
     container = pod_spec(one(full, "kubernetes:apps/v1:Deployment", "model-churn-60d"))["containers"][0]
-    model = ML.ml.models[0]
-    assert container["args"] == model_server_args(model.model_uri, model.workers)
-    assert container["args"][:3] == ["mlflow", "models", "serve"] and "--workers" in container["args"]
+    model = ML.ml.models[0]  # kz-prod's churn-60d: cpu "2", workers not set
+    assert container["args"] == model_server_args(model.model_uri, 2)
+    assert container["args"][:3] == ["python", "-m", "multidc.serving"]
+    assert container["args"][container["args"].index("--workers") + 1] == "2"
+
+
+def test_model_server_readiness_is_on_ping_at_the_model_port(full):
+    container = pod_spec(one(full, "kubernetes:apps/v1:Deployment", "model-churn-60d"))["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
+
+
+def test_model_server_image_is_the_serving_image_unless_the_spec_names_one(full):
+    container = pod_spec(one(full, "kubernetes:apps/v1:Deployment", "model-churn-60d"))["containers"][0]
+    assert container["image"] == SERVING_IMAGE
+    named = ML.ml.models[0].model_copy(update={"image": "churn-serving:1.4.2"})
+    assert model_server_container(named, "http://mlflow:5000")["image"] == "churn-serving:1.4.2"
+
+
+def test_model_server_refuses_an_unpinned_image_from_the_spec():
+    unpinned = ML.ml.models[0].model_copy(update={"image": "churn-serving:latest"})
+    with pytest.raises(UnpinnedImageError, match="churn-serving:latest"):
+        model_server_container(unpinned, "http://mlflow:5000")
+
+
+@pytest.mark.parametrize("fields,workers", [
+    ({"cpu": "2"}, 2), ({"cpu": "1500m"}, 2), ({"cpu": "500m"}, 1), ({"cpu": "4", "workers": 3}, 3)])
+def test_model_server_workers_are_the_specs_or_one_per_cpu(fields, workers):
+    model = ServedModel(name="churn", model_uri="models:/churn/1", **fields)
+    assert model_server_workers(model) == workers
+
+
+def test_model_server_workers_name_a_cpu_that_is_no_quantity():
+    model = ServedModel(name="churn", model_uri="models:/churn/1", cpu="two")
+    with pytest.raises(ValueError, match="served model 'churn': cpu 'two' is not a Kubernetes CPU quantity"):
+        model_server_workers(model)
 
 
 def test_model_server_gets_2_cpu_and_2_gib_as_requests_and_limits(full):
