@@ -15,9 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints.
+# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints; knot is
+# the DNS server the DNS failover test updates (RFC 2136).
 system-deps:
 	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
+	@command -v knotd >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq knot; }
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)

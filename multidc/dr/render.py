@@ -42,10 +42,11 @@ def runbook_markdown(book: Runbook) -> str:
     for number, group in enumerate(book.groups, 1):
         parallel = " (steps run in parallel)" if len(group.steps) > 1 else ""
         lines += [f"### {number}. {group.title}{parallel}", "",
-                  "| step | action | owner | precondition | verification | rollback |",
-                  "|---|---|---|---|---|---|"]
+                  "| step | id | action | owner | precondition | verification | rollback |",
+                  "|---|---|---|---|---|---|---|"]
         for step in group.steps:
-            lines.append(f"| {_cell(step.title)} | `{step.action}` | {step.owner} | {_cell(step.precondition)} | "
+            lines.append(f"| {_cell(step.title)} | `{step.id}` | `{step.action}` | {step.owner} | "
+                         f"{_cell(step.precondition)} | "
                          f"{_cell(step.verification)} | {_cell(step.rollback)} |")
         lines.append("")
     return "\n".join(lines)
@@ -82,6 +83,11 @@ def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> 
         "",
         "Groups run in order; the steps of a group run in parallel. The executor (`multidc failover`, "
         "`multidc failback`) journals every step and resumes after a crash without repeating a done step.",
+        "",
+        "Each step ends `done` (its backend acted and the verification passed), `skipped` (not applicable, "
+        "with the reason), `needs-operator` (no backend can act here: the run stops after the step's group "
+        "and says what to do; do it, then resume with `--resume --confirm <id>`, and the step is `confirmed`) "
+        "or `failed`. A run succeeds only when every step is done, skipped or confirmed.",
         "",
         "## Resilience by disaster",
         "",
