@@ -14,6 +14,7 @@ from typing import Any
 
 from multidc.dr.backends import DatabaseBackend, DnsBackend, PulumiBackend, RecordingBackend, StorageBackend
 from multidc.dr.dns import DnsServer, Rfc2136Backend
+from multidc.dr.kubernetes import KubernetesBackend
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
@@ -66,6 +67,22 @@ def dns_servers(outputs: StackOutputs) -> dict[str, DnsServer]:
             for name, site in outputs.sites.items() if site.dns_server is not None}
 
 
+def kubeconfigs(platform: Platform, outputs: StackOutputs) -> dict[tuple[str, str], dict[str, Any]]:
+    """(system, site) -> the kubeconfig of the cluster that runs the system's workloads there: a kubernetes
+    system's own cluster; for an ML platform, the cluster it runs on (`ml.cluster` in the spec)."""
+    import yaml
+
+    found = {}
+    for spec_system in platform.systems:
+        on = spec_system.ml.cluster if spec_system.ml is not None else spec_system.name
+        system = outputs.systems.get(on)
+        for site, placement in (system.placements.items() if system else ()):
+            config = _secret(placement.cluster.kubeconfig) if placement.cluster is not None else None
+            if config:
+                found[(spec_system.name, site)] = yaml.safe_load(config)
+    return found
+
+
 def replication_auth(outputs: StackOutputs) -> pg.ReplicationAuth:
     """The standbys' streaming role: from the outputs where the deployment has one, else the environment."""
     for system in outputs.systems.values():
@@ -104,8 +121,9 @@ def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str,
                               {site.name: pg.slot_name(site.name) for site in platform.sites}, fallback=not_deployed),
         "storage": StorageBackend(buckets(outputs), fallback=not_deployed),
         "dns": dns,
-        "k8s": RecordingBackend("no Kubernetes credentials in this run; scale the standby's workloads by hand "
-                                "or with pulumi up"),
+        "k8s": KubernetesBackend(kubeconfigs(platform, outputs), fallback=RecordingBackend(
+            "the stack outputs give no kubeconfig of this system's cluster here; scale the standby's workloads by "
+            "hand or with pulumi up")),
         "pulumi": PulumiBackend(platform, root, plan=None, write=True, not_deployed_by_pulumi=(
             "a local deployment is not deployed by Pulumi: the stack file is left as it is" if outputs.local else None)),
         "decide": Declared(),
