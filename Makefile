@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian packages the tests and drills use: rclone copies buckets between S3 endpoints; knot is
-# the DNS server the DNS failover test updates (RFC 2136).
+# the DNS server the DNS failover test updates (RFC 2136); etcd holds the primary site's lease.
 system-deps:
 	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
 	@command -v knotd >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq knot; }
+	@command -v etcd >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq etcd-server; }
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)

@@ -167,7 +167,7 @@ def _resume_hint(stack: str, book: Runbook, steps: list[str]) -> str:
 
 def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], yes: bool, dry_run: bool,
             journal: Optional[Path], outputs: Optional[Path], as_json: bool,
-            resume: bool = False, confirm: Optional[list[str]] = None) -> None:
+            resume: bool = False, confirm: Optional[list[str]] = None, fencing_token: Optional[int] = None) -> None:
     """Build the runbook from what is deployed, confirm, run it with backends on the deployed endpoints."""
     from .wiring import backends
 
@@ -212,6 +212,10 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
     try:
         ledger = _journal(journal, stack, book, resume)
         report["journal"] = str(ledger.path)
+        if fencing_token is not None:
+            # The etcd lease revision `multidc watch` took over with: the journal proves which holder acted.
+            ledger.append("lease", token=fencing_token)
+            report["fencing_token"] = fencing_token
         executor = Executor(book, backends(platform, document, project.root()), ledger, on_step=shown,
                             confirmed=confirm or ())
         results.update({r.step: r for r in executor.run()})
@@ -264,13 +268,15 @@ def failover_command(
     as_json: bool = typer.Option(False, "--json", help="print a JSON report of every step on stdout"),
     resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
     confirm: Optional[list[str]] = typer.Option(None, "--confirm", metavar="STEP", help=CONFIRM_HELP),
+    fencing_token: Optional[int] = typer.Option(None, "--fencing-token", hidden=True,
+                                                help="the etcd lease revision `multidc watch` took over with"),
 ) -> None:
     """Fail over a stack to another site: fence, promote, re-point, scale, flip the code.
 
     Exits 0 when every step was performed, 3 when it stopped at a step that needs an operator.
     """
     kind = RunbookKind.test if test else RunbookKind.planned if planned else RunbookKind.unplanned
-    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json, resume, confirm)
+    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json, resume, confirm, fencing_token)
 
 
 def failback_command(
@@ -297,3 +303,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_command)
     app.command("failover")(failover_command)
     app.command("failback")(failback_command)
+    from .watch import register as register_watch
+
+    register_watch(app)
