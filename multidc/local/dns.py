@@ -22,6 +22,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from .process import terminate
 from .postgres import _must_drop_privileges, _run_as_ids, as_server_user, free_port
 
 KNOTD = "knotd"
@@ -118,13 +119,7 @@ log:
         return bool(reply.answer)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
+        terminate(self._process)
         self._process = None
         shutil.rmtree(self._dir, ignore_errors=True)
 

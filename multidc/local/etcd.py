@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from .process import terminate
 from .postgres import _must_drop_privileges, _run_as_ids, as_server_user, free_port
 
 
@@ -96,14 +97,7 @@ class LocalEtcd:
 
     def stop(self) -> None:
         for name in list(self._processes):
-            process = self._processes.pop(name)
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+            terminate(self._processes.pop(name))
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "LocalEtcd":
