@@ -73,6 +73,22 @@ def assessment_markdown(assessment: Assessment) -> str:
     return "\n".join(lines)
 
 
+def figures_markdown() -> str:
+    """Every figure the verdicts and the runbooks use, with where it comes from."""
+    from . import assumptions as A
+
+    estimated = sum(1 for a in A.ALL if a.kind == A.ESTIMATED)
+    lines = ["## Figures the verdicts use", "",
+             f"{estimated} of {len(A.ALL)} figures are estimates with no source yet (only a drill on a real cloud "
+             "can confirm them); `cited` ones come from a standard or a documented default, `default` ones are "
+             "this toolkit's own settings (`multidc/dr/assumptions.py`).", "",
+             "| figure | value | kind | source |", "|---|---|---|---|"]
+    for a in A.ALL:
+        value = f"{a.value:g} {a.unit}"
+        lines.append(f"| `{a.name}` | {value} | {a.kind} | {_cell(a.source)} |")
+    return "\n".join(lines)
+
+
 def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> str:
     """The whole docs/runbooks/<stack>.md."""
     parts = [
@@ -97,6 +113,7 @@ def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> 
     if not books:
         parts += ["No system of this stack has a standby, active copy or backup in another site: there is no "
                   "failover runbook.", ""]
+    parts += [figures_markdown(), ""]
     parts += [runbook_markdown(book) for book in books]
     return "\n".join(parts).rstrip() + "\n"
 
