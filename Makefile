@@ -15,11 +15,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,serving]'
 	touch $@
 
-# Debian packages the tests, drills and benchmarks use: rclone copies buckets between S3
-# endpoints; wrk loads the model servers in benchmarks/serving.py.
+# Debian packages the tests, drills and benchmarks use, as command:package pairs: rclone copies
+# buckets between S3 endpoints; wrk loads the model servers in benchmarks/serving.py; knot is the
+# DNS server the DNS failover test updates (RFC 2136); etcd holds the primary site's lease.
+SYSTEM_DEPS := rclone:rclone wrk:wrk knotd:knot etcd:etcd-server
+
+# One apt-get run for whatever is missing (each command looked up on root's PATH, sbin included).
 system-deps:
-	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
-	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@missing=""; for pair in $(SYSTEM_DEPS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)

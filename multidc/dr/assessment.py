@@ -147,7 +147,8 @@ class Assessment:
             "outcomes": [o.to_json() for o in self.outcomes],
             "flagged": len(self.flagged),
             "notes": list(self.notes),
-            "assumptions": [{"name": a.name, "value": a.value, "unit": a.unit, "source": a.source} for a in A.ALL],
+            "assumptions": [{"name": a.name, "value": a.value, "unit": a.unit, "source": a.source,
+                             "kind": a.kind} for a in A.ALL],
         }
 
     def __rich__(self) -> Table:

@@ -1,10 +1,11 @@
 """The side effects of a runbook, behind small backends the executor calls by action prefix.
 
 `db.*` and `storage.*` act on real servers and endpoints (in the drill: real local
-PostgreSQL and S3 processes); `dns.*`, `k8s.*` and `pulumi.*` need a real cloud and,
-without one, run in record mode: they say exactly what they would do and do nothing.
-Each backend states what is atomic, what is idempotent and its timeout. Every verb is
-idempotent, so the executor may repeat a step that was cut short by a crash.
+PostgreSQL and S3 processes); `dns.*`, `k8s.*` and `pulumi.*` need a real cloud. A step no
+backend can act on raises NeedsOperator (multidc.dr.states) with what to do by hand: the
+executor stops there and it is never counted as done. Each backend states what is atomic,
+what is idempotent and its timeout. Every verb is idempotent, so the executor may repeat a
+step that was cut short by a crash.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from typing import Any, Callable, Mapping, Optional, Protocol
 
 import boto3
 import psycopg
-import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from multidc.contract import ANNOTATION_SERVING_REPLICAS, system_selector
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import CopyMode, S3Location, run_copy
-from multidc.spec import Platform, parse_platform, read_stack_config, stack_file, CONFIG_KEY
+from multidc.spec import Platform, parse_platform, stack_file
 
 from .runbook import Step
+from .states import NeedsOperator, NotApplicable
 
 
 class BackendError(RuntimeError):
@@ -42,10 +42,11 @@ class Backend(Protocol):
 
 @dataclass
 class RecordingBackend:
-    """Does nothing and says what it would have done: the local mode of cloud-only backends.
+    """Does nothing: the stand-in where no backend can act (a manual step, a cloud-only one run locally).
 
-    Atomic and idempotent trivially; no timeout. `why` says why it only records
-    (e.g. 'needs a real OpenStack Designate'), and every record carries it.
+    It records the step and raises NeedsOperator with what to do by hand, so the executor
+    stops there and the step is never counted as done. `why` says why nothing could act
+    (e.g. 'no DNS record in the outputs'). Atomic and idempotent trivially; no timeout.
     """
 
     why: str
@@ -54,10 +55,10 @@ class RecordingBackend:
 
     def run(self, step: Step) -> str:
         params = ", ".join(f"{k}={v}" for k, v in step.params)
-        line = f"recorded, not done ({self.why}): {step.action} {step.system or ''}@{step.site} {params}".strip()
+        line = f"{step.action} {step.system or ''}@{step.site} {params}".strip()
         with self._lock:
             self.records.append(line)
-        return line
+        raise NeedsOperator(f"not done ({self.why}): {line}. By hand: {step.title}; check: {step.verification}")
 
 
 # --- database ----------------------------------------------------------------------------------
@@ -261,8 +262,8 @@ class StorageBackend:
         lost = ("no bucket of it is known there" if source is None
                 else _unreachable(source))
         if lost:
-            return (f"skipped: the source site {from_site} is lost ({lost}); {step.system} in {to_site} keeps what "
-                    "the last scheduled copy brought, objects written after it are not copied")
+            raise NotApplicable(f"the source site {from_site} is lost ({lost}); {step.system} in {to_site} keeps "
+                                "what the last scheduled copy brought, objects written after it are not copied")
         result = run_copy(source, target, mode=CopyMode.copy, timeout=self.timeout)
         return (f"copied {source.endpoint}/{source.bucket} ({from_site}) -> {target.endpoint}/{target.bucket} "
                 f"({to_site}) in {result.seconds:.1f}s")
@@ -272,10 +273,15 @@ class StorageBackend:
         s3 = s3_client(location)
         try:
             s3.head_bucket(Bucket=location.bucket)
-        except ClientError:
-            # A site that burnt comes back empty: its bucket is declared again by pulumi up;
-            # the drill's stand-in for that is creating it here.
-            s3.create_bucket(Bucket=location.bucket)
+        except ClientError as error:
+            # A site that burnt comes back empty. Its bucket is a resource of the stack: creating it
+            # here would leave Pulumi's state without it (and without its versioning, lock and
+            # lifecycle rules), so the stack is deployed again first.
+            raise BackendError(
+                f"{step.system}@{step.site}: bucket {location.bucket} does not exist on {location.endpoint} "
+                f"({error.response.get('Error', {}).get('Code', error)}); the reverse copy never creates buckets. "
+                f"Deploy the stack again so that it declares the bucket ({step.site} back in the spec, then "
+                "`pulumi up`; locally `multidc local start --site " + step.site + "`), then rerun") from error
         result = run_copy(source, location, mode=CopyMode.copy, timeout=self.timeout)
         return f"copied {source.endpoint}/{source.bucket} back into {location.endpoint} in {result.seconds:.1f}s"
 
@@ -295,7 +301,7 @@ def _unreachable(location: S3Location) -> str:
     return ""
 
 
-# --- DNS, Kubernetes, Pulumi: real cloud only ---------------------------------------------------
+# --- DNS (Designate), Pulumi: real cloud only (Kubernetes: multidc.dr.kubernetes) ---------------------------------------------------
 
 @dataclass
 class DnsBackend:
@@ -326,36 +332,6 @@ class DnsBackend:
         else:
             conn.dns.create_recordset(zone, name=record, type="A", records=[address], ttl=ttl)
         return f"{record} -> {address} (TTL {ttl}s)"
-
-
-@dataclass
-class KubernetesBackend:
-    """Scale a system's workloads to full size: the Deployments the components label as part of the
-    system (`contract.system_selector`), each to the count in its `contract.ANNOTATION_SERVING_REPLICAS`
-    annotation (a warm standby declares them at zero replicas).
-
-    `client_for(site)` returns a kubernetes.client.ApiClient for the site's cluster. Node
-    groups are scaled by the pulumi.flip step (the spec's full count is declared again).
-    Atomic per Deployment (one scale patch); idempotent; timeout 30 s per API call.
-    Needs `pip install kubernetes`.
-    """
-
-    client_for: Callable[[str], Any]
-    namespace: str = "default"
-
-    def run(self, step: Step) -> str:
-        from kubernetes import client as k8s  # imported here: only a real cluster needs it
-
-        apps = k8s.AppsV1Api(self.client_for(step.site))
-        namespace = step.param("namespace", self.namespace)
-        deployments = apps.list_namespaced_deployment(
-            namespace, label_selector=system_selector(step.system), _request_timeout=30).items
-        for deployment in deployments:
-            annotations = deployment.metadata.annotations or {}
-            full = int(annotations.get(ANNOTATION_SERVING_REPLICAS, deployment.spec.replicas or 1))
-            apps.patch_namespaced_deployment_scale(deployment.metadata.name, namespace,
-                                                   {"spec": {"replicas": full}}, _request_timeout=30)
-        return f"scaled {len(deployments)} deployment(s) of {step.system} in {step.site}"
 
 
 def flip_platform(platform: Platform, from_site: str, to_site: str,
@@ -403,39 +379,53 @@ def _offsite_after_flip(data: dict, system: str, from_site: str, to_site: str) -
 
 @dataclass
 class PulumiBackend:
-    """Make the code match reality: write the flipped spec into the stack file and run `pulumi up`.
+    """Make the code match reality: write the flipped spec into the stack file, then `pulumi up`.
 
-    With a Pulumi CLI on PATH: the Automation API selects the stack (stackConfigDir
-    stacks/) and runs `up`; not atomic (Pulumi applies resource by resource; rerun to
-    finish), idempotent (a second up with the same spec changes nothing), timeout: none
-    of its own beyond Pulumi's. Without a CLI it says so, writes nothing, and returns the
-    offline re-plan diff: what `pulumi up` would add, delete and change.
+    The stack file is edited in place by multidc.dr.stackfile (round-trip: comments, key order,
+    `encryptionsalt` and `secure:` values stay byte for byte) and the diff is returned. With a
+    Pulumi CLI on PATH the Automation API selects the stack (stackConfigDir stacks/) and runs
+    `up`: not atomic (Pulumi applies resource by resource; rerun to finish), idempotent (a
+    second up with the same spec changes nothing), timeout: Pulumi's own. Without a CLI the
+    step needs an operator to run `pulumi up`. With `write=False` nothing is written and the
+    offline re-plan diff says what `pulumi up` would add, delete and change.
     """
 
     platform: Platform
     root: Path
     plan: Optional[Callable[[Platform, str], Any]] = None  # multidc.plan.capture.plan
     write: bool = True
+    not_deployed_by_pulumi: Optional[str] = None  # why the step does not apply (a local deployment)
 
     def run(self, step: Step) -> str:
+        from .stackfile import StackFileError, write_platform
+
+        if self.not_deployed_by_pulumi:
+            raise NotApplicable(self.not_deployed_by_pulumi)
+
         from_site = step.param("from_site") or self.platform.primary.name
         systems = step.param("systems")
         flipped = flip_platform(self.platform, from_site, step.site,
                                 None if systems is None else frozenset(filter(None, systems.split(","))))
         stack = step.param("stack")
-        if shutil.which("pulumi") is None or not self.write:
-            why = "no Pulumi CLI on PATH" if self.write else "dry run"
-            return (f"recorded, not done ({why}): the stack file was not changed and nothing was deployed; "
-                    f"offline re-plan: {self._offline_diff(flipped, stack)}")
+        if not self.write:
+            raise NeedsOperator(f"dry run: the stack file was not changed; offline re-plan: "
+                                f"{self._offline_diff(flipped, stack)}")
         path = stack_file(stack, self.root)
-        config = read_stack_config(path)
-        config[CONFIG_KEY] = flipped.model_dump(mode="json", exclude_none=True)
-        header = "".join(line for line in path.read_text().splitlines(True) if line.startswith("#"))
-        path.write_text(header + yaml.safe_dump({"config": config}, sort_keys=False))
+        try:
+            diff = write_platform(path, self.platform, flipped)
+        except StackFileError as error:
+            raise BackendError(str(error)) from error
+        written = (f"{path} now serves {step.site}:\n{diff}" if diff
+                   else f"{path} already serves {step.site} (no change)")
+        if shutil.which("pulumi") is None:
+            raise NeedsOperator(f"{written}\nno Pulumi CLI on PATH, nothing was deployed: run `pulumi up --stack "
+                                f"{stack}` in {self.root}")
         from pulumi import automation as auto
 
         result = auto.select_stack(stack_name=stack, work_dir=str(self.root)).up(on_output=lambda _: None)
-        return f"pulumi up: {result.summary.result}, {result.summary.resource_changes}"
+        if result.summary.result != "succeeded":
+            raise BackendError(f"pulumi up --stack {stack}: {result.summary.result}; {written}")
+        return f"{written}\npulumi up: {result.summary.result}, {result.summary.resource_changes}"
 
     def _offline_diff(self, flipped: Platform, stack: str) -> str:
         if self.plan is None:

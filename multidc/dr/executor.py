@@ -1,10 +1,11 @@
 """Run a runbook: groups in order, the steps of a group in parallel, every step journalled.
 
-Before a step runs, `start` is fsync'd to the journal; after it, `done` (or `failed`).
-Run again with the same journal after a crash and the done steps are skipped; a step that
-started and did not finish runs again, which is safe because every backend verb is
-idempotent. A group whose step failed stops the run before the next group: nothing
-downstream (a promotion after a failed fence) ever runs on a broken precondition.
+Before a step runs, `start` is fsync'd to the journal; after it, its state (multidc.dr.states):
+`done`, `skipped`, `confirmed`, `needs-operator` or `failed`. Run again with the same journal
+after a crash or a stop and the performed steps are not repeated; a step that started and
+did not finish runs again, which is safe because every backend verb is idempotent. A group
+with a step that failed or needs an operator stops the run before the next group: nothing
+downstream (a promotion after a fence nobody did) ever runs on a broken precondition.
 """
 
 from __future__ import annotations
@@ -12,23 +13,29 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Collection, Mapping, Optional
 
 from .backends import Backend
 from .journal import Journal
 from .runbook import Runbook, Step
+from .states import NeedsOperator, NotApplicable, StepState
 
 
 class StepFailed(RuntimeError):
     """One or more steps of a group failed; rerun the same command to resume."""
 
+    def __init__(self, message: str, results: list["StepResult"]) -> None:
+        super().__init__(message)
+        self.results = results
+
 
 @dataclass(frozen=True)
 class StepResult:
     step: str
-    status: str  # done, skipped (done in an earlier run)
+    status: StepState
     detail: str
     seconds: float
+    earlier: bool = False  # performed in an earlier run of the same journal
 
 
 def missing_backends(runbook: Runbook, backends: Mapping[str, Backend]) -> list[str]:
@@ -37,54 +44,79 @@ def missing_backends(runbook: Runbook, backends: Mapping[str, Backend]) -> list[
 
 
 class Executor:
-    """Carries out one runbook with the given backends, journalled in `journal`."""
+    """Carries out one runbook with the given backends, journalled in `journal`.
+
+    `confirmed` are the ids of steps the operator says were done by hand: such a step still
+    goes to its backend first, and counts as `confirmed` only if the backend cannot act
+    (raises NeedsOperator): a confirmation never stands in for a step a backend can do.
+    """
 
     def __init__(self, runbook: Runbook, backends: Mapping[str, Backend], journal: Journal,
-                 on_step: Optional[Callable[[Step, StepResult], None]] = None) -> None:
+                 on_step: Optional[Callable[[Step, StepResult], None]] = None,
+                 confirmed: Collection[str] = ()) -> None:
         missing = missing_backends(runbook, backends)
         if missing:
             raise ValueError(f"no backend for actions {', '.join(missing)}; give one per prefix "
                              f"({', '.join(sorted({a.split('.')[0] for a in missing}))})")
+        unknown = sorted(set(confirmed) - {step.id for step in runbook.steps()})
+        if unknown:
+            raise ValueError(f"--confirm {', '.join(unknown)}: no such step in this runbook; the step ids are in "
+                             "the first column of the report (e.g. 2.manual.isolate.<site>)")
         self.runbook, self.backends, self.journal, self.on_step = runbook, backends, journal, on_step
+        self.confirmed = frozenset(confirmed)
+        self.waiting: list[StepResult] = []  # steps that stopped the run as needs-operator
 
     def _run_step(self, step: Step) -> StepResult:
         self.journal.append("start", step.id, action=step.action, system=step.system, site=step.site)
         started = time.monotonic()
         try:
-            detail = self.backends[step.backend].run(step)
+            state, detail = StepState.done, self.backends[step.backend].run(step)
+        except NotApplicable as reason:
+            state, detail = StepState.skipped, str(reason)
+        except NeedsOperator as instructions:
+            if step.id in self.confirmed:
+                state, detail = StepState.confirmed, f"confirmed by the operator: {instructions}"
+            else:
+                state, detail = StepState.needs_operator, str(instructions)
         except Exception as error:
-            self.journal.append("failed", step.id, error=f"{type(error).__name__}: {error}")
-            raise
-        result = StepResult(step.id, "done", detail, time.monotonic() - started)
-        self.journal.append("done", step.id, detail=detail, seconds=round(result.seconds, 4))
+            state, detail = StepState.failed, f"{type(error).__name__}: {error}"
+        result = StepResult(step.id, state, detail, time.monotonic() - started)
+        self.journal.append(state.value, step.id, detail=detail, seconds=round(result.seconds, 4))
         return result
 
     def run(self) -> list[StepResult]:
-        """Every step not yet done, group by group; returns what each step did."""
-        done = self.journal.done()
+        """Every step not yet performed, group by group; returns what each step came to.
+
+        Stops after a group with a step that needs an operator (those are in `waiting`) and
+        raises StepFailed after a group with a failed step.
+        """
+        performed = self.journal.performed()
         results: list[StepResult] = []
         for group in self.runbook.groups:
-            pending = [step for step in group.steps if step.id not in done]
-            results += [StepResult(s.id, "skipped", "done in an earlier run", 0.0)
-                        for s in group.steps if s.id in done]
+            pending = [step for step in group.steps if step.id not in performed]
+            for step in group.steps:
+                if step.id in performed:
+                    record = performed[step.id]
+                    results.append(StepResult(step.id, StepState(record["event"]), record.get("detail", ""),
+                                              0.0, earlier=True))
             if not pending:
                 continue
             with ThreadPoolExecutor(max_workers=len(pending)) as pool:
                 futures = [(step, pool.submit(self._run_step, step)) for step in pending]
-                errors = []
-                for step, future in futures:
-                    try:
-                        result = future.result()
-                    except Exception as error:
-                        errors.append(f"{step.id} ({step.action} {step.system or ''}@{step.site}): {error}")
-                        continue
-                    results.append(result)
-                    if self.on_step:
-                        self.on_step(step, result)
-            if errors:
+                ran = [(step, future.result()) for step, future in futures]
+            for step, result in ran:
+                results.append(result)
+                if self.on_step:
+                    self.on_step(step, result)
+            failed = [(step, r) for step, r in ran if r.status is StepState.failed]
+            if failed:
                 raise StepFailed(f"group '{group.title}' failed; later groups were not started:\n  "
-                                 + "\n  ".join(errors)
-                                 + f"\nFix the cause and rerun the same command: done steps are skipped "
-                                   f"(journal {self.journal.path}).")
+                                 + "\n  ".join(f"{s.id} ({s.action} {s.system or ''}@{s.site}): {r.detail}"
+                                               for s, r in failed)
+                                 + f"\nFix the cause and rerun the same command: performed steps are not repeated "
+                                   f"(journal {self.journal.path}).", results)
+            self.waiting = [r for _, r in ran if r.status is StepState.needs_operator]
+            if self.waiting:
+                return results
         self.journal.append("finished")
         return results

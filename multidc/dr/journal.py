@@ -1,7 +1,8 @@
 """The executor's journal: one JSON object per line, fsync'd before the step it records goes on.
 
-A failover that crashes (the operator's laptop dies, the process is killed) is run again
-with the same journal: every step recorded `done` is skipped, a step recorded `start`
+A failover that crashes (the operator's laptop dies, the process is killed) or stops at a
+step that needs an operator is run again with the same journal: every step recorded
+performed (`done`, `skipped`, `confirmed`) is not repeated, a step recorded `start`
 without `done` is run again (every step is idempotent), so no done step is repeated. The
 first line names the runbook's fingerprint, so a journal is never resumed by another plan.
 """
@@ -14,6 +15,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
+
+
+PERFORMED = ("done", "skipped", "confirmed")  # multidc.dr.states.StepState.performed
 
 
 class JournalError(RuntimeError):
@@ -66,8 +70,17 @@ class Journal:
             self.records.append(record)
 
     def done(self) -> set[str]:
-        """Ids of the steps recorded done."""
-        return {r["step"] for r in self.records if r.get("event") == "done"}
+        """Ids of the steps recorded performed (done, skipped or confirmed)."""
+        return set(self.performed())
+
+    def performed(self) -> dict[str, dict[str, Any]]:
+        """The record that performed each step: its `done`, `skipped` or `confirmed` line."""
+        return {r["step"]: r for r in self.records if r.get("event") in PERFORMED}
+
+    def waiting(self) -> set[str]:
+        """Ids of the steps whose last record says they need an operator."""
+        last = {r["step"]: r["event"] for r in self.records if "step" in r}
+        return {step for step, event in last.items() if event == "needs-operator"}
 
     def events(self, event: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("event") == event]

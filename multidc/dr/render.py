@@ -42,10 +42,11 @@ def runbook_markdown(book: Runbook) -> str:
     for number, group in enumerate(book.groups, 1):
         parallel = " (steps run in parallel)" if len(group.steps) > 1 else ""
         lines += [f"### {number}. {group.title}{parallel}", "",
-                  "| step | action | owner | precondition | verification | rollback |",
-                  "|---|---|---|---|---|---|"]
+                  "| step | id | action | owner | precondition | verification | rollback |",
+                  "|---|---|---|---|---|---|---|"]
         for step in group.steps:
-            lines.append(f"| {_cell(step.title)} | `{step.action}` | {step.owner} | {_cell(step.precondition)} | "
+            lines.append(f"| {_cell(step.title)} | `{step.id}` | `{step.action}` | {step.owner} | "
+                         f"{_cell(step.precondition)} | "
                          f"{_cell(step.verification)} | {_cell(step.rollback)} |")
         lines.append("")
     return "\n".join(lines)
@@ -72,6 +73,22 @@ def assessment_markdown(assessment: Assessment) -> str:
     return "\n".join(lines)
 
 
+def figures_markdown() -> str:
+    """Every figure the verdicts and the runbooks use, with where it comes from."""
+    from . import assumptions as A
+
+    estimated = sum(1 for a in A.ALL if a.kind == A.ESTIMATED)
+    lines = ["## Figures the verdicts use", "",
+             f"{estimated} of {len(A.ALL)} figures are estimates with no source yet (only a drill on a real cloud "
+             "can confirm them); `cited` ones come from a standard or a documented default, `default` ones are "
+             "this toolkit's own settings (`multidc/dr/assumptions.py`).", "",
+             "| figure | value | kind | source |", "|---|---|---|---|"]
+    for a in A.ALL:
+        value = f"{a.value:g} {a.unit}"
+        lines.append(f"| `{a.name}` | {value} | {a.kind} | {_cell(a.source)} |")
+    return "\n".join(lines)
+
+
 def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> str:
     """The whole docs/runbooks/<stack>.md."""
     parts = [
@@ -83,6 +100,11 @@ def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> 
         "Groups run in order; the steps of a group run in parallel. The executor (`multidc failover`, "
         "`multidc failback`) journals every step and resumes after a crash without repeating a done step.",
         "",
+        "Each step ends `done` (its backend acted and the verification passed), `skipped` (not applicable, "
+        "with the reason), `needs-operator` (no backend can act here: the run stops after the step's group "
+        "and says what to do; do it, then resume with `--resume --confirm <id>`, and the step is `confirmed`) "
+        "or `failed`. A run succeeds only when every step is done, skipped or confirmed.",
+        "",
         "## Resilience by disaster",
         "",
         assessment_markdown(assessment),
@@ -91,6 +113,7 @@ def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> 
     if not books:
         parts += ["No system of this stack has a standby, active copy or backup in another site: there is no "
                   "failover runbook.", ""]
+    parts += [figures_markdown(), ""]
     parts += [runbook_markdown(book) for book in books]
     return "\n".join(parts).rstrip() + "\n"
 

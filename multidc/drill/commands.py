@@ -49,7 +49,7 @@ def drill_command(
         print(json.dumps(result.to_json(), indent=2))
     else:
         console.print(result)
-        for line in result.recorded_only:
+        for line in result.confirmed_by_drill:
             console.print(f"[dim]• {escape(line)}[/dim]")
 
 

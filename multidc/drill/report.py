@@ -73,7 +73,7 @@ class DrillResult:
     detection_s: Optional[float] = None
     failback_done: bool = False
     failover_steps: list[dict[str, Any]] = field(default_factory=list)
-    recorded_only: list[str] = field(default_factory=list)
+    confirmed_by_drill: list[str] = field(default_factory=list)  # needs-operator steps the drill confirmed
     commands: list[dict[str, Any]] = field(default_factory=list)  # every production command the drill ran
     seconds_total: float = 0.0
 
@@ -175,8 +175,8 @@ class DrillResult:
                 table.add_row("", "surviving objects missing after failback", str(b.objects_missing_after_failback),
                               f"from the bucket taking writes, in {b.serving_after_failback}{moved}")
         table.add_section()
-        table.add_row("", "only recorded", str(len(self.recorded_only)),
-                      "DNS, Kubernetes, Pulumi, provider; engines without a local stand-in")
+        table.add_row("", "confirmed by the drill, not done", str(len(self.confirmed_by_drill)),
+                      "needs-operator steps: provider isolation, DNS, Kubernetes; engines without a local stand-in")
         for ran in self.commands:
             table.add_row("", "ran", f"exit {ran['exit_code']}", f"{ran['command']} ({ran['seconds']:.1f}s)")
         return table

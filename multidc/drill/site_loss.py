@@ -10,7 +10,9 @@ The drill is a user of the operations, never a second implementation of them:
    string does) and records every acknowledged commit; one per bucket puts objects;
 3. at a random moment every process of the primary site gets SIGKILL;
 4. `multidc failover --outputs FILE --yes --json` runs as a subprocess, at once (an operator's
-   declaration) or when the watcher and the witness agree (`--trigger automatic`);
+   declaration) or when the watcher and the witness agree (`--trigger automatic`); where it
+   stops at a step that needs an operator, the drill confirms that step and resumes
+   (`--resume --confirm STEP`, multidc.drill.confirm) and lists it as not done;
 5. the drill measures, per system, RTO from the kill to the first write acknowledged by the
    new primary and the acknowledged commits the new primary lacks; per bucket, the objects
    the surviving copy lacks;
@@ -24,7 +26,6 @@ The report lists every command it ran, with its exit code and duration.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import subprocess
@@ -49,6 +50,7 @@ from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
 
 from .clients import ObjectWriter, Writer
+from .confirm import ConfirmError, run_confirming
 from .report import BucketResult, DrillError, DrillResult, SystemResult
 
 # How long a system whose primary survived may go without an acknowledged write before
@@ -193,11 +195,12 @@ def _port_open(server: pg.PgEndpoint) -> Callable[[], bool]:
     return probe
 
 
-def _report(done: subprocess.CompletedProcess[str], what: str) -> dict[str, Any]:
+def _confirming(run: Any, args: list[str], what: str) -> tuple[dict[str, Any], list[str]]:
+    """The command run to the end, confirming its needs-operator steps (multidc.drill.confirm)."""
     try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError:
-        raise DrillError(f"{what} printed no JSON report:\n{done.stdout[-1000:]}\n{done.stderr[-2000:]}") from None
+        return run_confirming(run, args, what)
+    except ConfirmError as error:
+        raise DrillError(str(error)) from None
 
 
 def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, trigger: str = "declared",
@@ -300,12 +303,12 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
         else:
             command_at = time.monotonic()
             result.decision = "declared by the operator"
-        report = _report(run("failover", "--stack", stack, "--to", to_site, "--from", from_site, "--outputs",
-                             str(outputs), "--yes", "--json", "--journal", str(workdir / "failover.jsonl")),
-                         "multidc failover")
+        report, confirmed = _confirming(run, ["failover", "--stack", stack, "--to", to_site, "--from", from_site,
+                                              "--outputs", str(outputs), "--yes", "--json", "--journal",
+                                              str(workdir / "failover.jsonl")], "multidc failover")
         result.failover_steps = [{"step": s["step"], "status": s["status"], "seconds": s["seconds"],
                                   "detail": s["detail"]} for s in report["steps"]]
-        recorded = {s["detail"] for s in report["steps"] if s["status"] != "done"}
+        recorded = set(confirmed)
 
         for pair in pairs:
             failed_over = pair.primary_site == from_site
@@ -354,10 +357,10 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
                 outcome.fenced_refuses_writes, outcome.fence_evidence = _refuses_writes(pair.primary)
 
         if failback:
-            back = _report(run("failback", "--stack", stack, "--to", from_site, "--from", to_site, "--outputs",
-                               str(outputs), "--yes", "--json", "--journal", str(workdir / "failback.jsonl")),
-                           "multidc failback")
-            recorded |= {s["detail"] for s in back["steps"] if s["status"] != "done"}
+            back, confirmed = _confirming(run, ["failback", "--stack", stack, "--to", from_site, "--from", to_site,
+                                                "--outputs", str(outputs), "--yes", "--json", "--journal",
+                                                str(workdir / "failback.jsonl")], "multidc failback")
+            recorded |= set(confirmed)
             back_at = time.monotonic()
             for pair, outcome in zip(pairs, result.systems):
                 serving_site = next((site for site, server in pair.servers.items() if pg.accepts_writes(server)), None)
@@ -379,7 +382,7 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
                 outcome.serving_after_failback = serving_site
                 outcome.objects_missing_after_failback = len(surviving[name] - _keys(locations[serving_site]))
             result.failback_done = True
-        result.recorded_only = sorted(recorded)
+        result.confirmed_by_drill = sorted(recorded)
     finally:
         for stop in reversed(stoppers):
             try:

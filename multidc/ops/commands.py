@@ -25,6 +25,7 @@ from rich.table import Table
 from multidc import project
 from multidc.console import print_error
 from multidc.dr.executor import Executor, StepFailed, StepResult
+from multidc.dr.states import StepState
 from multidc.dr.journal import Journal, JournalError
 from multidc.dr.runbook import Runbook, RunbookError, RunbookKind, Step, build
 from multidc.spec import Platform, SpecError, load_stack
@@ -37,6 +38,7 @@ OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --sho
 # Piped output (CI logs) gets room for the tables; a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+NEEDS_OPERATOR_EXIT = 3
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -130,28 +132,43 @@ def unreachable(document: StackOutputs, sites: set[str], timeout: float = 2.0) -
         return sorted(filter(None, pool.map(probe, sorted(targets))))
 
 
-def _journal(path: Optional[Path], stack: str, book: Runbook) -> Journal:
+def _journal(path: Optional[Path], stack: str, book: Runbook, resume: bool) -> Journal:
     """The given journal (resumed), or the default one; a finished default journal is kept aside
     and a new one started, so that the next failover never skips steps of the last one."""
     if path is None:
         path = project.state_dir() / "journal" / f"{stack}-{book.kind.value}-{book.to_site}.jsonl"
         if path.exists() and any(json.loads(line).get("event") == "finished"
                                  for line in path.read_text().splitlines() if line.strip()):
+            if resume:
+                _fail(f"--resume: the last {book.kind.value} to {book.to_site} of {stack} finished (journal {path}); "
+                      "there is nothing to resume")
             path.rename(path.with_name(f"{path.stem}.{int(time.time())}.finished.jsonl"))
+    if resume and not path.exists():
+        _fail(f"--resume: no journal {path} to resume; run without --resume to start")
     return Journal(path, book.fingerprint, f"{book.kind.value} {book.stack} to {book.to_site}")
 
 
 def _step_json(step: Step, result: Optional[StepResult]) -> dict[str, Any]:
-    detail = result.detail if result else ""
-    status = "not run" if result is None else (
-        "recorded" if detail.startswith("recorded, not done") else result.status)
     return {"step": step.id, "action": step.action, "system": step.system, "site": step.site,
-            "owner": step.owner, "status": status, "detail": detail,
+            "owner": step.owner, "status": (result.status if result else StepState.not_run).value,
+            "detail": result.detail if result else "", "earlier_run": bool(result and result.earlier),
             "seconds": round(result.seconds, 4) if result else None}
 
 
+_COLOURS = {StepState.done: "green", StepState.skipped: "cyan", StepState.confirmed: "green",
+            StepState.needs_operator: "yellow", StepState.failed: "red"}
+
+
+def _resume_hint(stack: str, book: Runbook, steps: list[str]) -> str:
+    verb = "failback" if book.kind is RunbookKind.failback else "failover"
+    flag = {RunbookKind.planned: " --planned", RunbookKind.test: " --test"}.get(book.kind, "")
+    return (f"multidc {verb} --stack {stack} --to {book.to_site} --from {book.from_site}{flag} --yes --resume "
+            + " ".join(f"--confirm {step}" for step in steps))
+
+
 def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], yes: bool, dry_run: bool,
-            journal: Optional[Path], outputs: Optional[Path], as_json: bool) -> None:
+            journal: Optional[Path], outputs: Optional[Path], as_json: bool,
+            resume: bool = False, confirm: Optional[list[str]] = None, fencing_token: Optional[int] = None) -> None:
     """Build the runbook from what is deployed, confirm, run it with backends on the deployed endpoints."""
     from .wiring import backends
 
@@ -161,6 +178,10 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
         book = build(platform, deployed(document), kind, to, from_site)
     except RunbookError as error:
         _fail(str(error))
+    unknown = sorted(set(confirm or ()) - {step.id for step in book.steps()})
+    if unknown:
+        _fail(f"--confirm {', '.join(unknown)}: no such step in the {book.kind.value} to {book.to_site}; the step ids "
+              f"are: {', '.join(step.id for step in book.steps())}")
     _show(book, out)
     if dry_run:
         out.print("dry run: nothing was changed")
@@ -183,23 +204,36 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
                               "to_site": book.to_site, "started_at": time.time()}
     results: dict[str, StepResult] = {}
     failure = ""
+
+    def shown(step: Step, result: StepResult) -> None:
+        colour = _COLOURS.get(result.status, "white")
+        out.print(f"[{colour}]{result.status.value}[/{colour}] {step.id}: {escape(result.detail)}", highlight=False)
+
+    executor: Optional[Executor] = None
     try:
-        ledger = _journal(journal, stack, book)
+        ledger = _journal(journal, stack, book, resume)
         report["journal"] = str(ledger.path)
-
-        def shown(step: Step, result: StepResult) -> None:
-            results[step.id] = result
-            state = _step_json(step, result)["status"]
-            colour = "green" if state == "done" else "yellow"
-            out.print(f"[{colour}]{state}[/{colour}] {step.id}: {escape(result.detail)}", highlight=False)
-
-        ran = Executor(book, backends(platform, document, project.root()), ledger, on_step=shown).run()
-        results.update({r.step: r for r in ran})
-    except (JournalError, StepFailed) as error:
+        if fencing_token is not None:
+            # The etcd lease revision `multidc watch` took over with: the journal proves which holder acted.
+            ledger.append("lease", token=fencing_token)
+            report["fencing_token"] = fencing_token
+        executor = Executor(book, backends(platform, document, project.root()), ledger, on_step=shown,
+                            confirmed=confirm or ())
+        results.update({r.step: r for r in executor.run()})
+    except StepFailed as error:
+        results.update({r.step: r for r in error.results})
+        failure = str(error)
+    except JournalError as error:
         failure = str(error)
     report["steps"] = [_step_json(step, results.get(step.id)) for step in book.steps()]
-    report["recorded"] = sum(1 for s in report["steps"] if s["status"] == "recorded")
-    report["result"] = "failed" if failure else "finished"
+    counts = {state.value: sum(1 for s in report["steps"] if s["status"] == state.value) for state in StepState}
+    report["counts"] = counts
+    report["not_performed"] = sum(n for state, n in counts.items() if not StepState(state).performed)
+    waiting = [s["step"] for s in report["steps"] if s["status"] == StepState.needs_operator.value]
+    report["result"] = "failed" if failure else "needs-operator" if waiting else "success"
+    if waiting:
+        report["resume"] = _resume_hint(stack, book, waiting) + (
+            f" --journal {journal}" if journal else "") + (f" --outputs {outputs}" if outputs else "")
     if failure:
         report["error"] = failure
     report["finished_at"] = time.time()
@@ -208,8 +242,18 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
         sys.stdout.write("\n")
     if failure:
         _fail(failure, code=1)
-    out.print(f"{book.kind.value} finished; {report['recorded']} step(s) only recorded (see each detail); "
-              f"journal {report['journal']}")
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    if waiting:
+        out.print(f"[yellow]{book.kind.value} stopped: {report['not_performed']} step(s) not performed ({summary}).[/yellow] "
+                  "Do each needs-operator step by hand (its line above says what), then confirm and resume:\n  "
+                  f"{escape(report['resume'])}", highlight=False, soft_wrap=True)
+        raise typer.Exit(NEEDS_OPERATOR_EXIT)
+    out.print(f"{book.kind.value} succeeded: every step performed ({summary}); journal {report['journal']}")
+
+
+RESUME_HELP = "resume the last unfinished run from its journal (an error if there is none)"
+CONFIRM_HELP = ("STEP was done by hand (a needs-operator step: its id is in the report); repeat for several. "
+                "A step a backend can carry out is never taken as confirmed")
 
 
 def failover_command(
@@ -223,10 +267,17 @@ def failover_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="show the plan, change nothing"),
     journal: Optional[Path] = typer.Option(None, "--journal", help="journal file (resume: pass the same one)"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON report of every step on stdout"),
+    resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+    confirm: Optional[list[str]] = typer.Option(None, "--confirm", metavar="STEP", help=CONFIRM_HELP),
+    fencing_token: Optional[int] = typer.Option(None, "--fencing-token", hidden=True,
+                                                help="the etcd lease revision `multidc watch` took over with"),
 ) -> None:
-    """Fail over a stack to another site: fence, promote, re-point, scale, flip the code."""
+    """Fail over a stack to another site: fence, promote, re-point, scale, flip the code.
+
+    Exits 0 when every step was performed, 3 when it stopped at a step that needs an operator.
+    """
     kind = RunbookKind.test if test else RunbookKind.planned if planned else RunbookKind.unplanned
-    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json)
+    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json, resume, confirm, fencing_token)
 
 
 def failback_command(
@@ -238,9 +289,14 @@ def failback_command(
     dry_run: bool = typer.Option(False, "--dry-run"),
     journal: Optional[Path] = typer.Option(None, "--journal"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON report of every step on stdout"),
+    resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+    confirm: Optional[list[str]] = typer.Option(None, "--confirm", metavar="STEP", help=CONFIRM_HELP),
 ) -> None:
-    """Re-protect the original primary and switch back to it with zero loss."""
-    execute(stack, RunbookKind.failback, to, from_site, yes, dry_run, journal, outputs, as_json)
+    """Re-protect the original primary and switch back to it with zero loss.
+
+    Exits 0 when every step was performed, 3 when it stopped at a step that needs an operator.
+    """
+    execute(stack, RunbookKind.failback, to, from_site, yes, dry_run, journal, outputs, as_json, resume, confirm)
 
 
 def register(app: typer.Typer) -> None:
@@ -248,3 +304,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_command)
     app.command("failover")(failover_command)
     app.command("failback")(failback_command)
+    from .watch import register as register_watch
+
+    register_watch(app)

@@ -133,12 +133,27 @@ class S3Keys(_Model):
     _masked = field_validator("access_key", "secret_key", mode="before")(_secret)
 
 
+class DnsServer(_Model):
+    """An authoritative DNS server of the site's zone that takes RFC 2136 updates signed with a TSIG key
+    (an on-prem server of a hybrid stack, or the local one of a test); absent where Designate serves."""
+
+    address: str
+    port: int = 53
+    zone: str
+    tsig_key_name: str
+    tsig_algorithm: str = "hmac-sha256"
+    tsig_secret: Optional[SecretStr] = None
+
+    _masked = field_validator("tsig_secret", mode="before")(_secret)
+
+
 class Site(_Model):
     role: str
     region: Optional[str] = None
     s3_endpoint: Optional[str] = None
     dns_zone: Optional[str] = None
     s3: S3Keys = Field(default_factory=S3Keys)
+    dns_server: Optional[DnsServer] = None
 
 
 class Witness(_Model):

@@ -2,8 +2,8 @@
 
 Each system's servers, buckets and service names come from the outputs document; nothing is
 typed in by hand. What the document does not give (a DNS record in a local deployment, a
-Kubernetes cluster's credentials, a Pulumi CLI) is run in record mode, and every record
-says why.
+Kubernetes cluster's credentials, a Pulumi CLI) needs an operator: the step stops the run
+and says why and what to do by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from multidc.dr.backends import DatabaseBackend, DnsBackend, PulumiBackend, RecordingBackend, StorageBackend
+from multidc.dr.dns import DnsServer, Rfc2136Backend
+from multidc.dr.kubernetes import KubernetesBackend
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
@@ -58,6 +60,30 @@ def buckets(outputs: StackOutputs) -> dict[tuple[str, str], S3Location]:
     return found
 
 
+def dns_servers(outputs: StackOutputs) -> dict[str, DnsServer]:
+    """The sites whose service names live on a DNS server that takes RFC 2136 updates (TSIG-signed)."""
+    return {name: DnsServer(address=site.dns_server.address, port=site.dns_server.port, zone=site.dns_server.zone,
+                            key_name=site.dns_server.tsig_key_name, key_secret=_secret(site.dns_server.tsig_secret) or "",
+                            algorithm=site.dns_server.tsig_algorithm)
+            for name, site in outputs.sites.items() if site.dns_server is not None}
+
+
+def kubeconfigs(platform: Platform, outputs: StackOutputs) -> dict[tuple[str, str], dict[str, Any]]:
+    """(system, site) -> the kubeconfig of the cluster that runs the system's workloads there: a kubernetes
+    system's own cluster; for an ML platform, the cluster it runs on (`ml.cluster` in the spec)."""
+    import yaml
+
+    found = {}
+    for spec_system in platform.systems:
+        on = spec_system.ml.cluster if spec_system.ml is not None else spec_system.name
+        system = outputs.systems.get(on)
+        for site, placement in (system.placements.items() if system else ()):
+            config = _secret(placement.cluster.kubeconfig) if placement.cluster is not None else None
+            if config:
+                found[(spec_system.name, site)] = yaml.safe_load(config)
+    return found
+
+
 def replication_auth(outputs: StackOutputs) -> pg.ReplicationAuth:
     """The standbys' streaming role: from the outputs where the deployment has one, else the environment."""
     for system in outputs.systems.values():
@@ -65,6 +91,14 @@ def replication_auth(outputs: StackOutputs) -> pg.ReplicationAuth:
             return pg.ReplicationAuth(password=secret_value(system.replication_auth.password),
                                       user=system.replication_auth.user)
     return pg.ReplicationAuth(password=os.environ.get(REPLICATION_PASSWORD_ENV, ""))
+
+
+class Declared:
+    """The decision steps: the operator declared them by running the command (and answering its prompt or
+    passing --yes), which the executor reached only after both. Atomic, idempotent; no timeout."""
+
+    def run(self, step: Any) -> str:
+        return f"declared by the operator on the command line: {step.title}"
 
 
 def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str, Any]:
@@ -75,22 +109,25 @@ def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str,
                  if placement.dns_record and placement.database is not None}
     no_record = RecordingBackend("the stack outputs name no DNS record for this system here"
                                  + (" (a local deployment has no DNS server)" if outputs.local else ""))
-    if addresses:
+    dns: Any = no_record
+    if addresses and len(dns_servers(outputs)) < len(outputs.sites):
         import openstack
 
-        dns: Any = DnsBackend(lambda site: openstack.connect(cloud=platform.site(site).cloud.profile or site),
-                              addresses, fallback=no_record)
-    else:
-        dns = no_record
+        dns = DnsBackend(lambda site: openstack.connect(cloud=platform.site(site).cloud.profile or site),
+                         addresses, fallback=no_record)
+    if dns_servers(outputs):
+        dns = Rfc2136Backend(dns_servers(outputs), addresses, fallback=dns)
     return {
         "db": DatabaseBackend(servers(outputs), replication_auth(outputs),
                               {site.name: pg.slot_name(site.name) for site in platform.sites}, fallback=not_deployed),
         "storage": StorageBackend(buckets(outputs), fallback=not_deployed),
         "dns": dns,
-        "k8s": RecordingBackend("no Kubernetes credentials in this run; scale the standby's workloads by hand "
-                                "or with pulumi up"),
-        "pulumi": PulumiBackend(platform, root, plan=None, write=True),
-        "decide": RecordingBackend("declared by the operator on the command line"),
+        "k8s": KubernetesBackend(kubeconfigs(platform, outputs), fallback=RecordingBackend(
+            "the stack outputs give no kubeconfig of this system's cluster here; scale the standby's workloads by "
+            "hand or with pulumi up")),
+        "pulumi": PulumiBackend(platform, root, plan=None, write=True, not_deployed_by_pulumi=(
+            "a local deployment is not deployed by Pulumi: the stack file is left as it is" if outputs.local else None)),
+        "decide": Declared(),
         "manual": RecordingBackend("ask the provider; confirm in writing"),
         "restore": RecordingBackend("run `multidc restore` for this system"),
         "net": RecordingBackend("test networks are created by pulumi up of a test stack"),

@@ -1,9 +1,10 @@
-"""Backends: the spec flip behind the Pulumi step, and record mode."""
+"""Backends: the spec flip behind the Pulumi step, and the stand-in that needs an operator."""
 
 import pytest
 
 from multidc.dr.backends import BackendError, RecordingBackend, flip_platform
 from multidc.dr.runbook import Step
+from multidc.dr.states import NeedsOperator
 from multidc.spec import load_stack
 
 
@@ -20,13 +21,17 @@ def test_flip_without_a_cluster_for_offsite_backups_names_the_fix():
         flip_platform(load_stack("hybrid"), "onprem", "cloud")
 
 
-def test_recording_backend_says_what_it_would_do_and_why():
+def test_recording_backend_needs_an_operator_and_says_what_to_do_and_why():
     recorder = RecordingBackend("needs a real OpenStack Designate")
-    step = Step(id="5.dns.switch.db", action="dns.switch", title="t", site="almaty", system="db",
-                precondition="-", verification="-", rollback="-", params=(("record", "db.bank.kz."),))
-    line = recorder.run(step)
+    step = Step(id="5.dns.switch.db", action="dns.switch", title="Point db at almaty", site="almaty", system="db",
+                precondition="-", verification="dig db.bank.kz. answers almaty", rollback="-",
+                params=(("record", "db.bank.kz."),))
+    with pytest.raises(NeedsOperator) as stop:
+        recorder.run(step)
+    line = str(stop.value)
     assert "not done" in line and "Designate" in line and "db.bank.kz." in line
-    assert recorder.records == [line]
+    assert "Point db at almaty" in line and "dig db.bank.kz. answers almaty" in line
+    assert recorder.records == ["dns.switch db@almaty record=db.bank.kz."]
 
 
 def test_flip_limited_to_some_systems_leaves_the_others_where_they_are():

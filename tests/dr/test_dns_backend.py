@@ -6,8 +6,11 @@ the assertions are on that state (what Designate would hold), not on call echoes
 
 from types import SimpleNamespace
 
+import pytest
+
 from multidc.dr.backends import DnsBackend, RecordingBackend
 from multidc.dr.runbook import Step
+from multidc.dr.states import NeedsOperator
 
 
 class FakeDesignate:
@@ -64,7 +67,8 @@ def test_switch_twice_leaves_the_same_single_record():
     assert list(designate.sets) == [("bank.example.kz.", "core-db.bank.example.kz.")]
 
 
-def test_a_record_without_a_known_address_is_recorded_not_changed():
+def test_a_record_without_a_known_address_needs_an_operator_and_changes_nothing():
     designate = FakeDesignate({"bank.example.kz."})
-    detail = backend(designate, {}).run(dns_step())
-    assert detail.startswith("recorded, not done (no address)") and designate.sets == {}
+    with pytest.raises(NeedsOperator, match=r"^not done \(no address\)"):
+        backend(designate, {}).run(dns_step())
+    assert designate.sets == {}

@@ -8,6 +8,7 @@ import pytest
 from multidc.dr.executor import Executor, StepFailed
 from multidc.dr.journal import Journal, JournalError
 from multidc.dr.runbook import RunbookKind, build
+from multidc.dr.states import NeedsOperator, NotApplicable, StepState
 
 from .graphs import KARAGANDA, graph_for, platform
 
@@ -115,3 +116,74 @@ def test_missing_backend_is_named_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="no backend for actions.*pulumi.flip"):
         Executor(book, {k: v for k, v in _backends(book, CountingBackend([])).items() if k != "pulumi"},
                  Journal(tmp_path / "j", book.fingerprint))
+
+
+class ManualIsolate(CountingBackend):
+    """Acts on every step but `manual.isolate`, which no backend can do: it needs an operator."""
+
+    def run(self, step):
+        if step.action == "manual.isolate":
+            raise NeedsOperator(f"isolate {step.site} by hand")
+        return super().run(step)
+
+
+def test_a_manual_step_stops_the_run_before_the_next_group_and_is_not_done(tmp_path):
+    book = _book()
+    effects = []
+    executor = Executor(book, _backends(book, ManualIsolate(effects)), Journal(tmp_path / "j", book.fingerprint))
+    results = {r.step: r for r in executor.run()}
+    isolate = next(s.id for s in book.steps() if s.action == "manual.isolate")
+    assert results[isolate].status is StepState.needs_operator and "by hand" in results[isolate].detail
+    assert [r.step for r in executor.waiting] == [isolate]
+    assert not any(".db.promote." in e for e in effects), "promotion ran past a fence nobody did"
+    journal = Journal(tmp_path / "j", book.fingerprint)
+    assert isolate not in journal.done() and journal.waiting() == {isolate}
+    assert not journal.events("finished")
+
+
+def test_confirmed_manual_step_resumes_the_run_without_repeating_performed_steps(tmp_path):
+    book = _book()
+    effects = []
+    Executor(book, _backends(book, ManualIsolate(effects)), Journal(tmp_path / "j", book.fingerprint)).run()
+    first = list(effects)
+    effects.clear()
+    isolate = next(s.id for s in book.steps() if s.action == "manual.isolate")
+    executor = Executor(book, _backends(book, ManualIsolate(effects)), Journal(tmp_path / "j", book.fingerprint),
+                        confirmed={isolate})
+    results = {r.step: r for r in executor.run()}
+    assert results[isolate].status is StepState.confirmed and not executor.waiting
+    assert set(first).isdisjoint(effects)
+    assert all(r.status.performed for r in results.values())
+    assert Journal(tmp_path / "j", book.fingerprint).events("finished")
+
+
+def test_a_confirmation_never_stands_in_for_a_step_a_backend_can_do(tmp_path):
+    book = _book()
+    effects = []
+    promote = next(s.id for s in book.steps() if s.action == "db.promote")
+    isolate = next(s.id for s in book.steps() if s.action == "manual.isolate")
+    results = {r.step: r for r in Executor(book, _backends(book, ManualIsolate(effects)),
+                                           Journal(tmp_path / "j", book.fingerprint),
+                                           confirmed={promote, isolate}).run()}
+    assert promote in effects and results[promote].status is StepState.done
+
+
+def test_a_step_that_does_not_apply_is_skipped_with_its_reason(tmp_path):
+    book = _book()
+
+    class LostSource(CountingBackend):
+        def run(self, step):
+            if step.action == "storage.switch":
+                raise NotApplicable("the source site is lost")
+            return super().run(step)
+
+    results = Executor(book, _backends(book, LostSource([])), Journal(tmp_path / "j", book.fingerprint)).run()
+    skipped = [r for r in results if r.status is StepState.skipped]
+    assert skipped and all(r.detail == "the source site is lost" for r in skipped)
+
+
+def test_confirming_a_step_that_is_not_in_the_runbook_is_refused(tmp_path):
+    book = _book()
+    with pytest.raises(ValueError, match="--confirm 9.manual.nothing: no such step"):
+        Executor(book, _backends(book, CountingBackend([])), Journal(tmp_path / "j", book.fingerprint),
+                 confirmed={"9.manual.nothing"})

@@ -14,6 +14,9 @@ def pair(request):
     primary, standby, backend = streaming_pair(request, "fence", "test")
     with primary.connect() as conn:
         conn.execute("CREATE TABLE t (id int)")
+    # The pair may replicate asynchronously: a primary killed at once can take the table with it,
+    # and the promoted standby would then fail the test for the wrong reason.
+    pg.wait_for_replay(primary, standby, timeout=60)
     return primary, standby, backend
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from multidc.dr.backends import _write_commits
 from multidc.dr.runbook import Step
+from multidc.dr.states import NeedsOperator
 from multidc.protection import postgres as pg
 
 from tests.dr.pg_pair import streaming_pair
@@ -36,6 +37,7 @@ def test_relax_twice_is_harmless(sync_pair):
     assert "a probe write committed" in backend.run(relax("a"))
 
 
-def test_relax_of_a_system_without_a_server_is_recorded(sync_pair):
+def test_relax_of_a_system_without_a_server_needs_an_operator(sync_pair):
     _, _, backend = sync_pair
-    assert backend.run(relax("a", system="other")).startswith("recorded, not done (no server mapped)")
+    with pytest.raises(NeedsOperator, match=r"^not done \(no server mapped\)"):
+        backend.run(relax("a", system="other"))

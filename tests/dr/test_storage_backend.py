@@ -2,8 +2,9 @@
 
 import pytest
 
-from multidc.dr.backends import RecordingBackend, StorageBackend
+from multidc.dr.backends import BackendError, RecordingBackend, StorageBackend
 from multidc.dr.runbook import Step
+from multidc.dr.states import NotApplicable
 from multidc.local.s3 import LocalS3
 from multidc.protection.rclone import S3Location
 
@@ -48,5 +49,28 @@ def test_final_copy_from_a_lost_site_is_skipped_and_says_so(sites):
     backend = StorageBackend({("files", s): _location(site, "files") for s, site in sites.items()},
                              fallback=RecordingBackend("test"))
     sites["astana"].kill()
-    detail = backend.run(_final_copy("almaty", "astana"))
-    assert detail.startswith("skipped: the source site astana is lost")
+    with pytest.raises(NotApplicable, match="^the source site astana is lost"):
+        backend.run(_final_copy("almaty", "astana"))
+
+
+def _reverse_copy(site, from_site):
+    return Step(id="1.storage.reverse_copy.files", action="storage.reverse_copy", title="t", site=site,
+                system="files", precondition="-", verification="-", rollback="-",
+                params=(("from_site", from_site), ("to_site", site)))
+
+
+def test_reverse_copy_into_a_missing_bucket_names_the_stack_change_and_creates_nothing(sites):
+    backend = StorageBackend({("files", "astana"): _location(sites["astana"], "gone"),
+                              ("files", "almaty"): _location(sites["almaty"], "files")},
+                             fallback=RecordingBackend("test"))
+    with pytest.raises(BackendError, match="bucket gone does not exist.*never creates buckets.*pulumi up"):
+        backend.run(_reverse_copy("astana", "almaty"))
+    assert "gone" not in {b["Name"] for b in sites["astana"].client().list_buckets()["Buckets"]}
+
+
+def test_reverse_copy_fills_the_returning_site_bucket(sites):
+    sites["almaty"].client().put_object(Bucket="files", Key="back", Body=b"x")
+    backend = StorageBackend({("files", s): _location(site, "files") for s, site in sites.items()},
+                             fallback=RecordingBackend("test"))
+    backend.run(_reverse_copy("astana", "almaty"))
+    assert _keys(sites["astana"]) == {"back"}

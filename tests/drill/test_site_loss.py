@@ -38,10 +38,16 @@ def drill(tmp_path_factory):
 
 def test_drill_runs_the_production_commands_in_order(drill):
     commands = [c["command"].split(" --")[0] for c in drill["commands"]]
-    assert commands == ["multidc local up", "multidc local kill", "multidc failover", "multidc local start",
-                        "multidc failback", "multidc local down"]
-    assert all(c["exit_code"] == 0 for c in drill["commands"])
+    assert list(dict.fromkeys(commands)) == ["multidc local up", "multidc local kill", "multidc failover",
+                                             "multidc local start", "multidc failback", "multidc local down"]
     assert "--outputs" in drill["commands"][2]["command"] and "--yes" in drill["commands"][2]["command"]
+    for verb in ("multidc failover", "multidc failback"):
+        runs = [c for c in drill["commands"] if c["command"].startswith(verb)]
+        assert [c["exit_code"] for c in runs] == [3] * (len(runs) - 1) + [0], \
+            f"{verb} stops (exit 3) at each step that needs an operator and succeeds once they are confirmed"
+        assert all("--resume --confirm=" in c["command"] for c in runs[1:])
+    assert all(c["exit_code"] == 0 for c in drill["commands"] if not c["command"].startswith(
+        ("multidc failover", "multidc failback")))
 
 
 def test_drill_covers_every_replicated_postgres_system_and_bucket(drill):
@@ -110,12 +116,15 @@ def test_bucket_whose_primary_survived_keeps_every_object(drill):
     assert result["objects_missing_after_failback"] == 0
 
 
-def test_steps_without_a_local_backend_are_reported_as_not_done(drill):
-    recorded = drill["recorded_only"]
+def test_steps_without_a_local_backend_are_confirmed_by_the_drill_not_done(drill):
+    recorded = drill["confirmed_by_drill"]
     assert any("dns.switch core-db" in line and "no DNS record" in line for line in recorded)
     assert any("db.promote sessions@almaty" in line for line in recorded), "redis has no local stand-in"
+    assert any(line.startswith("2.manual.isolate.astana: ") for line in recorded), "nobody else isolated astana"
     done = {s["step"] for s in drill["failover_steps"] if s["status"] == "done"}
     assert {"3.db.promote.core-db", "3.db.promote.cards-db"} <= done
+    states = {s["step"]: s["status"] for s in drill["failover_steps"]}
+    assert states["2.manual.isolate.astana"] == "confirmed" and states["6.pulumi.flip.almaty"] == "skipped"
     assert not any(s["status"] == "done" and s["step"].startswith(("5.dns", "6.pulumi"))
                    for s in drill["failover_steps"])
 

@@ -99,3 +99,11 @@ def test_status_json_reports_a_database_that_does_not_answer_as_outside_targets(
     assert report["ok"] is False and core["ok"] is False
     assert core["problems"][0].startswith("no reachable primary")
     assert [s["reachable"] for s in core["sites"]] == [False, False]
+
+
+def test_confirming_a_step_the_runbook_does_not_have_names_the_step_ids_and_changes_nothing(outputs_file):
+    result = run("failover", "--stack", "kz-prod", "--to", "almaty", "--outputs", str(outputs_file()), "--dry-run",
+                 "--confirm", "2.manual.isolate.nowhere")
+    assert result.exit_code == 2
+    assert "--confirm 2.manual.isolate.nowhere: no such step" in result.output
+    assert "2.manual.isolate.astana" in result.output

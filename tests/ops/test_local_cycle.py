@@ -1,6 +1,7 @@
 """The operations workflow end to end, as an on-call engineer runs it, on a local deployment of kz-prod.
 
-`multidc local up` -> `status` -> `failover --to almaty` -> `failback --to astana` -> `local down`,
+`multidc local up` -> `status` -> `failover --to almaty` (stopping at each step that needs an operator,
+confirmed and resumed) -> `failback --to astana` -> `local down`,
 each as its own process, while a client writes to every PostgreSQL system through the endpoints of
 the outputs document; no commit acknowledged on a synchronous system is lost.
 """
@@ -11,6 +12,7 @@ import psycopg
 
 from tests.helpers import run_multidc as multidc
 from multidc.drill.clients import Writer
+from multidc.drill.confirm import run_confirming
 from multidc.ops.outputs import read_file
 from multidc.protection import postgres as pg
 
@@ -49,20 +51,40 @@ def test_local_up_status_failover_failback_down_loses_no_acknowledged_commit(pro
                     break
                 writer.stop.wait(0.02)
 
-        over = json.loads(multidc(project_copy, "failover", "--stack", "kz-prod", "--to", "almaty", "--outputs",
-                                  str(out), "--yes", "--json").stdout)
-        assert over["result"] == "finished"
-        promoted = {s["system"]: s for s in over["steps"] if s["action"] == "db.promote"}
-        assert promoted["core-db"]["status"] == "done" and promoted["cards-db"]["status"] == "done"
-        assert promoted["sessions"]["status"] == "recorded", "redis has no local stand-in: not done, and said so"
+        failover = ["failover", "--stack", "kz-prod", "--to", "almaty", "--outputs", str(out), "--yes", "--json"]
+        stopped = json.loads(multidc(project_copy, *failover, expect=3).stdout)
+        states = {s["step"]: s["status"] for s in stopped["steps"]}
+        assert stopped["result"] == "needs-operator" and stopped["not_performed"] > 0
+        assert states["2.manual.isolate.astana"] == "needs-operator", "nobody isolated astana: not done"
+        assert states["2.db.fence.core-db"] == "done" and states["3.db.promote.core-db"] == "not run"
+        waiting = sorted(step for step, state in states.items() if state == "needs-operator")
+        assert waiting == ["2.db.fence.sessions", "2.manual.isolate.astana"], "redis has no local stand-in either"
+        assert " ".join(f"--confirm {step}" for step in waiting) in stopped["resume"]
+
+        resumed = json.loads(multidc(project_copy, *failover, "--resume", *(f"--confirm={s}" for s in waiting),
+                                     expect=3).stdout)
+        states = {s["step"]: s["status"] for s in resumed["steps"]}
+        assert states["2.manual.isolate.astana"] == "confirmed" and states["2.db.fence.core-db"] == "done"
+        assert states["3.db.promote.core-db"] == "done" and states["3.db.promote.cards-db"] == "done"
+        assert states["3.db.promote.sessions"] == "needs-operator", "redis has no local stand-in: not done, and said so"
+
+        over, confirmed = run_confirming(lambda *args, check: multidc(project_copy, *args, expect=None), failover,
+                                         "multidc failover")
+        assert over["result"] == "success" and over["not_performed"] == 0
+        assert {s["status"] for s in over["steps"]} <= {"done", "skipped", "confirmed"}
+        assert any(line.startswith("5.dns.switch.core-db") for line in confirmed)
         after = json.loads(multidc(project_copy, "status", "--stack", "kz-prod", "--outputs", str(out), "--json",
                                    expect=1).stdout)
         core = next(s for s in after["systems"] if s["system"] == "core-db")
         assert core["primary"] == "almaty", "who is primary is probed live, not read from the file"
 
         back = json.loads(multidc(project_copy, "failback", "--stack", "kz-prod", "--to", "astana", "--outputs",
-                                  str(out), "--yes", "--json").stdout)
-        assert back["result"] == "finished"
+                                  str(out), "--yes", "--json", expect=3).stdout)
+        assert back["result"] == "needs-operator"
+        back, _ = run_confirming(lambda *args, check: multidc(project_copy, *args, expect=None),
+                                 ["failback", "--stack", "kz-prod", "--to", "astana", "--outputs", str(out), "--yes",
+                                  "--json"], "multidc failback")
+        assert back["result"] == "success"
         final = json.loads(multidc(project_copy, "status", "--stack", "kz-prod", "--outputs", str(out),
                                    "--json").stdout)
         assert final["ok"], final

@@ -1,0 +1,146 @@
+"""`multidc watch`: one per site; automatic failover on the primary site's etcd lease.
+
+Each site's watcher talks to its own etcd member (the sites and the witness location form a
+three-member cluster). The primary site's watcher holds the lease (multidc.ops.lease) and, if it
+cannot renew it, fences its own databases before the lease can expire anywhere. The standby
+site's watcher takes the lease only once it has expired, through a member with a quorum, and
+then runs `multidc failover` with the lease's revision as the fencing token (it is journalled).
+Without a witness there is no third member to break a tie, and automatic failover is refused.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from .lease import EtcdUnavailable, SiteLease
+
+RENEW, FENCE, TAKE_OVER, WAIT = "renew", "fence", "take-over", "wait"
+
+
+@dataclass(frozen=True)
+class View:
+    """What one site's watcher knows at one moment."""
+
+    now: float
+    holds: bool  # this site took the lease and its last renewal was answered
+    quorum: bool  # this site's etcd member answered this round
+    holder: Optional[str]  # the site holding the key (known only with a quorum)
+    fence_by: Optional[float]  # when this site must stop writes unless renewed (None: never held it)
+    fenced: bool
+
+
+def decide(view: View) -> tuple[str, str]:
+    """The action of this round and why (pure: tests assert on both)."""
+    if view.holds and view.quorum:
+        return RENEW, "this site holds the lease and renewed it"
+    if view.fence_by is not None and not view.fenced:
+        # Split brain, step by step: the holder is cut off from the quorum; the other side's lease
+        # timer runs from the last renewal etcd received, which is later than the last one this
+        # site sent. Fencing by `sent + ttl - margin` stops writes here before the other side can
+        # take the key, so two primaries never acknowledge writes at the same time.
+        if view.now >= view.fence_by:
+            return FENCE, "the lease could not be renewed through a quorum before its deadline: stop writes here"
+        return WAIT, "renewal failing; fencing at the deadline unless it is answered"
+    if view.quorum and view.holder is None and not view.holds:
+        return TAKE_OVER, "the lease expired and this site's etcd member has a quorum"
+    if not view.quorum:
+        return WAIT, "this site's etcd member has no quorum: nothing is decided from here"
+    return WAIT, f"{view.holder} holds the lease"
+
+
+class Watcher:
+    """One site's loop. `fence()` stops this site's writes; `take_over(token)` runs the failover."""
+
+    def __init__(self, lease: SiteLease, fence: Callable[[], None], take_over: Callable[[int], None],
+                 primary: bool, log: Callable[[str], None] = lambda _: None) -> None:
+        self.lease, self.fence, self.take_over, self.primary, self.log = lease, fence, take_over, primary, log
+        self.fenced = False
+        self.fence_by: Optional[float] = None
+
+    def step(self) -> tuple[str, str]:
+        """One round: talk to etcd, decide, act."""
+        quorum, holder, holds = True, None, False
+        try:
+            if self.primary and self.lease.lease is None and self.fence_by is None:
+                holds = self.lease.acquire() is not None
+            elif self.lease.lease is not None:
+                holds = self.lease.renew()
+            current = self.lease.holder()
+            holder = current.site if current else None
+        except EtcdUnavailable as error:
+            quorum = False
+            self.log(f"etcd: {error}")
+        if holds:
+            self.fence_by = self.lease.must_fence_by()
+        action, reason = decide(View(time.monotonic(), holds, quorum, holder, self.fence_by if not holds else None,
+                                     self.fenced))
+        if action == FENCE:
+            self.fence()
+            self.fenced = True
+        elif action == TAKE_OVER and not self.primary:
+            token = self.lease.acquire()
+            if token is not None:
+                self.take_over(token)
+                self.primary = True
+                self.fence_by = self.lease.must_fence_by()
+        return action, reason
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        while not stop():
+            action, reason = self.step()
+            if action != RENEW:
+                self.log(f"{action}: {reason}")
+            time.sleep(max(0.1, self.lease.ttl / 6))
+
+
+def watch_command(
+    stack: str = typer.Option(..., "--stack", "-s"),
+    site: str = typer.Option(..., "--site", help="the site this watcher runs in"),
+    etcd: str = typer.Option(..., "--etcd", help="this site's etcd member, e.g. http://10.10.0.9:2379"),
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help="the deployed stack's outputs"),
+    ttl: int = typer.Option(3, "--ttl", help="lease TTL in seconds (automatic RTO is at most about this plus "
+                                             "the failover's own time)"),
+) -> None:
+    """Watch the primary site's lease in etcd; fail over automatically when it expires (needs a witness)."""
+    from multidc.protection import postgres as pg
+
+    from .commands import _deployed_state, _fail, errors
+    from .lease import Etcd
+    from .wiring import servers
+
+    platform, document = _deployed_state(stack, outputs)
+    if platform.witness is None:
+        _fail(f"stack {stack} has no witness: two sites cannot tell a lost site from a cut link, so automatic "
+              "failover is refused; declare a witness in the spec (a third location) or fail over by hand "
+              "(multidc failover)")
+    primary = platform.primary.name
+    lease = SiteLease(Etcd(etcd), f"/multidc/{stack}/primary", site, ttl)
+
+    def fence() -> None:
+        for (system, where), server in servers(document).items():
+            if where == site and pg.accepts_writes(server, timeout=1):
+                pg.fence(server, method="read_only", timeout=5)
+                errors.print(f"fenced {system} in {site}", highlight=False)
+
+    def take_over(token: int) -> None:
+        command = [sys.executable, "-m", "multidc", "failover", "--stack", stack, "--to", site, "--from", primary,
+                   "--yes", "--json", "--fencing-token", str(token)]
+        if outputs is not None:
+            command += ["--outputs", str(outputs)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        sys.stdout.write(done.stdout)
+        errors.print(f"failover to {site} (fencing token {token}) exited {done.returncode}", highlight=False)
+
+    Watcher(lease, fence, take_over, primary=(site == primary),
+            log=lambda line: errors.print(line, highlight=False, markup=False)).run(lambda: False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch_command)
