@@ -156,6 +156,9 @@ class ServedModel(SpecModel):
     min_replicas: Annotated[int, Field(ge=1)] = 2
     max_replicas: Annotated[int, Field(ge=1)] = 10
     workers: Annotated[int, Field(ge=1, le=64)] = 4
+    image: Optional[str] = Field(
+        None, description="the model server's image, built from serving/Dockerfile by your CI and pinned by "
+                          "tag or digest; default: multidc's serving image of this release")
 
     @model_validator(mode="after")
     def _bounds(self) -> "ServedModel":
