@@ -63,7 +63,7 @@ def buckets(outputs: StackOutputs) -> dict[tuple[str, str], S3Location]:
 def dns_servers(outputs: StackOutputs) -> dict[str, DnsServer]:
     """The sites whose service names live on a DNS server that takes RFC 2136 updates (TSIG-signed)."""
     return {name: DnsServer(address=site.dns_server.address, port=site.dns_server.port, zone=site.dns_server.zone,
-                            key_name=site.dns_server.tsig_key_name, key_secret=_secret(site.dns_server.tsig_secret) or "",
+                            key_name=site.dns_server.tsig_key_name, key_secret=secret_value(site.dns_server.tsig_secret) or "",
                             algorithm=site.dns_server.tsig_algorithm)
             for name, site in outputs.sites.items() if site.dns_server is not None}
 
@@ -78,7 +78,7 @@ def kubeconfigs(platform: Platform, outputs: StackOutputs) -> dict[tuple[str, st
         on = spec_system.ml.cluster if spec_system.ml is not None else spec_system.name
         system = outputs.systems.get(on)
         for site, placement in (system.placements.items() if system else ()):
-            config = _secret(placement.cluster.kubeconfig) if placement.cluster is not None else None
+            config = secret_value(placement.cluster.kubeconfig) if placement.cluster is not None else None
             if config:
                 found[(spec_system.name, site)] = yaml.safe_load(config)
     return found

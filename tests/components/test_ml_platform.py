@@ -256,8 +256,14 @@ def test_model_server_workers_are_the_specs_or_one_per_cpu(fields, workers):
     assert model_server_workers(model) == workers
 
 
+def test_the_spec_refuses_a_served_model_cpu_that_is_no_quantity():
+    with pytest.raises(ValueError, match="'two' is not a Kubernetes quantity"):
+        ServedModel(name="churn", model_uri="models:/churn/1", cpu="two")
+
+
 def test_model_server_workers_name_a_cpu_that_is_no_quantity():
-    model = ServedModel(name="churn", model_uri="models:/churn/1", cpu="two")
+    # The spec refuses it first (above); the component still names it if handed one unchecked.
+    model = ServedModel.model_construct(name="churn", model_uri="models:/churn/1", cpu="two")
     with pytest.raises(ValueError, match="served model 'churn': cpu 'two' is not a Kubernetes CPU quantity"):
         model_server_workers(model)
 
