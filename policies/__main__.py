@@ -18,7 +18,9 @@ except ImportError:
     here = Path.cwd().resolve()
     sys.path.insert(0, str(next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here.parent)))
 
-from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets
+from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets, wire
+
+wire.install()  # decode each resource once per request, not once per policy
 
 PolicyPack(
     name="multidc",
