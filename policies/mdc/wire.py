@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Optional
 
 _scope = threading.local()
 
@@ -38,8 +38,26 @@ def _remembered(decode: Callable[[Any], Any]) -> Callable[..., Any]:
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = (value, decode(value))
+            # What each decoded value was decoded from, back to the message's own dict (secrets
+            # still wrapped), so that a policy can ask what the SDK unwrapped (`raw`).
+            _scope.origin[id(hit[1])] = _scope.origin.get(id(value), hit[1])
         return hit[1]
     return remembered
+
+
+def raw(props: Any) -> Optional[Mapping[str, Any]]:
+    """The properties a policy was given as the engine sent them: Pulumi secrets still wrapped
+    (`{SPECIAL_SIG_KEY: SECRET_SIG, "value": ...}`), unknowns as the SDK's sentinels. None
+    outside a request or when decoding is not shared (then secrets cannot be told apart)."""
+    origin = getattr(_scope, "origin", None)
+    return origin.get(id(props)) if origin else None
+
+
+def request_state() -> dict[str, Any]:
+    """A dict that lives as long as the current request (empty outside one): what one policy
+    leaves for a later policy of the same request."""
+    state = getattr(_scope, "state", None)
+    return state if state is not None else {}
 
 
 def _remembered_method(read: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -60,12 +78,29 @@ def _remembered_method(read: Callable[[Any, Any], Any]) -> Callable[[Any, Any], 
 def _one_request(handler: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def serve(self: Any, request: Any, context: Any) -> Any:
-        _scope.memo = {}
+        _scope.memo, _scope.origin, _scope.state = {}, {}, {}
         try:
             return handler(self, request, context)
         finally:
-            _scope.memo = None
+            _scope.memo = _scope.origin = _scope.state = None
     return serve
+
+
+_stack_listeners: list[Callable[[], None]] = []
+
+
+def on_configure_stack(listener: Callable[[], None]) -> None:
+    """Call `listener()` whenever the engine starts on a stack (`ConfigureStack`)."""
+    _stack_listeners.append(listener)
+
+
+def _announcing(handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    def configure(self: Any, request: Any, context: Any) -> Any:
+        for listener in _stack_listeners:
+            listener()
+        return handler(self, request, context)
+    return configure
 
 
 class _JsonFormat:
@@ -85,7 +120,7 @@ def install() -> bool:
 
     servicer = getattr(sdk, "_PolicyAnalyzerServicer", None)
     needed = ("json_format", "deserialize_properties", "unknown_checking_proxy")
-    methods = ("Analyze", "AnalyzeStack", "_get_resource_options", "_get_provider_resource")
+    methods = ("Analyze", "AnalyzeStack", "ConfigureStack", "_get_resource_options", "_get_provider_resource")
     if (servicer is None or not all(hasattr(sdk, name) for name in needed)
             or not all(hasattr(servicer, name) for name in methods)):
         return False
@@ -99,5 +134,6 @@ def install() -> bool:
         setattr(servicer, name, _remembered_method(getattr(servicer, name)))
     servicer.Analyze = _one_request(servicer.Analyze)
     servicer.AnalyzeStack = _one_request(servicer.AnalyzeStack)
+    servicer.ConfigureStack = _announcing(servicer.ConfigureStack)
     servicer._mdc_shared = True
     return True

@@ -42,7 +42,8 @@ def container(name: str = "rclone", image: str = "rclone/rclone:1.67.0", **extra
 
 
 def pod(*containers: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"containers": list(containers), "securityContext": {"runAsNonRoot": True, "runAsUser": 65534},
+    return {"containers": list(containers), "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
+                                                                "seccompProfile": {"type": "RuntimeDefault"}},
             "automountServiceAccountToken": False, **extra}
 
 
