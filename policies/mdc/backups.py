@@ -16,11 +16,11 @@ from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationA
 from mdc.common import plain, schema, setting, whole
 from multidc.contract import BACKUP_TARGET, DATABASE, TAG_BACKUP_OF
 
+from mdc.openstack import DATABASE_INSTANCE
 from mdc.facts import STATEFUL_KINDS, StackFacts, descendants, is_bucket, placement_of
 from mdc.waivers import resource_policy, stack_policy
 
 COMPLIANCE = "COMPLIANCE"
-DATABASE_INSTANCE = "openstack:database/instance:Instance"
 
 
 # --- MDC-BAK-001 ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterator
 
 from pulumi_policy.proxy import (UNKNOWN_ARCHIVE_VALUE, UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE,
@@ -48,6 +49,7 @@ _PLACEHOLDER = re.compile(r"^(\$\(?\{?[\w.-]+\}?\)?|\{\{.*\}\}|<[^>]*>|\*+|%s|%\
 _NOT_SECRET = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "changeme-never"})
 
 
+@lru_cache(maxsize=4096)  # the same few hundred property names, asked for every resource
 def is_credential_name(name: str) -> bool:
     """True for 'password', 'secret_key', 'PGPASSWORD', 'psk'; False for 'secretName',
     'access_key_id', 'OIDC_TOKEN_ENDPOINT', 'SECRETS_DIR', 'password_enabled'."""
@@ -75,6 +77,8 @@ def looks_secret(value: Any) -> bool:
 
 def url_credentials(text: str) -> bool:
     """A URL in `text` that carries a password (postgres://app:s3cret@db:5432/app)."""
+    if "://" not in text or "@" not in text:
+        return False
     return any(not _PLACEHOLDER.match(match.group(1)) for match in _URL_CREDENTIALS.finditer(text))
 
 

@@ -18,22 +18,11 @@ from mdc.common import plain, schema, setting
 from multidc.contract import DATABASE
 
 from mdc.facts import component_of, is_bucket
+from mdc.openstack import (COMPUTE_INSTANCE, DATABASE_INSTANCE, FLOATING_IPS, IKE_POLICY, IPSEC_POLICY, NETWORK, PORT,
+                           ROUTER, SEC_GROUP_RULE, SWIFT_CONTAINER)
 from mdc.workloads import kubernetes_kind
 from mdc.waivers import resource_policy, stack_policy
 
-SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
-ROUTER = "openstack:networking/router:Router"
-NETWORK = "openstack:networking/network:Network"
-PORT = "openstack:networking/port:Port"
-DATABASE_INSTANCE = "openstack:database/instance:Instance"
-COMPUTE_INSTANCE = "openstack:compute/instance:Instance"
-FLOATING_IPS = frozenset({
-    "openstack:networking/floatingIp:FloatingIp",
-    "openstack:networking/floatingIpAssociate:FloatingIpAssociate",
-    "openstack:compute/floatingIpAssociate:FloatingIpAssociate",
-})
-IKE_POLICY = "openstack:vpnaas/ikePolicy:IkePolicy"
-IPSEC_POLICY = "openstack:vpnaas/ipSecPolicy:IpSecPolicy"
 
 # --- MDC-NET-001 ------------------------------------------------------------------------------
 
@@ -180,7 +169,6 @@ database_private = stack_policy(
 
 # --- MDC-NET-003 ------------------------------------------------------------------------------
 
-SWIFT_CONTAINER = "openstack:objectstorage/container:Container"
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
 _EVERYONE_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
                       "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")

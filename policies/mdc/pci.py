@@ -19,16 +19,11 @@ from mdc.common import plain, schema, setting
 from multidc.contract import PLACEMENTS
 
 from mdc.facts import Placement, StackFacts
+from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER, LOAD_BALANCER,
+                           NETWORK, PORT, SUBNET, VOLUME)
 from mdc.waivers import stack_policy
 
 PAYMENT_CARD = "payment-card"
-NETWORK = "openstack:networking/network:Network"
-SUBNET = "openstack:networking/subnet:Subnet"
-DATABASE_INSTANCE = "openstack:database/instance:Instance"
-DATABASE_CONFIGURATION = "openstack:database/configuration:Configuration"
-VOLUME = "openstack:blockstorage/volume:Volume"
-COMPUTE_INSTANCE = "openstack:compute/instance:Instance"
-LISTENER = "openstack:loadbalancer/listener:Listener"
 TLS_LISTENER_PROTOCOLS = ("TERMINATED_HTTPS", "HTTPS")
 # The Trove configuration setting that makes each engine require TLS of its clients.
 TLS_SETTINGS = {"mysql": ("require_secure_transport", "ON"), "mariadb": ("require_secure_transport", "ON"),
@@ -61,8 +56,7 @@ def _in_cardholder(resources: Iterable[PolicyResource],
 
 # What attaches to a network: servers, ports, database instances, clusters, load balancers.
 # (A subnet belongs to its network; a router interface is the routed, filtered way in.)
-ATTACHING = frozenset({COMPUTE_INSTANCE, DATABASE_INSTANCE, "openstack:networking/port:Port",
-                       "openstack:containerinfra/cluster:Cluster", "openstack:loadbalancer/loadBalancer:LoadBalancer"})
+ATTACHING = frozenset({COMPUTE_INSTANCE, DATABASE_INSTANCE, PORT, CLUSTER, LOAD_BALANCER})
 
 
 def _networks(resource: PolicyResource, by_key: Mapping[str, PolicyResource]) -> set[PolicyResource]:

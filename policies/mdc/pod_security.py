@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs
 
 from mdc.kubernetes import where
-from mdc.workloads import helm_values, values_contexts, values_host_access, workload
+from mdc.workloads import helm_values, release_contexts, values_host_access, workload
 from mdc.waivers import resource_policy
 
 # The one capability "restricted" lets a container add back after dropping ALL.
@@ -56,8 +56,7 @@ def validate_not_privileged(args: ResourceValidationArgs, report_violation: Repo
                     "Capabilities). Set securityContext.allowPrivilegeEscalation: false and capabilities.drop: "
                     "[ALL], and add back only NET_BIND_SERVICE if needed.")
         return
-    values = helm_values(args.resource_type, args.props)
-    for found in values_contexts(values) if values is not None else ():
+    for found in release_contexts(args.resource_type, args.props):
         problems = list(_escalations(found.context, full=False))
         if problems:
             report_violation(
@@ -90,8 +89,7 @@ def validate_non_root(args: ResourceValidationArgs, report_violation: ReportViol
                     "a process escaping it lands as root on the node. Set securityContext.runAsNonRoot: true and "
                     "a non-zero runAsUser on the pod or the container.")
         return
-    values = helm_values(args.resource_type, args.props)
-    for found in values_contexts(values) if values is not None else ():
+    for found in release_contexts(args.resource_type, args.props):
         if found.context.get("runAsNonRoot") is False or found.context.get("runAsUser") == 0:
             report_violation(f"Helm release '{args.name}' sets {found.path} to run as root (runAsNonRoot false or "
                              "runAsUser 0). Override those values with a non-root user.")
@@ -163,8 +161,7 @@ def validate_seccomp(args: ResourceValidationArgs, report_violation: ReportViola
                     "of the kernel is open to it (Pod Security Standards, restricted: Seccomp). Set "
                     "securityContext.seccompProfile.type: RuntimeDefault on the pod or the container.")
         return
-    values = helm_values(args.resource_type, args.props)
-    for found in values_contexts(values) if values is not None else ():
+    for found in release_contexts(args.resource_type, args.props):
         if _profile(found.context) == "Unconfined":
             report_violation(f"Helm release '{args.name}' sets {found.path}.seccompProfile to Unconfined. Use "
                              "RuntimeDefault.")

@@ -126,3 +126,9 @@ def helm_values(resource_type: str, props: Mapping[str, Any]) -> Optional[Any]:
     if resource_type not in HELM_RELEASES:
         return None
     return plain(props.get("values") or {})
+
+
+def release_contexts(resource_type: str, props: Mapping[str, Any]) -> Iterator[ValuesContext]:
+    """The security contexts in a Helm release's values; nothing for other resources."""
+    values = helm_values(resource_type, props)
+    return values_contexts(values) if values is not None else iter(())
