@@ -75,6 +75,24 @@ def test_net003_accepts_swift_container_read_by_its_project(pack):
     assert verdict(pack, program) == set()
 
 
+S3_ACL = "aws:s3/bucketAclV2:BucketAclV2"  # pulumi-aws is not a dependency: its inputs as aws.s3.BucketAclV2 sends them
+
+
+def test_net003_rejects_s3_canned_public_acl_and_grant_to_all_users(pack):
+    stack = Stack()
+    stack.add(S3_ACL, "media-acl", inputs={"bucket": "media", "acl": "public-read"})
+    stack.add(S3_ACL, "logs-acl", inputs={"bucket": "logs", "accessControlPolicy": {
+        "owner": {"id": "owner"}, "grants": [{"permission": "READ", "grantee": {
+            "type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"}}]}})
+    assert check(pack, stack) == {("MDC-NET-003", "media-acl"), ("MDC-NET-003", "logs-acl")}
+
+
+def test_net003_accepts_private_s3_acl(pack):
+    stack = Stack()
+    stack.add(S3_ACL, "media-acl", inputs={"bucket": "media", "acl": "private"})
+    assert check(pack, stack) == set()
+
+
 def _world_rule(name: str, port: int, prefix: str = "0.0.0.0/0") -> None:
     openstack.networking.SecGroupRule(name, direction="ingress", ethertype="IPv4", protocol="tcp",
                                       port_range_min=port, port_range_max=port, remote_ip_prefix=prefix,
