@@ -19,8 +19,8 @@ from mdc.common import plain, schema, setting
 from multidc.contract import PLACEMENTS
 
 from mdc.facts import Placement, StackFacts
-from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER, LOAD_BALANCER,
-                           NETWORK, PORT, SUBNET, VOLUME)
+from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER,
+                           LOAD_BALANCER, NETWORK, PORT, SUBNET, VOLUME)
 from mdc.waivers import stack_policy
 
 PAYMENT_CARD = "payment-card"

@@ -73,24 +73,21 @@ class Waiver:
         entry = entry if isinstance(entry, Mapping) else {}
         system, resource = entry.get(WAIVER_SYSTEM) or None, entry.get(WAIVER_RESOURCE) or None
         reason = str(entry.get(WAIVER_REASON) or "").strip()
-        expires, problem = None, None
+        written = entry.get(WAIVER_EXPIRES)
         try:
-            expires = date.fromisoformat(str(entry.get(WAIVER_EXPIRES))) if entry.get(WAIVER_EXPIRES) else None
+            expires = date.fromisoformat(str(written)) if written else None
         except ValueError:
-            problem = f"its expiry {entry.get(WAIVER_EXPIRES)!r} is not a date (YYYY-MM-DD)"
+            return cls(policy_id(str(entry.get(WAIVER_POLICY) or "")), system, resource, reason, None,
+                       f"its expiry {written!r} is not a date (YYYY-MM-DD)")
         policy = policy_id(str(entry.get(WAIVER_POLICY) or ""))
-        if problem:
-            pass
-        elif policy not in KNOWN:
-            problem = f"it names policy '{entry.get(WAIVER_POLICY)}', which is not a policy of this pack"
-        elif bool(system) == bool(resource):
-            problem = "it must name exactly one of a system and a resource"
-        elif not reason:
-            problem = "it gives no reason"
-        elif expires is None:
-            problem = "it has no expiry date"
-        elif expires < on:
-            problem = f"it expired on {expires.isoformat()}"
+        problems = [
+            (policy not in KNOWN, f"it names policy '{entry.get(WAIVER_POLICY)}', which is not a policy of this pack"),
+            (bool(system) == bool(resource), "it must name exactly one of a system and a resource"),
+            (not reason, "it gives no reason"),
+            (expires is None, "it has no expiry date"),
+            (expires is not None and expires < on, f"it expired on {expires.isoformat() if expires else ''}"),
+        ]
+        problem = next((why for failed, why in problems if failed), None)
         return cls(policy, system, resource, reason, expires, problem)
 
 
@@ -102,7 +99,12 @@ def parse_all(entries: Any, on: Optional[date] = None) -> tuple[Waiver, ...]:
 # --- waivers learned from the Platform's Analyze, per stack ----------------------------------------
 
 _learned: dict[str, tuple[Waiver, ...]] = {}
+# The system of every resource analyzed so far: its own, or its parent's (parents are
+# analyzed before their children), so that a Trove instance under a ManagedDatabase is
+# covered by a waiver for that database's system.
+_systems: dict[str, Optional[str]] = {}
 wire.on_configure_stack(_learned.clear)  # a new run of the engine: forget the last stack's
+wire.on_configure_stack(_systems.clear)
 
 
 def _stack_of(urn: str) -> str:
@@ -148,7 +150,10 @@ def resource_policy(*, name: str, description: str, enforcement_level: Enforceme
         waivers = _learned.get(_stack_of(args.urn), ())
         if not waivers:
             return validate(args, report_violation)
-        system = system_of(args.resource_type, args.props)
+        system = _systems.get(args.urn)
+        if args.urn not in _systems:
+            system = _systems[args.urn] = (system_of(args.resource_type, args.props)
+                                           or _systems.get(args.opts.parent or ""))
         return validate(args, _route(policy, report_violation, waivers,
                                      lambda _urn: ({args.name, args.urn}, system)))
 
@@ -157,7 +162,9 @@ def resource_policy(*, name: str, description: str, enforcement_level: Enforceme
 
 
 def stack_waivers(resources: Iterable[PolicyResource]) -> tuple[Waiver, ...]:
-    return tuple(w for r in resources if r.resource_type == PLATFORM for w in parse_all(plain(r.props.get(WAIVERS) or [])))
+    """The waivers of every Platform in the stack (from its outputs)."""
+    return tuple(waiver for resource in resources if resource.resource_type == PLATFORM
+                 for waiver in parse_all(plain(resource.props.get(WAIVERS) or [])))
 
 
 def _owner_system(resource: PolicyResource) -> Optional[str]:

@@ -66,7 +66,7 @@ class Workload:
     def containers(self, *, init: bool = True, ephemeral: bool = False) -> Iterator[Mapping[str, Any]]:
         """The pod's init containers (unless `init=False`), containers, and ephemeral
         containers (debug containers, which the Pod Security Standards judge too) if asked."""
-        kinds = (("initContainers",) if init else ()) + ("containers",) + (("ephemeralContainers",) if ephemeral else ())
+        kinds = [*(["initContainers"] if init else []), "containers", *(["ephemeralContainers"] if ephemeral else [])]
         for key in kinds:
             for container in self.pod.get(key) or []:
                 if isinstance(container, Mapping):

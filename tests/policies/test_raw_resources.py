@@ -170,8 +170,8 @@ def test_k8s006_rejects_host_namespaces_host_path_and_host_ports(pack):
 def test_k8s002_rejects_added_capabilities_and_privilege_escalation_in_any_kind(pack):
     def program():
         deployment("admin", web(capabilities={"add": ["SYS_ADMIN"], "drop": ["ALL"]}))
-        k8s.core.v1.ReplicationController("escalating", spec={"selector": {"app": "web"},
-                                                              "template": template(web(allow_privilege_escalation=True))})
+        escalating = template(web(allow_privilege_escalation=True))
+        k8s.core.v1.ReplicationController("escalating", spec={"selector": {"app": "web"}, "template": escalating})
         k8s.batch.v1.CronJob("nightly", spec={"schedule": "0 3 * * *", "job_template": {"spec": {
             "template": template(web(privileged=True), restart_policy="OnFailure")}}})
     assert verdict(pack, program) == {("MDC-K8S-002", "admin"), ("MDC-K8S-002", "escalating"),

@@ -10,7 +10,7 @@ from typing import Any
 from multidc.contract import (STATELESS, STATELESS_REASON, WAIVER_EXPIRES, WAIVER_POLICY, WAIVER_REASON,
                               WAIVER_RESOURCE, WAIVER_SYSTEM, WAIVERS)
 
-from .fixtures import Stack, compliant
+from .fixtures import Stack, compliant, with_cards
 from .test_analyzer import violating
 from .test_policies import check
 
@@ -92,3 +92,11 @@ def test_bak001_respects_a_system_declared_stateless(pack):
     stack = _documents_without_backup()
     stack.set_system("documents", **{STATELESS: True, STATELESS_REASON: "a render cache, rebuilt from core-db"})
     assert check(pack, stack) == set()
+
+
+def test_system_waiver_covers_the_resources_declared_under_the_system(pack):
+    stack = with_cards(compliant())
+    stack.set_inputs("cards-db-astana-0", users=[{"name": "app", "password": "in-plain-text-1"}])
+    assert check(pack, stack) == {("MDC-SEC-001", "cards-db-astana-0")}
+    stack.set_props("kz", **{WAIVERS: [waiver("MDC-SEC-001", system="cards-db")]})
+    assert check(pack, stack) == {("MDC-PACK-002", "cards-db-astana-0")}
