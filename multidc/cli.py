@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from multidc import project
+from multidc.console import print_error
 from multidc.spec import Platform, SpecError, load_stack
 
 app = typer.Typer(
@@ -32,7 +33,7 @@ def load_or_exit(stack: str) -> Platform:
     try:
         return load_stack(stack, project.root())
     except SpecError as error:
-        errors.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        print_error(errors, str(error))
         raise typer.Exit(2)
 
 
@@ -40,7 +41,7 @@ def _policy_config(path: Optional[Path], stack: str) -> Optional[Path]:
     """The stack's policy config: the one given, else stacks/policy-config.<stack>.json if present."""
     if path is not None:
         if not path.is_file():
-            errors.print(f"[red]error:[/red] --policy-config {path}: no such file")
+            print_error(errors, f"--policy-config {path}: no such file")
             raise typer.Exit(2)
         return path
     default = project.stacks_dir() / f"policy-config.{stack}.json"
@@ -76,10 +77,10 @@ def plan(
             config = load_policy_config(config_path) if config_path is not None else None
             report = run_policy_pack(graph, pack_dir=project.policies_dir(), config=config)
         except PolicyConfigError as error:
-            errors.print(f"[red]error:[/red] policy config {config_path}: {error}", highlight=False)
+            print_error(errors, f"policy config {config_path}: {error}")
             raise typer.Exit(2)
         except PolicyPackError as error:
-            errors.print(f"[red]error:[/red] the policy pack could not run: {error}", highlight=False)
+            print_error(errors, f"the policy pack could not run: {error}")
             raise typer.Exit(2)
     assessment = assess(platform, graph)
     if export_manifests is not None:
@@ -88,7 +89,7 @@ def plan(
         try:
             written = export(graph, export_manifests)
         except ManifestExportError as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            print_error(errors, str(error))
             raise typer.Exit(2)
         errors.print(f"wrote {len(written)} manifest file(s) to {export_manifests}")
     if as_json:

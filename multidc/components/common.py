@@ -126,8 +126,7 @@ def k8s_name(*parts: str) -> str:
 def retention_days(system: System) -> int:
     """The longest retention of a backup policy, in days: the age at which a backup may go."""
     assert system.backup is not None
-    retention = system.backup.retention
-    return max(retention.daily, retention.weekly * 7, retention.monthly * 31, 1)
+    return system.backup.retention.longest_days
 
 
 # --- Kubernetes objects ---------------------------------------------------------------

@@ -15,8 +15,6 @@ from multidc.components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from multidc.components.site import Site
 from multidc.contract import KUBERNETES
 
-# Magnum's Kubernetes drivers boot Fedora CoreOS; the spec's default VM image does not apply.
-DEFAULT_IMAGE = "fedora-coreos-40"
 CRITICAL_MASTERS = 3
 
 
@@ -70,7 +68,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         workers = worker_counts(size, props["scale"])
         masters = CRITICAL_MASTERS if system.tier is spec.Tier.critical else 1
         version = size.engine_version or "1.29"
-        image = size.image if "image" in size.model_fields_set else DEFAULT_IMAGE
+        image = system.boot_image
         contract = {
             **props, "engine_version": version, "flavor": size.flavor, "image": image, "master_count": masters,
             "node_count": workers.node_count, "min_nodes": workers.min_nodes, "max_nodes": workers.max_nodes,

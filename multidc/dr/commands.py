@@ -13,6 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from multidc.console import print_error
 from multidc.spec import Platform, SpecError, load_stack
 
 from .assessment import Assessment, assess
@@ -29,7 +30,7 @@ console = Console()
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    print_error(Console(stderr=True), message)
     raise typer.Exit(2)
 
 

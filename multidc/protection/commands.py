@@ -40,6 +40,7 @@ from multidc.protection.bucket_restore import (
 )
 from multidc.protection.db_backup import BackupError, BackupRecord, list_backups, restore_database_before
 from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
+from multidc.console import print_error
 from multidc.spec import SpecError, load_stack, parse_duration
 
 SOURCES = ("versions", "vault", "auto")
@@ -448,7 +449,7 @@ def register(app: typer.Typer) -> None:
         elif code == 0:
             announce(_outcome(report))
         if code:
-            errors.print(f"[red]error:[/red] {report['error']}", markup=True, highlight=False, soft_wrap=True)
+            print_error(errors, report["error"])
             raise typer.Exit(code)
 
 

@@ -5,31 +5,13 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from multidc.spec import CONFIG_KEY, SpecError, load_stack, parse_platform
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture()
-def kz() -> dict:
-    """kz-prod's platform spec as plain data, to break in one place per test."""
-    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.kz-prod.yaml").read_text())
-    return copy.deepcopy(document["config"][CONFIG_KEY])
-
-
-def system(spec: dict, name: str) -> dict:
-    return next(s for s in spec["systems"] if s["name"] == name)
-
-
-def paths(spec: dict) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        parse_platform(spec, "test")
-    return [path for path, _ in caught.value.problems]
+from .conftest import ROOT, paths, system
 
 
 @pytest.mark.parametrize("stack", ["kz-prod", "hybrid", "backup-only", "active-active"])
@@ -162,11 +144,11 @@ def test_cli_reports_a_bad_stack_with_exit_code_2_and_no_traceback(tmp_path, kz)
     system(kz, "core-db")["topology"] = "active-active"
     kz["sites"][1]["cidr"] = "10.10.128.0/17"
     (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: multidc\nruntime: python\n")
     (tmp_path / "stacks" / "Pulumi.broken.yaml").write_text(yaml.safe_dump({"config": {CONFIG_KEY: kz}}))
-    script = ("import sys, multidc.cli as cli; from pathlib import Path; cli.ROOT = Path(sys.argv[1]); "
-              "sys.argv = ['multidc', 'plan', '--stack', 'broken']; cli.app()")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                            timeout=120)
+    script = "import sys, multidc.cli as cli; sys.argv = ['multidc', 'plan', '--stack', 'broken']; cli.app()"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "systems.core-db.topology: active-active needs a multi-writer engine" in result.stderr
