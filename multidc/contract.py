@@ -56,6 +56,20 @@ PLACEMENT_KEYS = ("system", "site", "kind", "tier", "topology", "role", "sites",
                   "data_classes")
 BACKUP_KEYS = ("system", "site", "protects_site", "schedule", "immutable_days", "vault")
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
+# Optional placement keys: a system declared stateless (a cache, a job runner) and why; the
+# backup policy (MDC-BAK-001) trusts the declaration and shows its reason.
+STATELESS = "stateless"
+STATELESS_REASON = "stateless_reason"
+
+# The platform's policy waivers: a list of {policy, system | resource, reason, expires}, registered
+# by the Platform component as an input and an output; the policy pack honours them.
+WAIVERS = "waivers"
+WAIVER_POLICY = "policy"
+WAIVER_SYSTEM = "system"
+WAIVER_RESOURCE = "resource"
+WAIVER_REASON = "reason"
+WAIVER_EXPIRES = "expires"  # an ISO date (YYYY-MM-DD); the waiver holds through that day
+
 CONTRACT: Mapping[str, tuple[str, ...]] = {
     SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,
     **{placement: PLACEMENT_KEYS for placement in PLACEMENTS},

@@ -18,13 +18,16 @@ except ImportError:
     here = Path.cwd().resolve()
     sys.path.insert(0, str(next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here.parent)))
 
-from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets
+from mdc import backups, contract, dr, kubernetes, network, pci, pod_security, residency, secrets, waivers, wire
+
+wire.install()  # decode each resource once per request, not once per policy
 
 PolicyPack(
     name="multidc",
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[
         contract.component_contract,
+        waivers.waivers_valid,
         dr.two_sites,
         dr.site_distance,
         dr.seismic_zones,
@@ -40,6 +43,7 @@ PolicyPack(
         network.database_private,
         network.bucket_private,
         network.vpn_crypto,
+        network.service_exposure,
         secrets.credentials_secret,
         secrets.kubernetes_plaintext,
         secrets.generated_secret,
@@ -47,9 +51,15 @@ PolicyPack(
         pci.encrypted_at_rest,
         pci.tls_only,
         kubernetes.resource_limits,
-        kubernetes.not_privileged,
-        kubernetes.non_root,
+        pod_security.not_privileged,
+        pod_security.non_root,
         kubernetes.probes,
         kubernetes.pinned_images,
+        pod_security.host_access,
+        pod_security.seccomp,
+        # Last of each kind: the SDK runs policies in this order, and these show what the
+        # policies above set aside under a waiver during the same request.
+        waivers.waived_findings,
+        waivers.waived_stack_findings,
     ],
 )

@@ -20,7 +20,9 @@ from multidc.components import k8s_workloads as kw
 from multidc.contract import placement_name  # noqa: F401 - components name their placements with it
 from multidc.components.ml_platform import HelmChart
 from multidc.protection.rclone import S3Location, cronjob_container
-from multidc.spec import Kind, Platform, System, Topology
+from multidc.contract import (STATELESS, STATELESS_REASON, WAIVER_EXPIRES, WAIVER_POLICY, WAIVER_REASON,
+                              WAIVER_RESOURCE, WAIVER_SYSTEM)
+from multidc.spec import Kind, Platform, System, Topology, Waiver
 
 # Roles and scales a placement can have (docs/components.md).
 PRIMARY, STANDBY, ACTIVE = "primary", "standby", "active"
@@ -96,7 +98,17 @@ def placement_props(platform: Platform, system: System, site: str) -> dict[str, 
     if role == STANDBY:
         props["replicates_from"] = placement_name(system.name, system.primary_site)
         props["replication_mechanism"] = REPLICATION_MECHANISMS.get(system.kind)
+    if system.stateless:  # the backup policy (MDC-BAK-001) trusts the declaration and its reason
+        props[STATELESS] = True
+        props[STATELESS_REASON] = system.stateless_reason
     return props
+
+
+def waiver_props(waiver: Waiver) -> dict[str, Any]:
+    """A waiver of the spec as the Platform component registers it for the policy pack."""
+    props = {WAIVER_POLICY: waiver.policy, WAIVER_SYSTEM: waiver.system, WAIVER_RESOURCE: waiver.resource,
+             WAIVER_REASON: waiver.reason, WAIVER_EXPIRES: waiver.expires.isoformat()}
+    return {key: value for key, value in props.items() if value is not None}
 
 
 def bounded_name(limit: int, *parts: str) -> str:

@@ -24,7 +24,7 @@ import pulumi
 from multidc import spec
 from multidc.components.backup import BackupTarget, BackupTargetArgs, VeleroTarget
 from multidc.components.bucket import ObjectBucket, ObjectBucketArgs
-from multidc.components.common import STANDBY, placement_name, placement_props, placement_role
+from multidc.components.common import STANDBY, placement_name, placement_props, placement_role, waiver_props
 from multidc.components.database import ManagedDatabase, ManagedDatabaseArgs, holds_card_data
 from multidc.components.interconnect import Interconnect, InterconnectArgs
 from multidc.components.kubernetes import KubernetesCluster, KubernetesClusterArgs
@@ -42,7 +42,7 @@ from multidc.components.replication import BucketCopy, BucketCopyArgs
 from multidc.components.site import Site, SiteArgs
 from multidc.components.velero import Velero, VeleroArgs
 from multidc.components.vm_group import VmGroup, VmGroupArgs
-from multidc.contract import PLATFORM
+from multidc.contract import PLATFORM, WAIVERS
 
 Placement = tuple[str, str]  # (system, site)
 
@@ -78,6 +78,8 @@ class Platform(pulumi.ComponentResource):
             "witness": None if witness is None else {
                 "name": witness.name, "country": witness.location.country,
                 "latitude": witness.location.latitude, "longitude": witness.location.longitude},
+            # The policy pack honours these (docs/policies.md, "Waiving a policy").
+            WAIVERS: [waiver_props(waiver) for waiver in platform.waivers],
         }
         super().__init__(PLATFORM, name, contract, opts)
         self._platform = platform

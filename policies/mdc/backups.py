@@ -8,39 +8,50 @@ time (003), kept for a defined time (004); every system that holds state should 
 
 from __future__ import annotations
 
-from pulumi_policy import (
-    EnforcementLevel,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from typing import Any
 
-from mdc.common import schema, setting, whole
-from multidc.contract import BACKUP_TARGET
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
+
+from mdc.common import plain, schema, setting, whole
+from multidc.contract import BACKUP_TARGET, DATABASE, TAG_BACKUP_OF
+
+from mdc.openstack import DATABASE_INSTANCE
 from mdc.facts import STATEFUL_KINDS, StackFacts, descendants, is_bucket, placement_of
+from mdc.waivers import resource_policy, stack_policy
 
 COMPLIANCE = "COMPLIANCE"
 
 
 # --- MDC-BAK-001 ------------------------------------------------------------------------------
 
+def _declared_types(urn: str) -> list[str]:
+    """The type chain a URN carries: its parents' types, then its own."""
+    return urn.split("::")[2].split("$") if urn.count("::") >= 3 else []
+
+
 def validate_backup_policy(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == DATABASE_INSTANCE and DATABASE not in _declared_types(args.urn):
+        report_violation(
+            f"Database instance '{args.name}' is declared outside the spec, so no backup of it is ever taken: a "
+            "deletion, a bad migration or ransomware's encryption cannot be undone. Declare it as a system with "
+            "`backup:` in the spec, or waive MDC-BAK-001 for it with the reason its data can be lost.")
+        return
     placement = placement_of(args)
     if placement is None or not placement.is_primary or placement.kind not in STATEFUL_KINDS:
         return
-    if placement.backup is None:
+    if placement.backup is None and not placement.stateless:
         report_violation(
             f"'{placement.system}' ({placement.kind}) holds state but has no backup policy: its replicas copy "
             "deletions and ransomware's encryption too, so neither can be undone. Add `backup:` with a schedule, "
-            "retention and an offsite_site.")
+            "retention and an offsite_site, or, if it keeps nothing worth restoring (a cache, a job runner), "
+            "declare it `stateless: true` with a `stateless_reason`.")
 
 
-backup_policy = ResourceValidationPolicy(
+backup_policy = resource_policy(
     name="mdc-bak-001-backup-policy",
-    description="Requires every stateful system (database, bucket, cluster, ML platform) to have a backup policy.",
+    description="Requires every stateful system (database, bucket, cluster, ML platform) not declared stateless, "
+                "and every database instance, to have a backup policy.",
     enforcement_level=EnforcementLevel.ADVISORY,
     validate=validate_backup_policy,
 )
@@ -71,7 +82,7 @@ def validate_offsite_copy(args: StackValidationArgs, report_violation: ReportVio
                     "disaster takes the system and its backups. Move it to another site.", target.urn)
 
 
-offsite_copy = StackValidationPolicy(
+offsite_copy = stack_policy(
     name="mdc-bak-002-offsite-copy",
     description="Requires every backup to be written to a site other than the system's primary site.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -126,7 +137,7 @@ def validate_immutable_copies(args: StackValidationArgs, report_violation: Repor
                         "created).", bucket.urn)
 
 
-immutable_copies = StackValidationPolicy(
+immutable_copies = stack_policy(
     name="mdc-bak-003-immutable-copies",
     description="Requires the backups of every critical system to be kept under COMPLIANCE object lock "
                 "for at least min_immutable_days.",
@@ -138,24 +149,42 @@ immutable_copies = StackValidationPolicy(
 
 # --- MDC-BAK-004 ------------------------------------------------------------------------------
 
+def _copies(value: Any) -> float:
+    """A retention count however it is spelled (7, 7.0, "7"); anything else, or negative, keeps none."""
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def validate_retention(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if is_bucket(args.resource_type, args.props) and TAG_BACKUP_OF in (args.props.get("tags") or {}):
+        for key in ("lifecycle_days", "noncurrent_days"):
+            days = args.props.get(key)
+            if days is not None and _copies(days) < 1:
+                report_violation(
+                    f"Backup vault '{args.props.get('bucket')}' expires its objects after {days} days ({key}): every "
+                    "backup is deleted the day it is written. Keep them at least as long as the retention.")
+        return
     if args.resource_type != BACKUP_TARGET:
         return
-    kept = {key: float(args.props.get(key) or 0) for key in ("daily", "weekly", "monthly")}
+    retention = plain(args.props.get("retention") or {})
+    kept = {key: _copies(args.props.get(key, retention.get(key) if isinstance(retention, dict) else None))
+            for key in ("daily", "weekly", "monthly")}
     if sum(kept.values()) < 1:
         report_violation(
             f"The backups of '{args.props.get('system')}' keep no daily, weekly or monthly copy: every backup "
             "expires as soon as it is written, so there is nothing to restore. Set backup.retention "
             "(e.g. daily: 7, weekly: 4, monthly: 12).")
-    if not args.props.get("schedule"):
+    if not str(args.props.get("schedule") or "").strip():
         report_violation(f"The backups of '{args.props.get('system')}' have no schedule, so none is ever taken. "
                          "Set backup.schedule to a cron expression, e.g. '0 2 * * *'.")
 
 
-retention = ResourceValidationPolicy(
+retention = resource_policy(
     name="mdc-bak-004-retention",
     description="Requires every backup target to have a schedule and to keep at least one daily, weekly "
-                "or monthly copy.",
+                "or monthly copy, and backup vaults not to expire what they keep.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_retention,
 )

@@ -1,8 +1,7 @@
-"""Helpers every rule module uses: plain values, configuration, credential names."""
+"""Helpers every rule module uses: plain values, configuration."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,16 +35,3 @@ def setting(config: Mapping[str, Any], policy_schema: PolicyConfigSchema, key: s
 def whole(number: float) -> str:
     """Numbers arrive as floats over gRPC: print 30.0 as 30."""
     return str(int(number)) if float(number).is_integer() else str(number)
-
-
-# Names that hold a credential: passwords, secret keys, tokens, pre-shared keys, private keys.
-# Names that only refer to one (a Secret's name, a key's ID, a path to a file) do not.
-_CREDENTIAL = re.compile(r"(?i)(password|passwd|passphrase|secret|token|psk|private[_-]?key|api[_-]?key|"
-                         r"access[_-]?key|credential|(^|_|admin)pass$)")
-_REFERENCE = re.compile(r"(?i)([_-]?(name|ref|refs|id|ids|arn|file|path|url|uri|ttl|length|version|type)|"
-                        r"(Name|Ref|Id|Arn|File|Path|Url|Uri|Ttl|Length|Version|Type))$")
-
-
-def is_credential_name(name: str) -> bool:
-    """True for 'password', 'secret_key', 'PGPASSWORD', 'psk'; False for 'secretName', 'access_key_id'."""
-    return bool(_CREDENTIAL.search(name)) and not _REFERENCE.search(name)

@@ -14,17 +14,11 @@ from functools import lru_cache
 from typing import Optional
 
 from croniter import croniter
-from pulumi_policy import (
-    EnforcementLevel,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 from mdc.common import schema, setting, whole
 from mdc.facts import DATABASE_KINDS, REPLICATED, StackFacts, distance_km, placement_of
+from mdc.waivers import resource_policy, stack_policy
 
 
 def _duration(seconds: float) -> str:
@@ -47,7 +41,7 @@ def validate_two_sites(args: ResourceValidationArgs, report_violation: ReportVio
             "give it a backup policy whose offsite_site is another site.")
 
 
-two_sites = ResourceValidationPolicy(
+two_sites = resource_policy(
     name="mdc-dr-001-two-sites",
     description="Requires every critical system to keep a copy (placement or offsite backup) in at least two sites.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -87,7 +81,7 @@ def validate_site_distance(args: StackValidationArgs, report_violation: ReportVi
                     placement.urn)
 
 
-site_distance = StackValidationPolicy(
+site_distance = stack_policy(
     name="mdc-dr-002-site-distance",
     description="Requires the sites holding copies of a critical system to be at least min_distance_km apart.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -111,7 +105,7 @@ def validate_seismic_zones(args: StackValidationArgs, report_violation: ReportVi
                 placement.urn)
 
 
-seismic_zones = StackValidationPolicy(
+seismic_zones = stack_policy(
     name="mdc-dr-003-seismic-zones",
     description="Prohibits keeping every copy of a critical system in high seismic zones.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -135,7 +129,7 @@ def validate_standby_placed(args: StackValidationArgs, report_violation: ReportV
                     f"the standby placement '{placement.system}-{site}'.", placement.urn)
 
 
-standby_placed = StackValidationPolicy(
+standby_placed = stack_policy(
     name="mdc-dr-004-standby-placed",
     description="Requires every active-passive system to have a standby placement in each of its secondary sites.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -156,7 +150,7 @@ def validate_zero_rpo_sync(args: ResourceValidationArgs, report_violation: Repor
             "are gone. Replicate it synchronously (replication: sync) or promise an RPO above zero.")
 
 
-zero_rpo_sync = ResourceValidationPolicy(
+zero_rpo_sync = resource_policy(
     name="mdc-dr-005-zero-rpo-sync",
     description="Requires synchronous replication for every system that promises RPO 0.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -226,7 +220,7 @@ def validate_loss_window(args: StackValidationArgs, report_violation: ReportViol
                 report_violation(problem, placement.urn)
 
 
-loss_window = StackValidationPolicy(
+loss_window = stack_policy(
     name="mdc-dr-006-loss-window",
     description="Requires the copy or backup that bounds a system's data loss to run at least once per RPO.",
     enforcement_level=EnforcementLevel.MANDATORY,

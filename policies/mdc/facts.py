@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Optional
 from pulumi_policy import PolicyResource, ResourceValidationArgs
 
 from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, CONTRACT, DYNAMIC, PLACEMENT_KEYS, PLACEMENTS, SITE,
-                              TYPE_PREFIX)
+                              STATELESS, STATELESS_REASON, TYPE_PREFIX)
 
 from mdc.common import plain
 
@@ -66,6 +66,8 @@ class Placement:
     rpo_seconds: float
     data_classes: tuple[str, ...]
     backup: Optional[Mapping[str, Any]]
+    stateless: bool = False
+    stateless_reason: str = ""
 
     @property
     def is_primary(self) -> bool:
@@ -86,7 +88,8 @@ class Placement:
             topology=props["topology"], role=props["role"], sites=tuple(props["sites"]),
             primary_site=props["primary_site"], replication=props.get("replication"),
             rpo_seconds=float(props["rpo_seconds"]), data_classes=tuple(props["data_classes"] or ()),
-            backup=plain(backup) if backup is not None else None)
+            backup=plain(backup) if backup is not None else None, stateless=props.get(STATELESS) is True,
+            stateless_reason=str(props.get(STATELESS_REASON) or ""))
 
 
 def placement_of(args: ResourceValidationArgs) -> Optional[Placement]:

@@ -13,27 +13,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Optional
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyResource,
-    ReportViolation,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs
 
 from mdc.common import plain, schema, setting
 from multidc.contract import PLACEMENTS
 
 from mdc.facts import Placement, StackFacts
+from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER,
+                           LOAD_BALANCER, NETWORK, PORT, SUBNET, VOLUME)
+from mdc.waivers import stack_policy
 
 PAYMENT_CARD = "payment-card"
-NETWORK = "openstack:networking/network:Network"
-SUBNET = "openstack:networking/subnet:Subnet"
-DATABASE_INSTANCE = "openstack:database/instance:Instance"
-DATABASE_CONFIGURATION = "openstack:database/configuration:Configuration"
-VOLUME = "openstack:blockstorage/volume:Volume"
-COMPUTE_INSTANCE = "openstack:compute/instance:Instance"
-LISTENER = "openstack:loadbalancer/listener:Listener"
 TLS_LISTENER_PROTOCOLS = ("TERMINATED_HTTPS", "HTTPS")
 # The Trove configuration setting that makes each engine require TLS of its clients.
 TLS_SETTINGS = {"mysql": ("require_secure_transport", "ON"), "mariadb": ("require_secure_transport", "ON"),
@@ -64,14 +54,24 @@ def _in_cardholder(resources: Iterable[PolicyResource],
 
 # --- MDC-PCI-001 ------------------------------------------------------------------------------
 
-def _networks(resource: PolicyResource) -> set[PolicyResource]:
-    """The networks a resource attaches to: networks it depends on, and the networks of subnets it depends on."""
+# What attaches to a network: servers, ports, database instances, clusters, load balancers.
+# (A subnet belongs to its network; a router interface is the routed, filtered way in.)
+ATTACHING = frozenset({COMPUTE_INSTANCE, DATABASE_INSTANCE, PORT, CLUSTER, LOAD_BALANCER})
+
+
+def _networks(resource: PolicyResource, by_key: Mapping[str, PolicyResource]) -> set[PolicyResource]:
+    """The networks a resource attaches to: networks it depends on, the networks of subnets it
+    depends on, and networks its inputs name by ID or name (`networks`, `networkId`, `fixedNetwork`)."""
     found = set()
     for dependency in resource.dependencies:
         if dependency.resource_type == NETWORK:
             found.add(dependency)
         elif dependency.resource_type == SUBNET:
             found |= {d for d in dependency.dependencies if d.resource_type == NETWORK}
+    props = resource.props
+    keys = [props.get("networkId"), props.get("fixedNetwork"), props.get("vipNetworkId")]
+    keys += [network.get(key) for network in plain(props.get("networks") or []) for key in ("uuid", "name")]
+    found |= {by_key[key] for key in keys if isinstance(key, str) and key in by_key}
     return found
 
 
@@ -81,16 +81,19 @@ def validate_cardholder_segment(args: StackValidationArgs, report_violation: Rep
     if not cardholder:
         return
     systems = {p.urn: p.system for p in facts.placements}
-    users: dict[str, set[str]] = defaultdict(set)  # network URN -> systems attached to it
+    by_key = {r.props[key]: r for r in args.resources if r.resource_type == NETWORK
+              for key in ("id", "name") if isinstance(r.props.get(key), str)}
+    users: dict[str, set[str]] = defaultdict(set)  # network URN -> who attaches to it
     networks: dict[str, PolicyResource] = {}
     cardholder_networks: dict[str, set[str]] = defaultdict(set)  # placement URN -> network URNs
     for resource in args.resources:
         placement = _placement_urn(resource)
-        if placement not in systems:
+        if placement not in systems and resource.resource_type not in ATTACHING:
             continue
-        for network in _networks(resource):
+        user = systems[placement] if placement in systems else f"'{resource.name}' (declared outside the spec)"
+        for network in _networks(resource, by_key):
             networks[network.urn] = network
-            users[network.urn].add(systems[placement])
+            users[network.urn].add(user)
             if placement in cardholder:
                 cardholder_networks[placement].add(network.urn)
     card_systems = {p.system for p in cardholder.values()}
@@ -101,11 +104,12 @@ def validate_cardholder_segment(args: StackValidationArgs, report_violation: Rep
                 report_violation(
                     f"'{placement.system}' holds payment-card data but shares network '{networks[network].name}' in "
                     f"'{placement.site}' with {', '.join(others)}: every system on it is then in PCI DSS scope, "
-                    "and one compromised neighbour reaches the card data directly. Attach it to a network of its "
-                    "own (routed, with security groups admitting only what must reach it).", urn)
+                    "and one compromised neighbour reaches the card data directly (PCI DSS requirement 1.3). "
+                    "Attach it to a network of its own (routed, with security groups admitting only what must "
+                    "reach it).", urn)
 
 
-cardholder_segment = StackValidationPolicy(
+cardholder_segment = stack_policy(
     name="mdc-pci-001-cardholder-segment",
     description="Requires payment-card systems to sit on networks no other system attaches to.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -146,7 +150,7 @@ def validate_encrypted_at_rest(args: StackValidationArgs, report_violation: Repo
                     resource.urn)
 
 
-encrypted_at_rest = StackValidationPolicy(
+encrypted_at_rest = stack_policy(
     name="mdc-pci-002-encrypted-at-rest",
     description="Requires the volumes of payment-card systems to use an encrypted volume type.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -192,7 +196,7 @@ def validate_tls_only(args: StackValidationArgs, report_violation: ReportViolati
                 "cross a network in the clear (PCI DSS requirement 4).", resource.urn)
 
 
-tls_only = StackValidationPolicy(
+tls_only = stack_policy(
     name="mdc-pci-003-tls-only",
     description="Requires payment-card systems to be reachable only over TLS (databases and load balancers).",
     enforcement_level=EnforcementLevel.MANDATORY,

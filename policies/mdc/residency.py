@@ -7,10 +7,11 @@ that data as much as the primary is.
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs
 
 from mdc.common import schema, setting
 from mdc.facts import StackFacts
+from mdc.waivers import stack_policy
 
 PERSONAL = "personal"
 
@@ -47,7 +48,7 @@ def validate_personal_data_residency(args: StackValidationArgs, report_violation
                     "system's data_classes if it holds none.", placement.urn)
 
 
-personal_data_residency = StackValidationPolicy(
+personal_data_residency = stack_policy(
     name="mdc-res-001-personal-data-residency",
     description="Requires every copy of personal data (placements, backups, bucket copies) to be in an "
                 "allowed country.",

@@ -1,20 +1,22 @@
 """Secrets: credentials are Pulumi secrets, encrypted in the state and masked in every diff.
 
-A policy pack sees resource inputs with Pulumi's secret wrapper already removed (the
-Python policy SDK unwraps secrets before a policy runs), so what a policy can check is the
-resource option that makes a value secret in the state: `additional_secret_outputs`. Every
-generated provider SDK sets it for the fields its schema marks secret; anything else
-(dynamic resources, generated strings, fields a schema does not mark) must set it itself.
+The rules read values, not only names (`credentials.py`): a credential nested in a structure
+(a Trove instance's `users`), a URL that carries a password, a password in a VM's
+`user_data`, an environment value. A value the program made a Pulumi secret is never a
+finding: the pack reads the properties as the engine sent them, secrets still marked
+(`wire.raw`); so is a top-level input listed in `additional_secret_outputs`, the resource
+option every generated provider SDK sets for the fields its schema marks secret.
 """
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs
 
 from multidc.contract import TYPE_PREFIX
 
-from mdc.common import is_credential_name, plain
-from mdc.kubernetes import containers, pod_spec
+from mdc.credentials import findings, is_credential_name, looks_secret, readable, url_credentials
+from mdc.workloads import helm_values, workload
+from mdc.waivers import resource_policy
 
 RANDOM_STRINGS = {"random:index/randomString:RandomString": "result", "random:index/randomId:RandomId": "hex"}
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -26,20 +28,21 @@ def validate_credentials_secret(args: ResourceValidationArgs, report_violation: 
     if args.resource_type.startswith((TYPE_PREFIX, "kubernetes:")):
         return  # components carry no credentials; Kubernetes objects are MDC-SEC-002's
     secret = set(args.opts.additional_secret_outputs or ())
-    for key in args.props:
-        if not is_credential_name(key) or key in secret:
+    sent = readable(args.props)
+    for key in sent:
+        if key in secret:
             continue
-        if plain(args.props[key]) not in (None, "", [], {}):
+        for finding in findings({key: sent[key]}):
             report_violation(
-                f"Input '{key}' of '{args.name}' holds a credential that is not a Pulumi secret: it is stored in "
-                "plain text in the stack state and shown in diffs. Pass it as pulumi.Output.secret(...) and list it "
-                f"in additional_secret_outputs=['{key}'] (the option is what makes it secret in the state, and what "
-                "a policy can see).")
+                f"Input '{finding.path}' of '{args.name}' holds {finding.what} that is not a Pulumi secret: it is "
+                "stored in plain text in the stack state and shown in diffs. Pass the value as "
+                f"pulumi.Output.secret(...) (or list '{key}' in additional_secret_outputs).")
 
 
-credentials_secret = ResourceValidationPolicy(
+credentials_secret = resource_policy(
     name="mdc-sec-001-credentials-secret",
-    description="Requires every credential input (password, secret, token, key, psk) to be a Pulumi secret.",
+    description="Requires every credential in a resource's inputs (by name or by value, nested, in URLs and "
+                "user_data) to be a Pulumi secret.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_credentials_secret,
 )
@@ -47,26 +50,49 @@ credentials_secret = ResourceValidationPolicy(
 
 # --- MDC-SEC-002 ------------------------------------------------------------------------------
 
+def _in_plain_text(name: str, value: object) -> bool:
+    return (is_credential_name(name) and looks_secret(value)) or (isinstance(value, str) and url_credentials(value))
+
+
 def validate_kubernetes_plaintext(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type == CONFIG_MAP:
-        for key in plain(args.props.get("data") or {}):
-            if is_credential_name(key):
+        data = readable(args.props).get("data") or {}
+        for key in data:
+            if _in_plain_text(key, data[key]):
                 report_violation(
                     f"ConfigMap '{args.name}' holds '{key}': ConfigMaps are stored unencrypted and readable by "
                     "anyone who may read configuration. Move it to a Secret built from a Pulumi secret.")
         return
-    for container in containers(pod_spec(args.resource_type, args.props)):
+    values = helm_values(args.resource_type, args.props)
+    if values is not None:
+        for finding in findings(readable(args.props).get("values") or {}, "values"):
+            report_violation(
+                f"Helm release '{args.name}' sets {finding.path} to {finding.what} in plain text: release values "
+                "are stored in the stack state and in the release's own Secret. Pass it as a Pulumi secret or "
+                "point the chart at an existing Secret.")
+        return
+    pods = workload(args.resource_type, readable(args.props))  # values as sent: secrets still marked
+    if pods is None:
+        return
+    for container in pods.containers():
         for variable in container.get("env") or []:
-            if is_credential_name(variable.get("name", "")) and variable.get("value"):
+            if _in_plain_text(str(variable.get("name", "")), variable.get("value")):
                 report_violation(
-                    f"Container '{container.get('name')}' of '{args.name}' sets {variable['name']} as a literal "
-                    "value: it is stored in plain text in the object and the stack state. Take it from a Secret "
-                    "with valueFrom.secretKeyRef.")
+                    f"Container '{container.get('name')}' of '{args.name}' sets {variable['name']} to a credential "
+                    "as a literal value: it is stored in plain text in the object and the stack state. Take it from "
+                    "a Secret with valueFrom.secretKeyRef.")
+        for part in ("command", "args"):
+            if any(isinstance(word, str) and url_credentials(word) for word in container.get(part) or []):
+                report_violation(
+                    f"Container '{container.get('name')}' of '{args.name}' passes a URL with a password in its "
+                    f"{part}: it is visible in the object, the stack state and the node's process list. Take the "
+                    "password from a Secret (an environment variable with valueFrom.secretKeyRef).")
 
 
-kubernetes_plaintext = ResourceValidationPolicy(
+kubernetes_plaintext = resource_policy(
     name="mdc-sec-002-kubernetes-plaintext",
-    description="Prohibits credentials in Kubernetes environment values and ConfigMaps.",
+    description="Prohibits credentials in plain text in Kubernetes environment values, container arguments, "
+                "ConfigMaps and Helm values.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_kubernetes_plaintext,
 )
@@ -84,7 +110,7 @@ def validate_generated_secret(args: ResourceValidationArgs, report_violation: Re
             f"text in the stack state. Use random.RandomPassword, or set additional_secret_outputs=['{output}'].")
 
 
-generated_secret = ResourceValidationPolicy(
+generated_secret = resource_policy(
     name="mdc-sec-003-generated-secret",
     description="Requires generated credentials (random strings and IDs named as credentials) to be secrets.",
     enforcement_level=EnforcementLevel.MANDATORY,

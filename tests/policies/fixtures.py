@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable, Optional
 
+from multidc.contract import TAG_BACKUP_OF, TAG_SITE, TAG_SYSTEM
 from multidc.plan.analyzer import PolicyReport
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 
@@ -42,7 +43,8 @@ def container(name: str = "rclone", image: str = "rclone/rclone:1.67.0", **extra
 
 
 def pod(*containers: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"containers": list(containers), "securityContext": {"runAsNonRoot": True, "runAsUser": 65534},
+    return {"containers": list(containers), "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
+                                                                "seccompProfile": {"type": "RuntimeDefault"}},
             "automountServiceAccountToken": False, **extra}
 
 
@@ -240,6 +242,7 @@ def _backup_target(stack: Stack, system: str, primary: str, offsite: str, backup
         "mechanism": mechanism, "vault": vault, "endpoint": f"https://s3.{offsite}.example.kz",
         "runner": f"ops-{offsite}"}, parent="kz")
     _bucket(stack, f"{name}-vault", name, offsite, vault, lifecycle_days=372, noncurrent_days=30,
+            tags={TAG_SITE: offsite, TAG_SYSTEM: system, TAG_BACKUP_OF: primary},
             object_lock_mode="COMPLIANCE", object_lock_days=backup["immutable_days"])
     stack.add("kubernetes:batch/v1:CronJob", f"{name}-dump", parent=name, provider="ops-k8s",
               inputs=cron_job(f"backup-{system}", backup["schedule"]))

@@ -6,6 +6,8 @@ exactly the policies it breaks.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from multidc.plan.analyzer import PolicyReport
@@ -28,6 +30,14 @@ def test_example_stack_passes_every_mandatory_policy(stack, planned, pack):
     _, graph = planned(stack)
     report = pack.analyze(graph)
     assert report.ok, listing(report)
+
+
+@pytest.mark.parametrize("stack", EXAMPLES)
+def test_example_stack_raises_no_false_alarm_and_needs_no_waiver(stack, planned, pack):
+    platform, graph = planned(stack)
+    report = pack.analyze(graph)
+    assert report.violations == (), "\n".join(f"{v.policy_id} {v.urn}: {v.message}" for v in report.violations)
+    assert platform.waivers == []
 
 
 def _site(name: str, role: str, country: str, latitude: float, longitude: float, zone: str, index: int) -> dict:
@@ -70,3 +80,25 @@ def test_bad_stack_trips_exactly_the_policies_it_breaks(pack):
     report = pack.analyze(plan(parse_platform(BAD, "bad"), "bad"))
     assert mandatory(report) == BAD_MANDATORY, listing(report)
     assert {v.policy_id for v in report.violations if v.enforcement == "advisory"} == BAD_ADVISORY
+
+
+def test_spec_waivers_and_stateless_systems_reach_the_pack(pack):
+    """The spec's `waivers:` and `stateless:` through the components to the pack: the waived
+    findings are shown with their reason and no longer block; the stateless cluster needs no backup."""
+    spec = copy.deepcopy(BAD)
+    next(s for s in spec["systems"] if s["name"] == "ops").update(
+        stateless=True, stateless_reason="runs batch jobs only; their inputs and outputs live in buckets")
+    spec["waivers"] = [
+        {"policy": "MDC-DR-002", "system": "accounts", "reason": "Regulator letter 17/2026 accepts 23 km",
+         "expires": "2099-12-31"},
+        {"policy": "MDC-NET-004", "resource": "astana-kosshy-vpn-astana-ike", "reason": "Peer appliance upgrade, "
+         "ticket NET-42", "expires": "2099-12-31"},
+    ]
+    report = pack.analyze(plan(parse_platform(spec, "bad"), "bad"))
+    # accounts was the only system too close: DR-002 is gone; the other IKE policies still break NET-004
+    assert mandatory(report) == BAD_MANDATORY - {"MDC-DR-002"}, listing(report)
+    waived = {(v.policy_id, v.urn.rsplit("::", 1)[-1]) for v in report.violations if v.policy_id.startswith("MDC-PACK")}
+    assert waived == {("MDC-PACK-003", "accounts-astana"), ("MDC-PACK-002", "astana-kosshy-vpn-astana-ike")}
+    assert all("Regulator letter" in v.message or "ticket NET-42" in v.message
+               for v in report.violations if v.policy_id.startswith("MDC-PACK"))
+    assert not any(v.policy_id == "MDC-BAK-001" and "'ops'" in v.message for v in report.violations)

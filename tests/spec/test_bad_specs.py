@@ -72,8 +72,8 @@ def test_each_corpus_file_is_the_base_with_one_mistake(stack_file):
 def test_markup_in_a_value_survives_a_real_terminal_process(tmp_path):
     """The closing tag that crashed rich before, through the installed entry point in its own process."""
     (tmp_path / "stacks").mkdir()
-    shutil.copy(Path(__file__).parent / "bad" / "markup-closing-tag.yaml", tmp_path / "stacks" / "Pulumi.tags.yaml")
     (tmp_path / "Pulumi.yaml").write_text("name: multidc\nruntime: python\n")
+    shutil.copy(Path(__file__).parent / "bad" / "markup-closing-tag.yaml", tmp_path / "stacks" / "Pulumi.tags.yaml")
     result = subprocess.run([sys.executable, "-m", "multidc", "--project-dir", str(tmp_path), "plan", "--stack",
                              "tags"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr

@@ -144,8 +144,8 @@ def test_cli_reports_a_bad_stack_with_exit_code_2_and_no_traceback(tmp_path, kz)
     system(kz, "core-db")["topology"] = "active-active"
     kz["sites"][1]["cidr"] = "10.10.128.0/17"
     (tmp_path / "stacks").mkdir()
-    (tmp_path / "stacks" / "Pulumi.broken.yaml").write_text(yaml.safe_dump({"config": {CONFIG_KEY: kz}}))
     (tmp_path / "Pulumi.yaml").write_text("name: multidc\nruntime: python\n")
+    (tmp_path / "stacks" / "Pulumi.broken.yaml").write_text(yaml.safe_dump({"config": {CONFIG_KEY: kz}}))
     result = subprocess.run([sys.executable, "-m", "multidc", "--project-dir", str(tmp_path), "plan", "--stack",
                              "broken"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
