@@ -19,6 +19,7 @@ except ImportError:
     sys.path.insert(0, str(next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here.parent)))
 
 from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets
+from mdc import dns
 
 PolicyPack(
     name="multidc",
@@ -51,5 +52,6 @@ PolicyPack(
         kubernetes.non_root,
         kubernetes.probes,
         kubernetes.pinned_images,
+        dns.ttl_within_rto,
     ],
 )
