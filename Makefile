@@ -15,9 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints.
+# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints; promtool tests
+# the generated alert rules; prometheus and prometheus-postgres-exporter watch a local replica pair.
 system-deps:
 	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
+	@command -v promtool >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus; }
+	@command -v prometheus-postgres-exporter >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus-postgres-exporter; }
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)
