@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
+from multidc.spec.capacity import Quota
 from multidc.spec.scalars import Cidr, Name, SpecModel
 
 
@@ -54,6 +55,7 @@ class Site(SpecModel):
     cidr: Cidr
     availability_zones: Annotated[list[str], Field(min_length=1)] = ["nova"]
     s3_endpoint: Annotated[str, Field(pattern=r"^https?://")]
+    quota: Optional[Quota] = Field(None, description="the project's quota here; the plan checks failovers fit it")
 
 
 class Witness(SpecModel):
