@@ -1,7 +1,9 @@
-"""How clients reach the platform: a load balancer per VM group placement, service names per site.
+"""How clients reach the platform and how the team hears of trouble: a load balancer per VM group
+placement, service names per site, monitoring per cluster.
 
-Wiring, not a component: it declares `LoadBalancer` and `ServiceNames` components under the
-Platform from what the Platform already declared (VM addresses, database endpoints).
+Wiring, not a component: it declares `LoadBalancer`, `ServiceNames` and `Monitoring`
+components under the Platform from what the Platform already declared (VM addresses,
+database endpoints, clusters).
 
 Which systems get a name, and where the name points:
 
@@ -22,6 +24,7 @@ import pulumi
 from multidc import spec
 from multidc.components.dns import ServiceName, ServiceNames, ServiceNamesArgs
 from multidc.components.loadbalancer import LoadBalancer, LoadBalancerArgs
+from multidc.components.monitoring import Monitoring, MonitoringArgs
 from multidc.contract import PRIVATE, PUBLIC, placement_name
 
 if TYPE_CHECKING:
@@ -40,6 +43,22 @@ def visibility(system: spec.System) -> Optional[str]:
 def serving_sites(system: spec.System) -> list[str]:
     """Where a system's name points before any failover."""
     return list(system.sites) if system.topology is spec.Topology.active_active else [system.primary_site]
+
+
+def declare_monitoring(platform: "Platform", opts: pulumi.ResourceOptions) -> dict["Placement", Monitoring]:
+    """The monitoring release in every cluster placement; the first cluster of each site also watches
+    the site's databases and the witness (one page per problem, not one per cluster)."""
+    watchers: dict[str, "Placement"] = {}
+    for system, site in platform.clusters:
+        watchers.setdefault(site, (system, site))
+    return {
+        (system, site): Monitoring(f"{cluster.placement}-monitoring", MonitoringArgs(
+            platform=platform.spec, cluster_system=system, cluster=cluster,
+            watches_site=watchers[site] == (system, site),
+            databases=tuple((db_system, db) for (db_system, db_site), db in platform.databases.items()
+                            if db_site == site)), opts=opts)
+        for (system, site), cluster in platform.clusters.items()
+    }
 
 
 def declare_entrypoints(platform: "Platform", opts: pulumi.ResourceOptions) \
