@@ -107,6 +107,10 @@ def plan(
 
             render_policy_report(report, console)
         console.print(assessment.renderable())
+        from multidc.monitoring.rules import rule_groups
+        from multidc.plan.render_operations import operations_renderable
+
+        console.print(operations_renderable(rule_groups(platform), assessment.to_json()["capacity"]))
     if report is not None and not report.ok:
         raise typer.Exit(1)
 

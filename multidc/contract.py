@@ -104,3 +104,11 @@ def system_selector(system: str) -> str:
 
 OUTPUTS_KEY = "multidc"  # `pulumi stack output multidc --json --show-secrets`
 OUTPUTS_SCHEMA = "multidc.outputs/v1"
+
+# --- how clients find the platform, and how the team learns it is in danger (issue 17) ---------
+
+SERVICE_NAMES = "multidc:dns:ServiceNames"
+LOAD_BALANCER = "multidc:loadbalancer:LoadBalancer"
+MONITORING = "multidc:monitoring:Monitoring"
+# A service name's visibility: public names resolve to floating IPs, private ones to site addresses.
+PUBLIC, PRIVATE = "public", "private"

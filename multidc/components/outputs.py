@@ -56,6 +56,10 @@ def _placement(declared: "Platform", system: spec.System, site: str) -> dict[str
     if cluster is not None:
         placement["cluster"] = {"name": cluster.placement, "api_address": cluster.api_address,
                                 "kubeconfig": cluster.kubeconfig}
+    balancer = declared.load_balancers.get(key)
+    if balancer is not None:
+        placement["load_balancer"] = {"vip_address": balancer.vip_address, "floating_ip": balancer.floating_ip,
+                                      "address": balancer.address, "urn": balancer.urn}
     component = (declared.databases.get(key) or declared.buckets.get(key) or declared.clusters.get(key)
                  or declared.vm_groups.get(key) or declared.ml_platforms.get(key))
     placement["urn"] = component.urn if component is not None else None
@@ -87,6 +91,7 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
                     "schedule": copy.schedule, "urn": copy.urn}
                    for copy in declared.copies if copy.system == system.name],
     }
+    document["service_name"] = service_name(declared, system)
     if backup is not None and system.backup is not None:
         document["backup"] = {
             "site": system.backup.offsite_site, "protects_site": system.primary_site,
@@ -97,6 +102,23 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
             "urn": backup.urn,
         }
     return document
+
+
+def service_name(declared: "Platform", system: spec.System) -> Optional[dict[str, Any]]:
+    """The record set a system's clients resolve, as declared in every zoned site (None without one).
+
+    ``records`` is what the name resolves to now; ``site_addresses`` what each site would put
+    there, so that a DNS failover step writes exactly the declared record with the lost site's
+    address removed (active-active) or the standby's in its place (active-passive).
+    """
+    for names in declared.service_names.values():
+        entry = next((record for record in names.described if record["system"] == system.name), None)
+        if entry is None:
+            continue
+        return {**{key: entry[key] for key in ("name", "type", "ttl", "visibility")}, "zone": names.zone,
+                "sites": sorted(declared.service_names), "records": names.record_sets[system.name].records,
+                "site_addresses": {site: address for site, address in names.site_addresses[system.name].items()}}
+    return None
 
 
 def stack_outputs(declared: "Platform") -> dict[str, Any]:

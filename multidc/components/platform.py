@@ -26,7 +26,11 @@ from multidc.components.backup import BackupTarget, BackupTargetArgs, VeleroTarg
 from multidc.components.bucket import ObjectBucket, ObjectBucketArgs
 from multidc.components.common import STANDBY, placement_name, placement_props, placement_role, waiver_props
 from multidc.components.database import ManagedDatabase, ManagedDatabaseArgs, holds_card_data
+from multidc.components.entrypoints import declare_entrypoints, declare_monitoring
 from multidc.components.interconnect import Interconnect, InterconnectArgs
+from multidc.components.dns import ServiceNames
+from multidc.components.loadbalancer import LoadBalancer
+from multidc.components.monitoring import Monitoring
 from multidc.components.kubernetes import KubernetesCluster, KubernetesClusterArgs
 from multidc.components.ml_platform import (
     Dataset,
@@ -66,6 +70,12 @@ class Platform(pulumi.ComponentResource):
     ml_platforms: dict[Placement, MlPlatform]
     backups: dict[str, BackupTarget]
     copies: list[BucketCopy]
+    load_balancers: dict[Placement, LoadBalancer]
+    """The load balancer in front of each VM group placement."""
+    service_names: dict[str, ServiceNames]
+    """Each site's zone and service names, by site (sites without a zone have none)."""
+    monitoring: dict[Placement, Monitoring]
+    """The monitoring release in each cluster placement."""
     spec: spec.Platform
     """The validated spec this platform was declared from."""
 
@@ -118,6 +128,8 @@ class Platform(pulumi.ComponentResource):
             cluster = self.clusters[placement]
             Velero(f"{cluster.placement}-velero", VeleroArgs(cluster=cluster, targets=tuple(targets)),
                    opts=pulumi.ResourceOptions(parent=cluster))
+        self.load_balancers, self.service_names = declare_entrypoints(self, self._child)
+        self.monitoring = declare_monitoring(self, self._child)
 
         self.register_outputs(contract)
 
@@ -138,7 +150,7 @@ class Platform(pulumi.ComponentResource):
         self.site_components = {
             site.name: Site(site.name, SiteArgs(
                 platform=platform.name, site=site, peer_cidrs=tuple(peers[site.name]),
-                server_groups=tuple(vm_systems[site.name]), web=bool(vm_systems[site.name]),
+                server_groups=tuple(vm_systems[site.name]), web=False,
                 cardholder=site.name in cardholder), opts=self._child)
             for site in platform.sites
         }

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -22,6 +23,7 @@ from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 
 from . import assumptions as A
+from .capacity import CapacityVerdict, capacity
 from .geography import earthquakes, witness_problem
 from .inventory import Deployed, Placement, read
 
@@ -130,6 +132,12 @@ class Assessment:
     outcomes: tuple[Outcome, ...]
     automatic_failover: Optional[str] = None  # None: allowed; else why not
     notes: tuple[str, ...] = field(default_factory=tuple)
+    capacity: tuple[CapacityVerdict, ...] = ()
+    """Each site's usage now and after each failover, against its declared quota."""
+
+    @property
+    def capacity_misses(self) -> list[CapacityVerdict]:
+        return [verdict for verdict in self.capacity if verdict.misses]
 
     def outcome(self, system: str, scenario: str) -> Outcome:
         return next(o for o in self.outcomes if o.system == system and o.scenario == scenario)
@@ -147,6 +155,7 @@ class Assessment:
             "outcomes": [o.to_json() for o in self.outcomes],
             "flagged": len(self.flagged),
             "notes": list(self.notes),
+            "capacity": [verdict.to_json() for verdict in self.capacity],
             "assumptions": [{"name": a.name, "value": a.value, "unit": a.unit, "source": a.source,
                              "kind": a.kind} for a in A.ALL],
         }
@@ -176,6 +185,7 @@ class Assessment:
         caption = [f"{len(self.flagged)} of {len(self.outcomes)} verdicts miss a target"]
         caption.append("automatic failover: " + ("allowed (witness)" if self.automatic_failover is None
                                                  else "refused: " + self.automatic_failover))
+        caption += [f"[red]capacity: {escape(verdict.reason)}[/red]" for verdict in self.capacity_misses]
         table.caption = "; ".join(caption)
         return table
 
@@ -439,4 +449,5 @@ def assess(platform: Platform, graph: ResourceGraph) -> Assessment:
                 rpo_target_s=system.rpo.total_seconds(), rto_target_s=system.rto.total_seconds(),
                 reason=recovery.reason, owner=recovery.owner))
     notes = tuple(f"{urn} declares no resources and protects nothing" for urn in deployed.hollow)
-    return Assessment(graph.stack, tuple(found), tuple(outcomes), witness_problem(platform), notes)
+    return Assessment(graph.stack, tuple(found), tuple(outcomes), witness_problem(platform), notes,
+                      capacity(platform, graph))

@@ -70,6 +70,28 @@ class Cluster(_Model):
     _masked = field_validator("kubeconfig", mode="before")(_secret)
 
 
+class LoadBalancer(_Model):
+    """The Octavia load balancer in front of a VM group's placement."""
+
+    vip_address: Optional[str] = None
+    floating_ip: Optional[str] = None
+    address: Optional[str] = None
+    urn: Optional[str] = None
+
+
+class ServiceName(_Model):
+    """The record set a system's clients resolve, declared alike in every site listed in ``sites``."""
+
+    name: str
+    zone: str
+    type: str = "A"
+    ttl: int
+    visibility: Literal["public", "private"]
+    sites: list[str] = Field(default_factory=list)
+    records: list[str] = Field(default_factory=list)
+    site_addresses: dict[str, str] = Field(default_factory=dict)
+
+
 class Placement(_Model):
     role: Literal["primary", "standby", "active"]
     scale: str = "full"
@@ -81,6 +103,7 @@ class Placement(_Model):
     bucket: Optional[Bucket] = None
     cluster: Optional[Cluster] = None
     replication_link: Optional[dict[str, Any]] = None
+    load_balancer: Optional[LoadBalancer] = None
     urn: Optional[str] = None
 
 
@@ -124,6 +147,7 @@ class System(_Model):
     backup: Optional[Backup] = None
     copies: list[Copy] = Field(default_factory=list)
     replication_auth: Optional[ReplicationAuth] = None
+    service_name: Optional[ServiceName] = None
 
 
 class S3Keys(_Model):

@@ -61,11 +61,15 @@ class PlanMocks(pulumi_mocks.Mocks):
 
     def __init__(self) -> None:
         self._subnet_of_network: dict[str, str] = {}
+        self._cidr_of_subnet: dict[str, str] = {}
 
     def _address(self, seed: str, networks: Any) -> str:
         uuids = [n.get("uuid") for n in networks if isinstance(n, dict)] if isinstance(networks, list) else []
         cidr = next((self._subnet_of_network[u] for u in uuids if u in self._subnet_of_network), None)
         return _fake_ip(seed, cidr) if cidr else _fake_ip(seed)
+
+    def _subnet_cidr(self, subnet_id: Any) -> str:
+        return self._cidr_of_subnet.get(subnet_id, "10.255.0.0/16")
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
         seed = f"{args.typ}/{args.name}"
@@ -74,6 +78,7 @@ class PlanMocks(pulumi_mocks.Mocks):
         typ = args.typ
         if typ == "openstack:networking/subnet:Subnet" and isinstance(args.inputs.get("cidr"), str):
             self._subnet_of_network.setdefault(args.inputs.get("networkId"), args.inputs["cidr"])
+            self._cidr_of_subnet[resource_id] = args.inputs["cidr"]
         if typ == "random:index/randomPassword:RandomPassword":
             state["result"] = _stable("password", seed)[: int(args.inputs.get("length", 32))]
             state["bcryptHash"] = "$2a$10$" + _stable("bcrypt", seed)[:53]
@@ -97,6 +102,11 @@ class PlanMocks(pulumi_mocks.Mocks):
             state.update(access=_stable("access", seed)[:20].upper(), secret=_stable("secret", seed)[:40])
         elif typ == "openstack:dns/recordSet:RecordSet":
             state.setdefault("ttl", 60)
+        elif typ == "openstack:loadbalancer/loadBalancer:LoadBalancer":
+            state.setdefault("vipAddress", _fake_ip(seed, self._subnet_cidr(args.inputs.get("vipSubnetId"))))
+            state.setdefault("vipPortId", str(uuid.UUID(_stable("vip-port", seed)[:32])))
+        elif typ == "openstack:networking/floatingIp:FloatingIp":
+            state.setdefault("address", _fake_ip(seed, "198.51.100.0/24"))
         state.setdefault("id", resource_id)
         return resource_id, state
 

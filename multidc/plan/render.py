@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from multidc.plan.graph import Node, ResourceGraph
+from multidc.plan.render_operations import entrypoints_renderables
 from multidc.contract import ML_PLATFORM
 
 
@@ -110,4 +111,5 @@ def plan_renderable(graph: ResourceGraph) -> Group:
                   f"[red]{len(defaults)} resource(s) on a default provider: "
                   f"{', '.join(n.urn for n in defaults[:5])}[/red]"))
     ml = ml_table(graph)
-    return Group(*site_trees(graph), counts_table(graph), *([ml] if ml is not None else []), summary)
+    return Group(*site_trees(graph), counts_table(graph), *([ml] if ml is not None else []),
+                 *entrypoints_renderables(graph), summary)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
+from multidc.spec.capacity import Quota
 from multidc.spec.scalars import Cidr, DnsZone, Name, SpecModel, Url
 
 
@@ -68,6 +69,7 @@ class Site(SpecModel):
     s3_endpoint: Url
     catalogue: Optional[Catalogue] = Field(
         None, description="the flavors and images this site offers; when given, systems may use only these")
+    quota: Optional[Quota] = Field(None, description="the project's quota here; the plan checks failovers fit it")
 
 
 class Witness(SpecModel):
