@@ -15,9 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints.
+# Debian packages the tests and drills use: rclone copies buckets between S3 endpoints; Redis and
+# MariaDB servers stand in for the managed ones of a site (replication links, drills).
 system-deps:
 	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+	@command -v mariadbd >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mariadb-server; }
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)

@@ -18,7 +18,7 @@ def test_plan_json_is_one_document_with_graph_policies_and_assessment():
     result = multidc("plan", "--stack", "kz-prod", "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"graph", "policies", "assessment"}
+    assert set(document) == {"graph", "policies", "assessment", "outputs"}
     resources = document["graph"]["resources"]
     assert {r["site"] for r in resources if r["custom"]} >= {"astana", "almaty"}
     assert document["policies"]["summary"]["mandatory_violations"] == 0
