@@ -18,7 +18,7 @@ except ImportError:
     here = Path.cwd().resolve()
     sys.path.insert(0, str(next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here.parent)))
 
-from mdc import backups, contract, dr, kubernetes, network, pci, residency, secrets
+from mdc import backups, contract, dr, kubernetes, network, pci, replication, residency, secrets
 
 PolicyPack(
     name="multidc",
@@ -51,5 +51,6 @@ PolicyPack(
         kubernetes.non_root,
         kubernetes.probes,
         kubernetes.pinned_images,
+        replication.replication_realised,
     ],
 )
