@@ -47,7 +47,7 @@ def create_link(publisher: pg.PgServer, subscriber: pg.PgServer, *, dbname: str,
         if enabled is not None and not enabled[0]:
             conn.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(subscription)))
     make_read_only(subscriber, dbname=dbname, timeout=timeout)
-    set_mode(publisher, subscription, mode, timeout=timeout)
+    set_mode(publisher, subscription, mode, subscriber=subscriber, dbname=dbname, timeout=timeout)
     wait_caught_up(publisher, subscription, timeout=timeout)
     return link_health(publisher, subscriber, dbname=dbname, subscription=subscription)
 
@@ -82,13 +82,25 @@ def make_writable(server: pg.PgServer, *, dbname: str, timeout: float = 30.0) ->
     pg.unfence(server, timeout=timeout)
 
 
-def set_mode(publisher: pg.PgServer, subscription: str, mode: Mode, *, timeout: float = 30.0) -> None:
-    """``sync``: commits on the publisher wait until the subscriber has them (it is named in
-    ``synchronous_standby_names``); ``async``: they do not. No re-copy either way. Idempotent."""
+def set_mode(publisher: pg.PgServer, subscription: str, mode: Mode, *, subscriber: Optional[pg.PgServer] = None,
+             dbname: str = "postgres", timeout: float = 30.0) -> None:
+    """``sync``: commits on the publisher wait until the subscriber has flushed them (it is named in
+    ``synchronous_standby_names``); ``async``: they do not. No re-copy either way. Idempotent.
+
+    With ``subscriber``, its apply worker commits with ``synchronous_commit`` on in sync mode: it
+    reports a flush position only once its own WAL is flushed, so with the subscription's default
+    (off) every publisher commit would wait for the subscriber's WAL writer (``wal_writer_delay``,
+    200 ms), which benchmarks/replication_lag.py measured.
+    """
     if mode == "sync":
         pg.set_replication_mode(publisher, "sync", standby_names=[subscription], timeout=timeout)
     elif subscription in (pg._scalar(publisher, "SHOW synchronous_standby_names", timeout=timeout) or ""):
         pg.set_replication_mode(publisher, "async", timeout=timeout)
+    if subscriber is not None:
+        with pg._connect(subscriber, timeout=timeout, dbname=dbname) as conn:
+            conn.execute(_WRITABLE_SESSION)
+            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (synchronous_commit = {})").format(
+                sql.Identifier(subscription), sql.Literal("on" if mode == "sync" else "off")))
 
 
 def wait_caught_up(publisher: pg.PgServer, subscription: str, *, timeout: float = 60.0) -> None:
@@ -260,6 +272,6 @@ def reprotect(new_primary: pg.PgServer, old_primary: pg.PgServer, *, dbname: str
     pg.setup_logical_replication(new_primary, old_primary, dbname=dbname, publication=publication,
                                  subscription=subscription, copy_schema=False, timeout=timeout, **options)
     make_read_only(old_primary, dbname=dbname, timeout=timeout)
-    set_mode(new_primary, subscription, mode, timeout=timeout)
+    set_mode(new_primary, subscription, mode, subscriber=old_primary, dbname=dbname, timeout=timeout)
     wait_caught_up(new_primary, subscription, timeout=timeout)
     return link_health(new_primary, old_primary, dbname=dbname, subscription=subscription)

@@ -151,6 +151,8 @@ def set_mode(primary: Server, replica: Server, mode: str) -> None:
     with _cursor(primary) as cursor:
         cursor.execute(f"SET GLOBAL rpl_semi_sync_master_enabled = {on}")
         cursor.execute(f"SET GLOBAL rpl_semi_sync_master_timeout = {SEMI_SYNC_TIMEOUT_MS}")
+        # Lossless: the commit becomes visible on the primary only once the replica has it.
+        cursor.execute("SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC")
     with _cursor(replica) as cursor:
         cursor.execute("SELECT @@rpl_semi_sync_slave_enabled AS enabled")
         if bool(cursor.fetchone()["enabled"]) != (mode == "sync"):

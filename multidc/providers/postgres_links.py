@@ -50,8 +50,9 @@ class LogicalLink:
         return logical.link_health(publisher, subscriber, dbname=dbname, subscription=subscription)
 
     def set_mode(self, link: Link) -> None:
-        publisher, _, _, _, subscription = self._parts(link)
-        logical.set_mode(publisher, subscription, link.mode, timeout=link.timeout_s)  # type: ignore[arg-type]
+        publisher, subscriber, dbname, _, subscription = self._parts(link)
+        logical.set_mode(publisher, subscription, link.mode, subscriber=subscriber, dbname=dbname,  # type: ignore[arg-type]
+                         timeout=link.timeout_s)
 
     def delete(self, link: Link) -> None:
         publisher, subscriber, dbname, publication, subscription = self._parts(link)

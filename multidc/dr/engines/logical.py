@@ -69,7 +69,8 @@ class LogicalDatabaseBackend(DatabaseBackend):
         current = logical.link_health(new_primary, server, dbname=server.dbname, subscription=subscription)
         if current.state == REPLICATING:
             # A standby whose site came back (its primary never moved): its subscription resumed by itself.
-            logical.set_mode(new_primary, subscription, mode, timeout=self.timeout)
+            logical.set_mode(new_primary, subscription, mode, subscriber=server, dbname=server.dbname,
+                             timeout=self.timeout)
             return f"{pg.address(server)} already subscribes to {pg.address(new_primary)} ({mode}); nothing copied"
         health = logical.reprotect(new_primary, server, dbname=server.dbname, publication=publication,
                                    subscription=subscription, mode=mode, timeout=max(self.timeout, COPY_TIMEOUT_S))
