@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,10 +164,9 @@ def test_cli_reports_a_bad_stack_with_exit_code_2_and_no_traceback(tmp_path, kz)
     kz["sites"][1]["cidr"] = "10.10.128.0/17"
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "Pulumi.broken.yaml").write_text(yaml.safe_dump({"config": {CONFIG_KEY: kz}}))
-    script = ("import sys, multidc.cli as cli; from pathlib import Path; cli.ROOT = Path(sys.argv[1]); "
-              "sys.argv = ['multidc', 'plan', '--stack', 'broken']; cli.app()")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                            timeout=120)
+    (tmp_path / "Pulumi.yaml").write_text("name: multidc\nruntime: python\n")  # the project folder (multidc.project)
+    result = subprocess.run([sys.executable, "-m", "multidc", "plan", "--stack", "broken"], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "MULTIDC_PROJECT_DIR": str(tmp_path)})
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "systems.core-db.topology: active-active needs a multi-writer engine" in result.stderr
