@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml
 # Debian packages the tests, drills and benchmarks use, as command:package pairs: rclone copies
 # buckets between S3 endpoints; wrk loads the model servers in benchmarks/serving.py; knot is the
 # DNS server the DNS failover test updates (RFC 2136); etcd holds the primary site's lease; promtool
-# tests the generated alert rules; prometheus and prometheus-postgres-exporter watch a local replica pair.
+# tests the generated alert rules; prometheus and prometheus-postgres-exporter watch a local replica pair;
+# Redis and MariaDB servers stand in for the managed ones of a site (replication links, drills).
 SYSTEM_DEPS := rclone:rclone wrk:wrk knotd:knot etcd:etcd-server promtool:prometheus \
-	prometheus-postgres-exporter:prometheus-postgres-exporter
+	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server
 
 # One apt-get run for whatever is missing (each command looked up on root's PATH, sbin included).
 system-deps:

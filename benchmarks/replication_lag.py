@@ -1,4 +1,13 @@
-"""Async streaming-replication lag between two local PostgreSQL servers under a pgbench load.
+"""Replication lag between two local servers under a write load: streaming (pgbench), and per mechanism.
+
+Default: async physical streaming under pgbench, as below. With ``--per-mechanism`` each mechanism a
+ReplicationLink realises (PostgreSQL logical and streaming, Redis REPLICAOF, MariaDB GTID) is set up
+by ``ReplicationLinkProvider.create`` on two real local servers; one client writes single-row commits
+for --seconds while ``read`` samples the link's lag; then the same load runs in sync mode where the
+engine has one (logical: synchronous_standby_names; GTID: semi-sync) and the commit latency is
+printed against the async run's (the baseline, same run):
+
+    PYTHONPATH=. .venv/bin/python benchmarks/replication_lag.py --per-mechanism --seconds 10
 
 Prints the lag (bytes of WAL not yet replayed by the standby, and PostgreSQL's measured
 replay_lag in seconds) sampled every --interval seconds from pg_stat_replication through
@@ -113,5 +122,124 @@ def main() -> None:
         print(f"standby caught up {time.monotonic() - caught_up_from:.3f}s after the load stopped")
 
 
+# --- per mechanism -------------------------------------------------------------------------------
+
+def _writer(mechanism: str, primary, seconds: float):  # type: ignore[no-untyped-def]
+    """Single-row commits for `seconds`; returns per-commit latencies in seconds."""
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    if mechanism in ("logical", "physical-streaming"):
+        with primary.connect("app") as conn:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                conn.execute("INSERT INTO bench (v) VALUES ('x')")
+                latencies.append(time.monotonic() - started)
+    elif mechanism == "replicaof":
+        client, n = primary.client(), 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            client.set(f"bench:{n}", "x")
+            latencies.append(time.monotonic() - started)
+            n += 1
+    else:
+        with primary.connect() as conn, conn.cursor() as cursor:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                cursor.execute("INSERT INTO app.bench (v) VALUES ('x')")
+                latencies.append(time.monotonic() - started)
+    return latencies
+
+
+def _servers(mechanism: str, stack):  # type: ignore[no-untyped-def]
+    from multidc.local.mariadb import LocalMariaDB
+    from multidc.local.redis import LocalRedis
+
+    if mechanism == "replicaof":
+        primary = stack.enter_context(LocalRedis("bench-a"))
+        return primary, stack.enter_context(LocalRedis("bench-b", password=primary.password)), {}
+    if mechanism == "gtid":
+        primary, standby = stack.enter_context(LocalMariaDB("bench-a")), stack.enter_context(LocalMariaDB("bench-b"))
+        with primary.connect() as conn, conn.cursor() as cursor:
+            cursor.execute("CREATE DATABASE app")
+            cursor.execute("CREATE TABLE app.bench (id bigint AUTO_INCREMENT PRIMARY KEY, v text)")
+        return primary, standby, {}
+    primary = stack.enter_context(LocalPostgres("bench-a", settings={"wal_level": "logical"}))
+    with primary.connect() as conn:
+        conn.execute("CREATE DATABASE app")
+    with primary.connect("app") as conn:
+        conn.execute("CREATE TABLE bench (id bigserial PRIMARY KEY, v text)")
+    if mechanism == "logical":
+        standby = stack.enter_context(LocalPostgres("bench-b"))
+        with standby.connect() as conn:
+            conn.execute("CREATE DATABASE app")
+        return primary, standby, {}
+    standby = LocalPostgres("bench-b", initialize=False, password=primary.password)
+    stack.callback(standby.close)
+    return primary, standby, {"primary_base_dir": str(primary.data_dir.parent),
+                              "standby_base_dir": str(standby.data_dir.parent)}
+
+
+def per_mechanism(seconds: float, interval: float) -> None:
+    from contextlib import ExitStack
+
+    from multidc.providers.replication_link import ReplicationLinkArgs, ReplicationLinkProvider, driver_for, \
+        link_from_props
+
+    print(f"{os.cpu_count()} CPUs, loopback, one client of single-row commits, {seconds:.0f}s per run, lag sampled "
+          f"every {interval}s through ReplicationLinkProvider.read")
+    for mechanism, modes in (("physical-streaming", ("async", "sync")), ("logical", ("async", "sync")),
+                             ("replicaof", ("async",)), ("gtid", ("async", "sync"))):
+        with ExitStack() as stack:
+            primary, standby, options = _servers(mechanism, stack)
+            baseline = None
+            for mode in modes:
+                props = ReplicationLinkArgs(
+                    system="bench", primary_site="a", standby_site="b", mechanism=mechanism, mode=mode,
+                    primary={"host": primary.host, "port": primary.port, "user": getattr(primary, "user", None),
+                             "database": "app"},
+                    standby={"host": standby.host, "port": standby.port, "user": getattr(standby, "user", None),
+                             "database": "app"},
+                    primary_password=primary.password, standby_password=standby.password, options=options,
+                    timeout_s=120).to_props()
+                provider = ReplicationLinkProvider()
+                started = time.monotonic()
+                provider.create(props) if mode == modes[0] else provider.update("", {"state": "replicating"}, props)
+                setup_s = time.monotonic() - started
+                link, lags = link_from_props(props), Samples()
+                driver, done = driver_for(mechanism), threading.Event()
+
+                def sample() -> None:
+                    while not done.is_set():
+                        health = driver.read(link)
+                        lags.lag_bytes.append(health.lag_bytes or 0)
+                        if health.lag_seconds is not None:
+                            lags.replay_lag_s.append(health.lag_seconds)
+                        time.sleep(interval)
+
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                latencies = _writer(mechanism, primary, seconds)
+                done.set()
+                sampler.join()
+                median = statistics.median(latencies)
+                ratio = "" if baseline is None else f", {median / baseline:.2f}x the async median"
+                baseline = baseline or median
+                print(f"{mechanism} {mode}: set up in {setup_s:.2f}s; {len(latencies) / seconds:.0f} commits/s, "
+                      f"commit median {median * 1000:.3f} ms{ratio}")
+                print(f"  lag bytes  : {_summary(lags.lag_bytes, 'B', '.0f')}")
+                print(f"  lag seconds: {_summary([v * 1000 for v in lags.replay_lag_s], 'ms', '.3f')}")
+            driver_for(mechanism).delete(link)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--per-mechanism" in sys.argv:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--per-mechanism", action="store_true")
+        parser.add_argument("--seconds", type=float, default=10)
+        parser.add_argument("--interval", type=float, default=0.2)
+        options = parser.parse_args()
+        per_mechanism(options.seconds, options.interval)
+    else:
+        main()

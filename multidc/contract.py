@@ -35,6 +35,19 @@ PLACEMENTS = (VM_GROUP, DATABASE, OBJECT_BUCKET, KUBERNETES, ML_PLATFORM)
 # Pulumi's own token for Python dynamic resources (the S3 bucket provider registers under it).
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
+# --- replication mechanisms: how a standby copy is kept current (docs/replication.md) ------------
+
+LOGICAL = "logical"  # PostgreSQL publication/subscription: managed endpoints (Trove), SQL access only
+STREAMING = "physical-streaming"  # PostgreSQL WAL streaming: self-managed servers, file access on the standby
+GTID = "gtid"  # MySQL/MariaDB GTID-based replication (semi-synchronous for `sync`)
+REPLICAOF = "replicaof"  # Redis REPLICAOF: asynchronous only
+RCLONE_PULL = "rclone-pull"  # buckets: the destination pulls new objects on a schedule
+BACKUP_ONLY = "backup-only"  # no cross-site mechanism here: the standby is restored from backups
+# Mechanisms a ReplicationLink resource realises at `pulumi up` (multidc.providers.replication_link).
+LINK_MECHANISMS = (LOGICAL, STREAMING, GTID, REPLICAOF)
+# The type of a replication link's dynamic resource, as its `resource_kind` property says.
+REPLICATION_LINK_KIND = "replication-link"
+
 # --- roles and scales of a placement ----------------------------------------------------------
 
 PRIMARY, STANDBY, ACTIVE = "primary", "standby", "active"

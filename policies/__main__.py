@@ -18,7 +18,7 @@ except ImportError:
     here = Path.cwd().resolve()
     sys.path.insert(0, str(next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), here.parent)))
 
-from mdc import backups, contract, dns, dr, kubernetes, network, pci, pod_security, residency, secrets, waivers, wire
+from mdc import backups, contract, dns, dr, kubernetes, network, pci, pod_security, replication, residency, secrets, waivers, wire
 
 wire.install()  # decode each resource once per request, not once per policy
 
@@ -58,6 +58,7 @@ PolicyPack(
         pod_security.host_access,
         pod_security.seccomp,
         dns.ttl_within_rto,
+        replication.replication_realised,
         # Last of each kind: the SDK runs policies in this order, and these show what the
         # policies above set aside under a waiver during the same request.
         waivers.waived_findings,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 from multidc import project
 
@@ -32,3 +34,15 @@ def run_multidc(folder, *args, expect=0, timeout=300):
     assert expect is None or done.returncode == expect, f"multidc {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
     assert "Traceback" not in done.stderr
     return done
+
+
+def eventually(probe: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """The first truthy value of ``probe()``; fails naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
 from multidc.contract import placement_name  # noqa: F401 - components name their placements with it
+from multidc.contract import BACKUP_ONLY, GTID, LOGICAL, RCLONE_PULL, REPLICAOF
 from multidc.components.ml_platform import HelmChart
 from multidc.protection.rclone import S3Location, cronjob_container
 from multidc.contract import (STATELESS, STATELESS_REASON, WAIVER_EXPIRES, WAIVER_POLICY, WAIVER_REASON,
@@ -28,15 +29,16 @@ from multidc.spec import Kind, Platform, System, Topology, Waiver
 PRIMARY, STANDBY, ACTIVE = "primary", "standby", "active"
 FULL, WARM_STANDBY = "full", "warm-standby"
 
-# How a standby copy is kept current. Trove gives a managed SQL endpoint and no file access,
-# so PostgreSQL there is replicated logically by multidc.protection.postgres; the other
-# engines replicate with their own protocol; buckets by the rclone pull job.
+# How a standby copy is kept current (docs/replication.md). Trove gives a managed SQL endpoint
+# and no file access, so PostgreSQL there is replicated logically; MySQL/MariaDB with GTIDs;
+# Redis with REPLICAOF; ClickHouse has no cross-site mechanism here (backups only); buckets by
+# the rclone pull job. The database mechanisms are realised by a ReplicationLink at `pulumi up`.
 REPLICATION_MECHANISMS = {
-    Kind.postgres: "logical",
-    Kind.mysql: "engine-native",
-    Kind.redis: "engine-native",
-    Kind.clickhouse: "engine-native",
-    Kind.bucket: "rclone-pull",
+    Kind.postgres: LOGICAL,
+    Kind.mysql: GTID,
+    Kind.redis: REPLICAOF,
+    Kind.clickhouse: BACKUP_ONLY,
+    Kind.bucket: RCLONE_PULL,
 }
 
 _S3_NAME_LIMIT = 63

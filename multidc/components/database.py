@@ -1,10 +1,11 @@
 """A managed database (OpenStack Trove) of one system in one site, and its replication link.
 
-What Pulumi realises here is the instance, its database and its login. A standby's
-replication from the primary is declared (props and the ``replication_link`` output) but not
-realised by Trove: Trove cannot build a replica across regions. The link is set up by
-``multidc.protection.postgres`` (logical replication onto a managed endpoint) for
-PostgreSQL, and by the engine's own protocol for MySQL, Redis and ClickHouse.
+What Pulumi realises here is the instance, its database and its login, and for a standby its
+replication from the primary: Trove cannot build a replica across regions, so a
+``ReplicationLink`` (``multidc.providers.replication_link``) is declared once both ends exist and
+sets up the engine's own mechanism at `pulumi up` (``REPLICATION_MECHANISMS``: logical
+replication for PostgreSQL on Trove, GTID for MySQL, REPLICAOF for Redis). An engine with no
+cross-site mechanism here (ClickHouse) gets no link: its standby is restored from backups.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pulumi_random as random
 from multidc import spec
 from multidc.components.common import REPLICATION_MECHANISMS, WARM_STANDBY, placement_props, warm_standby_count
 from multidc.components.site import Site
-from multidc.contract import DATABASE
+from multidc.contract import DATABASE, LINK_MECHANISMS
+from multidc.providers.replication_link import ReplicationLink, ReplicationLinkArgs
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,10 @@ class ManagedDatabase(pulumi.ComponentResource):
     password: Optional[pulumi.Output[str]]
     """The generated password of ``user`` (a secret); None for engines without users."""
     replication_link: Optional[pulumi.Output[dict[str, Any]]]
-    """For a standby: primary and standby endpoints, mode and mechanism (declared, not realised)."""
+    """For a standby: primary and standby endpoints, mode, mechanism, and whether `pulumi up` realises it."""
+    link: Optional[ReplicationLink]
+    """For a standby whose engine has a cross-site mechanism: the resource that sets it up."""
+    instances: list[openstack.database.Instance]
 
     def __init__(self, name: str, args: ManagedDatabaseArgs,
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
@@ -146,21 +151,46 @@ class ManagedDatabase(pulumi.ComponentResource):
             )
             for index in range(nodes)
         ]
+        self.instances = instances
         self.endpoint = instances[0].addresses.apply(lambda addresses: addresses[0])
 
         self.replication_link = None
+        self.link = None
         if args.primary is not None:
+            mechanism = REPLICATION_MECHANISMS[system.kind]
+            realised = mechanism in LINK_MECHANISMS
+            if realised:
+                self.link = self._declare_link(name, args, mechanism)
             self.replication_link = pulumi.Output.all(args.primary.endpoint, self.endpoint).apply(
                 lambda endpoints: {
                     "primary": props["replicates_from"],
                     "primary_endpoint": endpoints[0],
                     "standby_endpoint": endpoints[1],
                     "mode": system.replication.value if system.replication else None,
-                    "mechanism": REPLICATION_MECHANISMS[system.kind],
-                    "realised_by_pulumi": False,
+                    "mechanism": mechanism,
+                    "realised_by_pulumi": realised,
                 })
         self.register_outputs({
             **contract,
             "endpoint": self.endpoint, "port": self.port, "role": self.role,
             "database": self.database, "user": self.user, "replication_link": self.replication_link,
         })
+
+    def _declare_link(self, name: str, args: ManagedDatabaseArgs, mechanism: str) -> ReplicationLink:
+        """The replication from the primary into this standby, set up once both ends exist."""
+        primary, system = args.primary, args.system
+        assert primary is not None
+        sites = f"{system.primary_site} and {args.site.name}"
+        return ReplicationLink(
+            f"{name}-replication",
+            ReplicationLinkArgs(
+                system=system.name, primary_site=system.primary_site, standby_site=args.site.name,
+                mechanism=mechanism,
+                mode=system.replication.value if system.replication else "async",
+                primary={"host": primary.endpoint, "port": primary.port, "user": primary.user,
+                         "database": primary.database},
+                standby={"host": self.endpoint, "port": self.port, "user": self.user, "database": self.database},
+                primary_password=primary.password, standby_password=self.password,
+                network_path=f"the {args.platform.interconnect.kind} interconnect between {sites} "
+                             "(or a bastion host inside them)"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*primary.instances, *self.instances]))

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from multidc.contract import BACKUP_ONLY, REPLICAOF
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 
@@ -241,7 +242,11 @@ def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Opti
             return None, f"no BucketCopy into {target.site} in the plan"
         interval = A.cron_interval_s(copy.schedule)
         return interval, f"copy schedule '{copy.schedule}' interval {human(interval)}"
-    if system.kind in DATABASE_KINDS:
+    if system.kind in DATABASE_KINDS and target.mechanism == REPLICAOF:
+        return A.ASYNC_LAG_S.value, (f"Redis replicates asynchronously only (REPLICAOF): writes acknowledged but not "
+                                     f"yet streamed are lost, ASYNC_LAG_S {human(A.ASYNC_LAG_S.value)}; WAIT where "
+                                     "a write must reach the replica")
+    if system.kind in DATABASE_KINDS and target.mechanism != BACKUP_ONLY:
         if target.replication == "sync":
             return 0.0, "synchronous replication: every acknowledged commit is on the standby"
         return A.ASYNC_LAG_S.value, f"asynchronous replication: ASYNC_LAG_S {human(A.ASYNC_LAG_S.value)}"

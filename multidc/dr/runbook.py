@@ -25,6 +25,7 @@ from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 from .assumptions import DNS_TTL_S
 from .geography import witness_problem
 from .inventory import Deployed, read
+from .mechanism_steps import PROMOTE, REPROTECT, texts as mechanism_texts
 
 CUSTOMER, PROVIDER = "customer", "provider"
 
@@ -163,6 +164,15 @@ def _step(group: int, action: str, move_or_site: Any, **fields: Any) -> Step:
                 **fields)
 
 
+def _texts(table: dict[str, dict[str, str]], deployed: Optional[Deployed], move: _Move, site: str,
+           new: str = "") -> dict[str, str]:
+    """Title, verification and rollback of a database step for the mechanism the system is deployed with."""
+    mechanisms = [p.mechanism for p in (deployed.placements if deployed else ()) if p.system == move.system.name
+                  and p.mechanism]
+    return mechanism_texts(table, mechanisms[0] if mechanisms else None, system=move.system.name, site=site,
+                           new=new)
+
+
 def _groups(*groups: tuple[str, list[Step]]) -> tuple[Group, ...]:
     return tuple(Group(title, tuple(steps)) for title, steps in groups if steps)
 
@@ -228,10 +238,8 @@ def unplanned_failover(platform: Platform, deployed: Deployed, from_site: str, t
                        verification="the provider confirms the isolation in writing",
                        rollback="the provider restores the site's network once it is safe"))
     fence += _relax_steps(platform, deployed, from_site, 2)
-    promote = [_step(3, "db.promote", m, title=f"Promote {m.system.name} in {to_site}",
-                     precondition=f"{m.system.name} in {from_site} is fenced (group 2)",
-                     verification="the server is out of recovery and a test write commits",
-                     rollback="none: going back needs the failback runbook (pg_rewind)") for m in moves if _is_db(m)]
+    promote = [_step(3, "db.promote", m, precondition=f"{m.system.name} in {from_site} is fenced (group 2)",
+                     **_texts(PROMOTE, deployed, m, to_site)) for m in moves if _is_db(m)]
     promote += [_step(3, "storage.switch", m, title=f"Make {m.system.name} write to its bucket in {to_site}",
                       precondition="the pull copy into this site has stopped",
                       verification="a probe object is written and read back on the site's endpoint",
@@ -290,15 +298,15 @@ def planned_switchover(platform: Platform, deployed: Deployed, from_site: str, t
                       precondition="writes are stopped in the old primary",
                       verification="the standby's replay LSN reached the old primary's last LSN",
                       rollback=f"unfence {m.system.name} in {from_site}") for m in moves if _is_db(m)]
-    promote = [_step(g + 2, "db.promote", m, title=f"Promote {m.system.name} in {to_site}",
-                     precondition="the standby replayed everything (previous group)",
-                     verification="the server is out of recovery and a test write commits",
-                     rollback="switch back with this runbook in the other direction") for m in moves if _is_db(m)]
+    promote = [_step(g + 2, "db.promote", m, precondition="the standby replayed everything (previous group)",
+                     **{**_texts(PROMOTE, deployed, m, to_site),
+                        "rollback": "switch back with this runbook in the other direction"})
+               for m in moves if _is_db(m)]
     promote += [_step(g + 2, "storage.switch", m, title=f"Make {m.system.name} write to its bucket in {to_site}",
                       precondition="the last copy is done",
                       verification="a probe object is written and read back on the site's endpoint",
                       rollback=f"switch writes back to {from_site}'s bucket") for m in moves if _is_bucket(m)]
-    reprotect = _reprotect_steps(moves, g + 6, old_site=from_site, new_site=to_site)
+    reprotect = _reprotect_steps(moves, g + 6, old_site=from_site, new_site=to_site, deployed=deployed)
     return Runbook(platform.name, RunbookKind.planned, from_site, to_site, _groups(
         ("Stop writes at the old primary", drain), ("Let the standbys catch up", catch_up),
         ("Promote and switch storage", promote),
@@ -307,13 +315,12 @@ def planned_switchover(platform: Platform, deployed: Deployed, from_site: str, t
         witness_problem(platform, (from_site, to_site)), _notes(platform, deployed, moves, from_site, to_site, None))
 
 
-def _reprotect_steps(moves: list[_Move], group: int, *, old_site: str, new_site: str) -> list[Step]:
+def _reprotect_steps(moves: list[_Move], group: int, *, old_site: str, new_site: str,
+                     deployed: Optional[Deployed] = None) -> list[Step]:
     steps = [_step(group, "db.reprotect", m, site=old_site,
-                   title=f"Rewind {m.system.name} in {old_site} into a standby of {new_site} (pg_rewind)",
                    precondition=f"{m.system.name} in {new_site} is the primary; {old_site} is reachable again",
-                   verification=f"{new_site} shows {old_site} streaming; the old primary refuses writes",
-                   rollback="rebuild the standby from a fresh base backup",
-                   params={"mode": m.system.replication.value if m.system.replication else "async"})
+                   params={"mode": m.system.replication.value if m.system.replication else "async"},
+                   **_texts(REPROTECT, deployed, m, old_site, new=new_site))
              for m in moves if _is_db(m)]
     steps += [_step(group, "storage.reverse_copy", m, site=old_site,
                     title=f"Copy {m.system.name} back from {new_site} into {old_site}",
@@ -333,7 +340,7 @@ def failback(platform: Platform, deployed: Deployed, original: str, interim: str
     moves = _moves(platform, deployed, original, interim)
     stayed = [_Move(m.system, original, interim, m.how) for m in _moves(platform, deployed, interim, original)
               if m.how == "replica"]
-    reprotect = _reprotect_steps(moves + stayed, 1, old_site=original, new_site=interim)
+    reprotect = _reprotect_steps(moves + stayed, 1, old_site=original, new_site=interim, deployed=deployed)
     back = planned_switchover(platform, _after_failover(deployed, moves), interim, original, first_group=2,
                               only=frozenset(m.system.name for m in moves))
     return Runbook(platform.name, RunbookKind.failback, interim, original,

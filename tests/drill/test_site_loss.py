@@ -50,14 +50,25 @@ def test_drill_runs_the_production_commands_in_order(drill):
         ("multidc failover", "multidc failback")))
 
 
-def test_drill_covers_every_replicated_postgres_system_and_bucket(drill):
-    assert sorted(drill["by_system"]) == ["cards-db", "core-db", "mlflow-db"]
+def test_drill_covers_every_replicated_database_system_and_bucket(drill):
+    assert sorted(drill["by_system"]) == ["cards-db", "core-db", "mlflow-db", "sessions"]
     assert sorted(drill["by_bucket"]) == ["datasets", "documents", "ml-artifacts"]
-    assert sorted(s for s, r in drill["by_system"].items() if r["failed_over"]) == sorted(FAILED_OVER)
+    assert sorted(s for s, r in drill["by_system"].items() if r["failed_over"]) == sorted([*FAILED_OVER, "sessions"])
 
 
-def test_each_system_names_the_mechanism_the_local_deployment_uses(drill):
-    assert {r["mechanism"] for r in drill["systems"]} == {"physical-streaming"}
+def test_each_system_names_the_mechanism_the_stack_deploys(drill):
+    # kz-prod's PostgreSQL runs on Trove: logical replication, as the ReplicationLink sets it up.
+    assert {r["mechanism"] for r in drill["systems"] if r["system"] in ("core-db", "cards-db", "mlflow-db")} == \
+        {"logical"}
+
+
+def test_redis_is_drilled_for_real_with_replicaof_and_its_loss_and_lag_reported(drill):
+    result = drill["by_system"]["sessions"]
+    assert (result["mechanism"], result["mode"], result["failed_over"]) == ("replicaof", "async", True)
+    assert result["acknowledged"] > 0 and result["rto_from_kill_s"] > 0
+    assert result["rpo_commits"] >= 0 and isinstance(result["lag_at_kill_bytes"], int)  # async: exact count
+    assert result["fenced_refuses_writes"], result["fence_evidence"]  # restarted as a replica: READONLY
+    assert result["failback_done"] and result["missing_after_failback"] == 0
 
 
 @pytest.mark.parametrize("system", FAILED_OVER)
@@ -119,10 +130,10 @@ def test_bucket_whose_primary_survived_keeps_every_object(drill):
 def test_steps_without_a_local_backend_are_confirmed_by_the_drill_not_done(drill):
     recorded = drill["confirmed_by_drill"]
     assert any("dns.switch core-db" in line and "no DNS record" in line for line in recorded)
-    assert any("db.promote sessions@almaty" in line for line in recorded), "redis has no local stand-in"
+    assert not any(": db." in line and " sessions@" in line for line in recorded), "redis runs locally: done"
     assert any(line.startswith("2.manual.isolate.astana: ") for line in recorded), "nobody else isolated astana"
     done = {s["step"] for s in drill["failover_steps"] if s["status"] == "done"}
-    assert {"3.db.promote.core-db", "3.db.promote.cards-db"} <= done
+    assert {"3.db.promote.core-db", "3.db.promote.cards-db", "3.db.promote.sessions"} <= done
     states = {s["step"]: s["status"] for s in drill["failover_steps"]}
     assert states["2.manual.isolate.astana"] == "confirmed" and states["6.pulumi.flip.almaty"] == "skipped"
     assert not any(s["status"] == "done" and s["step"].startswith(("5.dns", "6.pulumi"))

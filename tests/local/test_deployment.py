@@ -23,3 +23,9 @@ def test_local_up_without_rclone_stops_before_starting_anything(monkeypatch, tmp
     assert "rclone" in result.output and "apt-get install rclone" in result.output
     assert not (tmp_path / "o.json").exists()
     assert not (deployment.state_dir("kz-prod") / deployment.STATE_FILE).exists()
+
+
+def test_missing_redis_server_is_named_with_the_command_that_installs_it(planned, planned_outputs):
+    platform, _ = planned("kz-prod")  # sessions: Redis, astana -> almaty
+    missing = deployment.missing_tools(platform, planned_outputs, which=lambda tool: None)
+    assert any(line.startswith("redis-server") and "apt-get install redis-server" in line for line in missing)
