@@ -2,8 +2,8 @@
 labels, annotations, and the stack outputs document's schema version.
 
 Components register under these type tokens and with these properties; the policy pack,
-the DR inventory, the restore locator, the operations and the test fakes read them from
-here. Nothing else writes a ``multidc:<module>:<Name>`` token or one of these keys out.
+the DR inventory, the operations and the test fakes read them from here. Nothing else
+writes a ``multidc:<module>:<Name>`` token or one of these keys out.
 
 This module imports nothing but the standard library: the policy pack imports it from a
 virtualenv of its own (``pulumi preview --policy-pack policies``).

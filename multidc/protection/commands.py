@@ -1,10 +1,18 @@
 """The data protection commands: `multidc restore`. `register(app)` adds them to `multidc`.
 
 `multidc restore` is the ransomware path: it puts one system's data in one site back the
-way it was before a time T. Where the data lives comes from the planned resource graph
-(``locate``); the restore itself is the tested library code: ``bucket_restore`` for
-buckets (from the live bucket's own versions or from the locked vault copy in the offsite
-site) and ``db_backup`` for PostgreSQL (the newest ``pg_dump`` backup older than T).
+way it was before a time T. Where the data lives comes from the deployed stack's outputs
+document (``--outputs FILE``, else the stack through a Pulumi CLI; ``locate`` reads it): the
+live buckets, the backup vault, each site's S3 keys and the database to restore into. The
+restore itself is the tested library code: ``bucket_restore`` for buckets (from the live
+bucket's own versions or from the locked vault copy in the offsite site) and ``db_backup``
+for PostgreSQL (the newest ``pg_dump`` backup older than T).
+
+What the outputs say can be overridden, for an operator working around a broken endpoint or
+with other keys: ``--endpoint SITE=URL`` beats the document's endpoints,
+``MULTIDC_S3_ACCESS_KEY_<SITE>``/``MULTIDC_S3_SECRET_KEY_<SITE>`` beat the document's keys
+(which beat ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``), and ``--target-dsn`` beats the
+document's database.
 
 Every restore is planned first, read-only; the plan is shown with its target, confirmed
 (unless ``--yes``), and only then applied. A plan that finds no copy older than T refuses
@@ -13,7 +21,6 @@ and changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -27,6 +34,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from multidc import project
+from multidc.project import ProjectNotFound
+from multidc.ops.outputs import OutputsError, StackOutputs, load
 from multidc.protection.bucket_restore import (
     Action,
     NoCopyBeforeError,
@@ -40,11 +49,13 @@ from multidc.protection.bucket_restore import (
 )
 from multidc.protection.db_backup import BackupError, BackupRecord, list_backups, restore_database_before
 from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
-from multidc.spec import SpecError, load_stack, parse_duration
+from multidc.spec import parse_duration
 
 SOURCES = ("versions", "vault", "auto")
 SUPPORTED_KINDS = ("bucket", "postgres")
 TARGET_DSN_ENV = "MULTIDC_TARGET_DSN"
+OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --show-secrets` saved to a file, or the "
+                "file `multidc local up` wrote (default: read through the Pulumi CLI)")
 # Exit codes: 0 done (or planned, with --dry-run); 1 refused, declined or incomplete; 2 bad input.
 REFUSED, BAD_INPUT = 1, 2
 
@@ -101,20 +112,25 @@ def credential_env(site: str) -> tuple[str, str]:
     return f"MULTIDC_S3_ACCESS_KEY_{suffix}", f"MULTIDC_S3_SECRET_KEY_{suffix}"
 
 
-def site_credentials(site: str, env: Mapping[str, str]) -> tuple[str, str]:
-    """``site``'s S3 key pair from the environment, else ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+def site_credentials(site: str, env: Mapping[str, str],
+                     deployed: tuple[Optional[str], Optional[str]] = (None, None)) -> tuple[str, str]:
+    """``site``'s S3 key pair: its own environment variables, else ``deployed`` (the keys the
+    outputs document holds, ``sites.<site>.s3``), else ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
 
-    A pair is taken whole: half of a site's pair is an error, never completed from the other.
+    A pair is taken whole: half of a pair is an error, never completed from another source.
     """
     access_name, secret_name = credential_env(site)
-    for names in ((access_name, secret_name), ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")):
-        access, secret = env.get(names[0]), env.get(names[1])
+    sources = (((access_name, secret_name), (env.get(access_name), env.get(secret_name))),
+               ((f"sites.{site}.s3.access_key", f"sites.{site}.s3.secret_key in the outputs"), deployed),
+               (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+                (env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY"))))
+    for names, (access, secret) in sources:
         if access and secret:
             return access, secret
         if access or secret:
             raise UsageError(f"S3 keys for site {site!r}: only one of {names[0]} and {names[1]} is set; set both")
-    raise UsageError(f"no S3 keys for site {site!r}: set {access_name} and {secret_name} "
-                     "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+    raise UsageError(f"no S3 keys for site {site!r}: the outputs hold none (saved without --show-secrets?); "
+                     f"set {access_name} and {secret_name} (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 
 
 @dataclass(frozen=True)
@@ -137,7 +153,7 @@ def connect(location: BucketLocation, endpoints: Mapping[str, str], env: Mapping
     import boto3
     from botocore.config import Config
 
-    access, secret = site_credentials(location.site, env)
+    access, secret = site_credentials(location.site, env, (location.access_key, location.secret_key))
     url = endpoints.get(location.site, location.endpoint)
     client = boto3.client(
         "s3", endpoint_url=url, region_name=location.region,
@@ -280,6 +296,17 @@ class DatabaseRestore:
         return {"backup": self.backup.key, "taken_at": self.backup.taken_at.isoformat(), "size": self.backup.size}
 
 
+def deployed_dsn(data: SystemData, site: str) -> str:
+    """The connection string of ``site``'s database as the outputs give it (its password, if any, included)."""
+    from psycopg.conninfo import make_conninfo
+
+    database = data.database(site)
+    password = database.password.get_secret_value() if database.password is not None else None
+    # Without a password (outputs saved without --show-secrets) libpq falls back to PGPASSWORD or ~/.pgpass.
+    return make_conninfo(host=database.host, port=str(database.port), dbname=database.database or "postgres",
+                         user=database.user or "postgres", password=password, connect_timeout="10")
+
+
 def describe_dsn(dsn: str) -> dict[str, str]:
     """Where a DSN points (host, port, database, user) without its password."""
     from psycopg.conninfo import conninfo_to_dict
@@ -292,15 +319,16 @@ def describe_dsn(dsn: str) -> dict[str, str]:
     return {key: str(parts[key]) for key in ("host", "port", "dbname", "user") if parts.get(key)}
 
 
-def plan_database(data: SystemData, before: dt.datetime, target_dsn: Optional[str],
+def plan_database(data: SystemData, site: str, before: dt.datetime, target_dsn: Optional[str],
                   endpoints: Mapping[str, str], env: Mapping[str, str]) -> DatabaseRestore:
-    """Pick the newest backup strictly older than T in the system's vault; reads only."""
+    """Pick the newest backup strictly older than T in the system's vault; reads only.
+
+    The database restored into is ``target_dsn`` when given, else ``site``'s database in the outputs.
+    """
     if data.vault is None:
         raise UsageError(f"--system {data.system}: it has no backup policy, so there is no backup to restore; "
                          "add backup: to the system in the spec")
-    if not target_dsn:
-        raise UsageError(f"--target-dsn (or {TARGET_DSN_ENV}) is needed: the database to restore into, "
-                         "e.g. the managed database in --site")
+    target_dsn = target_dsn or deployed_dsn(data, site)
     target = describe_dsn(target_dsn)
     vault = connect(data.vault, endpoints, env)
     try:
@@ -336,17 +364,14 @@ def apply_database(restore: DatabaseRestore, system: str, before: dt.datetime) -
 
 # --- the command -----------------------------------------------------------------------------
 
-def _planned_system(stack: str, system: str) -> tuple[SystemData, tuple[str, ...]]:
-    """Load and plan the stack offline (program output kept off stdout) and locate the system."""
-    from multidc.plan.capture import plan
+def deployed_state(stack: str, outputs: Optional[Path]) -> StackOutputs:
+    """The deployed stack's outputs: from ``outputs``, else through a Pulumi CLI in the project folder.
 
-    try:
-        platform = load_stack(stack, project.root())
-    except SpecError as error:
-        raise UsageError(str(error)) from None
-    with contextlib.redirect_stdout(sys.stderr):
-        graph = plan(platform, stack)
-    return locate(graph, system), tuple(site.name for site in platform.sites)
+    With ``--outputs`` the project folder is not needed (a restore reads no spec), so the
+    command also runs from wherever the operator saved the file.
+    """
+    work_dir = project.root() if outputs is None else Path.cwd()
+    return load(stack, outputs, work_dir)
 
 
 def _confirm(target: str) -> None:
@@ -359,18 +384,20 @@ def _confirm(target: str) -> None:
 
 
 def run_restore(stack: str, system: str, before_text: str, site: str, source: str, target_dsn: Optional[str],
-                endpoint_options: list[str], yes: bool, dry_run: bool, env: Mapping[str, str],
-                report: dict[str, Any], announce: Callable[[str], None]) -> None:
+                endpoint_options: list[str], outputs: Optional[Path], yes: bool, dry_run: bool,
+                env: Mapping[str, str], report: dict[str, Any], announce: Callable[[str], None]) -> None:
     """Plan, ``announce`` the plan, confirm and apply one restore, filling ``report`` as it goes."""
     if source not in SOURCES:
         raise UsageError(f"--from {source!r}: choose one of {', '.join(SOURCES)}")
     before = parse_before(before_text)
     report["before"] = before.isoformat()
-    data, sites = _planned_system(stack, system)
+    document = deployed_state(stack, outputs)
+    report["deployed"] = f"--outputs {outputs}" if outputs is not None else f"pulumi stack {stack}"
+    data = locate(document, system)
     report["kind"] = data.kind
     if site not in data.sites:
         raise UsageError(f"--site {site}: system {system!r} runs in {', '.join(data.sites)}, not in {site}")
-    endpoints = parse_endpoints(endpoint_options, sites)
+    endpoints = parse_endpoints(endpoint_options, tuple(document.sites))
     if data.kind == "bucket":
         restore: Any = plan_bucket(data, site, before, source, endpoints, env)
         report.update(source=restore.source, reason=restore.reason, target=restore.target.describe(),
@@ -380,7 +407,7 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         if source == "versions":
             raise UsageError("--from versions: a postgres system is restored from its backups in the vault; "
                              "use --from vault (or auto)")
-        restore = plan_database(data, before, target_dsn, endpoints, env)
+        restore = plan_database(data, site, before, target_dsn, endpoints, env)
         report.update(source="vault", reason="pg_dump backups", target=restore.target,
                       origin=restore.vault.describe(), plan=restore.changes())
         summary = database_summary(restore)
@@ -412,18 +439,22 @@ def register(app: typer.Typer) -> None:
         source: str = typer.Option("auto", "--from", help="buckets: versions, vault or auto "
                                    "(versions unless their history was deleted)"),
         target_dsn: Optional[str] = typer.Option(None, "--target-dsn", envvar=TARGET_DSN_ENV, show_envvar=True,
-                                                 help="postgres: the database to restore into"),
-        endpoint: list[str] = typer.Option([], "--endpoint", help="SITE=URL: use this S3 endpoint for SITE"),
+                                                 help="postgres: the database to restore into (default: "
+                                                 "the --site database in the outputs)"),
+        endpoint: list[str] = typer.Option([], "--endpoint", help="SITE=URL: use this S3 endpoint for SITE "
+                                           "instead of the one in the outputs"),
+        outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
         yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
         as_json: bool = typer.Option(False, "--json", help="print a machine-readable report on stdout"),
     ) -> None:
         """Put a system's data in a site back the way it was before TIME (the ransomware path).
 
-        S3 keys per site come from MULTIDC_S3_ACCESS_KEY_<SITE> and MULTIDC_S3_SECRET_KEY_<SITE>
-        (else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Exits 0 when restored (or planned,
-        with --dry-run), 1 when refused (no copy older than TIME), declined or incomplete,
-        2 on bad input.
+        Buckets, vault, S3 keys and database come from the deployed stack's outputs. S3 keys
+        per site: MULTIDC_S3_ACCESS_KEY_<SITE> and MULTIDC_S3_SECRET_KEY_<SITE>, else the
+        outputs' sites.<site>.s3, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Exits 0
+        when restored (or planned, with --dry-run), 1 when refused (no copy older than TIME),
+        declined or incomplete, 2 on bad input.
         """
         report: dict[str, Any] = {"stack": stack, "system": system, "site": site, "status": "failed"}
         code = 0
@@ -433,9 +464,9 @@ def register(app: typer.Typer) -> None:
             shown.print(text, markup=False, highlight=False, soft_wrap=True)
 
         try:
-            run_restore(stack, system, before, site, source, target_dsn, endpoint, yes, dry_run, os.environ,
-                        report, announce)
-        except (UsageError, LocateError) as error:
+            run_restore(stack, system, before, site, source, target_dsn, endpoint, outputs, yes, dry_run,
+                        os.environ, report, announce)
+        except (UsageError, LocateError, OutputsError, ProjectNotFound) as error:
             report["error"], code = str(error), BAD_INPUT
         except Refused as error:
             report["error"], code = str(error), REFUSED

@@ -1,92 +1,100 @@
-"""Where a system's data lives, read from the planned resource graph.
+"""Where a system's data lives, read from the deployed stack's outputs document.
 
-A restore must act on the buckets the Pulumi program actually declares, so this module
-never rebuilds a bucket name from the spec: it finds the system's placement components
-(``ObjectBucket`` ``<system>-<site>``, ``BackupTarget`` ``<system>-backup-<offsite>``) in
-the graph and reads the ``bucket``, ``endpoint`` and ``region`` inputs of the Bucket
-resources under them (docs/components.md). Pure functions over a ``ResourceGraph``.
+A restore must act on what is deployed, so this module never rebuilds a bucket name or an
+endpoint from the spec and never plans the stack again: it reads the outputs document
+(`multidc.ops.outputs`) that `pulumi up` exports or `multidc local up` writes. The live
+buckets are `systems.<system>.placements.<site>.bucket`, the vault is
+`systems.<system>.backup.vault`, the S3 keys are `sites.<site>.s3` and the databases are
+`systems.<system>.placements.<site>.database`. Pure functions over a ``StackOutputs``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
-from multidc.plan.graph import Node, ResourceGraph
-from multidc.contract import BACKUP_TARGET, DYNAMIC as BUCKET_RESOURCE, OBJECT_BUCKET
+from pydantic import SecretStr
+
+from multidc.ops.outputs import Bucket, Database, StackOutputs
 
 
 class LocateError(ValueError):
-    """The graph does not hold what a restore needs; the message names the input and the fix."""
+    """The outputs do not hold what a restore needs; the message names the input and the fix."""
+
+
+def _reveal(value: Optional[SecretStr]) -> Optional[str]:
+    return None if value is None else value.get_secret_value()
 
 
 @dataclass(frozen=True)
 class BucketLocation:
-    """One declared bucket: in which site, on which endpoint, and the resource that declares it."""
+    """One deployed bucket: in which site, on which endpoint, with the site's keys from the outputs.
+
+    The keys are None where the outputs hold none (printed without ``--show-secrets``).
+    """
 
     site: str
     bucket: str
     endpoint: str
     region: str
-    urn: str
     object_lock_mode: Optional[str] = None
+    access_key: Optional[str] = field(default=None, repr=False)
+    secret_key: Optional[str] = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class SystemData:
-    """Where one system's data lives: its placements, its live buckets, its backup vault."""
+    """Where one system's data lives: its placements, live buckets, backup vault and databases."""
 
     system: str
     kind: str
     sites: tuple[str, ...]
     live_buckets: dict[str, BucketLocation]  # by site; bucket systems only
     vault: Optional[BucketLocation]  # None when the system has no backup policy
-    backup_mechanism: Optional[str]  # pg-dump, rclone-copy, velero, ... (BackupTarget's `mechanism`)
+    backup_mechanism: Optional[str]  # pg-dump, rclone-copy, velero, ... (the backup's `mechanism`)
+    databases: dict[str, Database] = field(default_factory=dict, repr=False)  # by site; may hold a password
 
     def live_bucket(self, site: str) -> BucketLocation:
         """The live bucket in ``site``; a LocateError names the sites that have one."""
         if site not in self.live_buckets:
             raise LocateError(
-                f"--site {site}: system {self.system!r} has no bucket there; "
-                f"its buckets are in {', '.join(sorted(self.live_buckets)) or 'no site'}")
+                f"--site {site}: the outputs give system {self.system!r} no bucket there "
+                f"(systems.{self.system}.placements.{site}.bucket); its buckets are in "
+                f"{', '.join(sorted(self.live_buckets)) or 'no site'}")
         return self.live_buckets[site]
 
+    def database(self, site: str) -> Database:
+        """The database of ``site``; a LocateError names the sites that have one and the way around."""
+        if site not in self.databases:
+            raise LocateError(
+                f"--site {site}: the outputs give system {self.system!r} no database there "
+                f"(systems.{self.system}.placements.{site}.database); databases are in "
+                f"{', '.join(sorted(self.databases)) or 'no site'}. Give the database to restore into "
+                "with --target-dsn")
+        return self.databases[site]
 
-def _bucket_resource(graph: ResourceGraph, component: Node, bucket: Optional[str]) -> BucketLocation:
-    """The Bucket resource under ``component`` named ``bucket`` (the only one when None)."""
-    found = [node for node in graph.descendants(component.urn)
-             if node.type == BUCKET_RESOURCE and "bucket" in node.inputs
-             and (bucket is None or node.inputs["bucket"] == bucket)]
-    if len(found) != 1:
-        wanted = f"bucket {bucket!r}" if bucket else "one bucket"
-        raise LocateError(
-            f"the plan holds {len(found)} Bucket resources for {wanted} under {component.name} "
-            f"({component.type}), expected exactly one; the component and this reader disagree "
-            "(see docs/components.md)")
-    node = found[0]
+
+def _location(outputs: StackOutputs, site: str, bucket: Bucket,
+              object_lock_mode: Optional[str] = None) -> BucketLocation:
+    keys = outputs.sites[site].s3 if site in outputs.sites else None
     return BucketLocation(
-        site=component.inputs["site"], bucket=node.inputs["bucket"], endpoint=node.inputs["endpoint"],
-        region=node.inputs.get("region") or "us-east-1", urn=node.urn,
-        object_lock_mode=node.inputs.get("object_lock_mode"))
+        site=site, bucket=bucket.bucket, endpoint=bucket.endpoint, region=bucket.region or "us-east-1",
+        object_lock_mode=object_lock_mode, access_key=_reveal(keys.access_key) if keys else None,
+        secret_key=_reveal(keys.secret_key) if keys else None)
 
 
-def locate(graph: ResourceGraph, system: str) -> SystemData:
-    """Find where ``system``'s data lives in a planned graph.
+def locate(outputs: StackOutputs, system: str) -> SystemData:
+    """Find where ``system``'s data lives in the deployed stack's outputs.
 
-    Raises ``LocateError`` when the stack has no such system (naming the systems it has).
+    Raises ``OutputsError`` when the stack has no such system (naming the systems it has).
     """
-    placements = [node for node in graph if node.is_component and node.type.startswith("multidc:")
-                  and node.inputs.get("system") == system and "kind" in node.inputs]
-    if not placements:
-        known = sorted({node.inputs["system"] for node in graph if node.is_component
-                        and isinstance(node.inputs.get("system"), str) and "kind" in node.inputs})
-        raise LocateError(f"--system {system}: stack {graph.stack!r} has no such system; "
-                          f"it has: {', '.join(known)}")
-    first = placements[0].inputs
-    live = {node.inputs["site"]: _bucket_resource(graph, node, node.inputs.get("bucket"))
-            for node in placements if node.type == OBJECT_BUCKET}
-    targets = [node for node in graph.components(BACKUP_TARGET) if node.inputs.get("system") == system]
-    vault = _bucket_resource(graph, targets[0], targets[0].inputs.get("vault")) if targets else None
+    found = outputs.system(system)
+    live = {site: _location(outputs, site, placement.bucket)
+            for site, placement in found.placements.items() if placement.bucket is not None}
+    databases = {site: placement.database for site, placement in found.placements.items()
+                 if placement.database is not None}
+    backup = found.backup
+    vault = _location(outputs, backup.site, backup.vault, backup.object_lock_mode) if backup is not None else None
     return SystemData(
-        system=system, kind=first["kind"], sites=tuple(first.get("sites") or ()), live_buckets=live,
-        vault=vault, backup_mechanism=targets[0].inputs.get("mechanism") if targets else None)
+        system=system, kind=found.kind, sites=tuple(found.sites), live_buckets=live, vault=vault,
+        backup_mechanism=backup.mechanism if backup is not None else None, databases=databases)
