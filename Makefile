@@ -9,7 +9,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: plan test drill runbooks bench system-deps clean
 
 # The virtualenv Pulumi.yaml names, with the project and its `multidc` command installed.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # Debian packages the tests and drills use: rclone copies buckets between S3 endpoints.
 system-deps:
 	@command -v rclone >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq rclone; }
+	@command -v pg_config >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libpq-dev gcc; }
 
 plan: $(VENV)/.installed
 	$(VENV)/bin/multidc plan --stack $(STACK)
