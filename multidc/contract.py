@@ -55,6 +55,11 @@ SITE_KEYS = ("site", "country", "latitude", "longitude", "seismic_zone")
 PLACEMENT_KEYS = ("system", "site", "kind", "tier", "topology", "role", "sites", "primary_site", "rpo_seconds",
                   "data_classes")
 BACKUP_KEYS = ("system", "site", "protects_site", "schedule", "immutable_days", "vault")
+# Continuous WAL archiving of PostgreSQL into the vault (multidc.protection.archive): the tool, where in
+# the vault, and how long a quiet server keeps a WAL segment open (the bound on the archive's lag).
+ARCHIVE_TOOL = "barman-cloud"
+ARCHIVE_PREFIX = "pg-archive"
+ARCHIVE_TIMEOUT_S = 30
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
 CONTRACT: Mapping[str, tuple[str, ...]] = {
     SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,

@@ -37,12 +37,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from multidc.contract import ARCHIVE_PREFIX, ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL as TOOL  # noqa: F401 (re-exported)
 from multidc.local.postgres import RUN_AS_USER, as_server_user
 
-TOOL = "barman-cloud"
-ARCHIVE_PREFIX = "pg-archive"
-ARCHIVE_TIMEOUT_S = 30
-"""The longest a committed transaction waits in an open WAL segment before it is archived."""
 MODULES = {
     "wal-archive": "barman.clients.cloud_walarchive",
     "wal-restore": "barman.clients.cloud_walrestore",

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from multidc.local.archiving import lock_like_s3
 from multidc.local.postgres import LocalPostgres
 from multidc.local.s3 import LocalS3
 from multidc.protection import archive
@@ -86,4 +87,6 @@ def archived_server(request, locked_vault):
         conn.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
     archive.flush_to_archive(server)
     archive.base_backup(server, target, credentials)
+    # moto leaves multipart uploads (the base backup's tar) without the default retention S3 gives them.
+    lock_like_s3(locked_vault.client(locked_vault.admin), locked_vault.bucket, archive.ARCHIVE_PREFIX, IMMUTABLE_DAYS)
     return ArchivedServer(server, target, credentials)

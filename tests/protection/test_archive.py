@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from archive_fixtures import IMMUTABLE_DAYS, archived_server, locked_vault  # noqa: F401
+from restore_fixtures import graph, planned_outputs  # noqa: F401
 from multidc.protection import archive, pitr
 
 
@@ -27,10 +28,10 @@ def test_archive_holds_wal_and_a_base_backup_under_compliance_lock(archived_serv
     assert any("/wals/" in k for k in keys), keys
     assert any(k.endswith("/backup.info") for k in keys), keys
     admin = locked_vault.client(locked_vault.admin)
-    wal = next(k for k in keys if "/wals/" in k)
-    head = admin.head_object(Bucket=locked_vault.bucket, Key=wal)
-    assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert head["ObjectLockRetainUntilDate"] > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=IMMUTABLE_DAYS - 1)
+    for key, version in _archived_keys(locked_vault):
+        head = admin.head_object(Bucket=locked_vault.bucket, Key=key, VersionId=version)
+        assert head.get("ObjectLockMode") == "COMPLIANCE", key
+        assert head["ObjectLockRetainUntilDate"] > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=IMMUTABLE_DAYS - 1)
 
 
 def test_database_host_keys_cannot_delete_the_archive_nor_change_its_lock(archived_server, locked_vault):
@@ -97,3 +98,37 @@ def test_a_time_before_the_oldest_base_backup_is_refused(archived_server):
         pitr.recover(archived_server.target, archived_server.credentials, oldest.begin_time, "too-early",
                      password="unused")
     assert oldest.backup_id in str(error.value)
+
+
+# --- multidc restore --to-new, on outputs naming this archive ---------------------------------
+
+def _outputs_on_archive(graph, vault, tmp_path):
+    from restore_fixtures import deployed_document, write_outputs
+
+    document = deployed_document(graph)
+    document["sites"]["almaty"]["s3"] = {"access_key": vault.writer[0], "secret_key": vault.writer[1]}
+    backup = document["systems"]["core-db"]["backup"]
+    backup["vault"].update(endpoint=vault.s3.endpoint_url, bucket=vault.bucket)
+    assert backup["archive"]["tool"] == archive.TOOL and backup["archive"]["server_name"] == "core-db"
+    return write_outputs(tmp_path, document)
+
+
+def test_restore_to_new_before_the_oldest_base_backup_is_exit_2_naming_it(archived_server, locked_vault, graph,
+                                                                            tmp_path):
+    from restore_fixtures import restore
+
+    oldest = archive.list_base_backups(archived_server.target, archived_server.credentials)[0]
+    outputs = _outputs_on_archive(graph, locked_vault, tmp_path)
+    result = restore(outputs, "core-db", oldest.begin_time, "--site", "astana", "--to-new", "core-db-restored",
+                     "--yes")
+    assert result.exit_code == 2, result.output
+    assert oldest.backup_id in result.output and "Pick a later --before" in result.output
+
+
+def test_restore_to_a_time_in_the_future_is_refused_before_reading_anything(planned_outputs):
+    from restore_fixtures import restore
+
+    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    result = restore(planned_outputs, "core-db", future, "--site", "astana", "--to-new", "core-db-restored", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "is in the future" in result.output
