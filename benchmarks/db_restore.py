@@ -87,7 +87,7 @@ def run(rows: int) -> dict[str, float]:
             archive.base_backup(server, target, credentials)
             backup_s = time.monotonic() - started
             with server.connect() as conn:
-                conn.execute("UPDATE ledger SET note = upper(note) WHERE id %% 10 = 0")
+                conn.execute("UPDATE ledger SET note = upper(note) WHERE id % 10 = 0")
             time.sleep(1.1)
             before = dt.datetime.now(dt.timezone.utc)
             archive.flush_to_archive(server)

@@ -67,6 +67,21 @@ def _flush(conninfo: str) -> None:
     raise DrillError(f"WAL segment {segment} was not archived within {FLUSH_TIMEOUT_S:.0f}s")
 
 
+def _whole_second() -> tuple[dt.datetime, float]:
+    """The next whole second as T, in wall-clock and monotonic time, once it has passed.
+
+    S3 listings give a version's time to the second, so a restore "before T" is exact only for a
+    T on a whole second: a put in the second after T then carries a time >= T.
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    t_wall = now.replace(microsecond=0) + dt.timedelta(seconds=1)
+    while True:
+        mono, now = time.monotonic(), dt.datetime.now(dt.timezone.utc)
+        if now >= t_wall:
+            return t_wall, mono - (now - t_wall).total_seconds()
+        time.sleep(min(0.01, (t_wall - now).total_seconds()))
+
+
 def _table_digest(rows: list[tuple[int, str]]) -> str:
     return hashlib.sha256("\n".join(f"{i}:{note}" for i, note in rows).encode()).hexdigest()
 
@@ -90,6 +105,11 @@ def _archive_delete_refused(document: StackOutputs, systems: list[str]) -> bool:
     return attempts > 0 and refused == attempts
 
 
+def _locked(system: Any) -> bool:
+    backup = system.backup
+    return backup is not None and backup.object_lock_mode == "COMPLIANCE" and backup.immutable_days > 0
+
+
 def run_ransomware(platform: Platform, stack: str, *, log: Callable[[str], None] = lambda _: None,
                    workdir: Optional[Path] = None) -> dict[str, Any]:
     """Run the drill on a fresh local deployment of `stack`; returns the report (see module docstring)."""
@@ -108,10 +128,14 @@ def run_ransomware(platform: Platform, stack: str, *, log: Callable[[str], None]
         except OutputsError as error:
             raise DrillError(str(error)) from None
         databases = {name: s for name, s in document.systems.items()
-                     if s.kind == "postgres" and s.backup is not None and s.backup.archive is not None
+                     if s.kind == "postgres" and _locked(s) and s.backup.archive is not None
                      and s.placements[s.primary_site].database is not None}
         buckets = {name: s for name, s in document.systems.items()
-                   if s.kind == "bucket" and s.placements[s.primary_site].bucket is not None}
+                   if s.kind == "bucket" and _locked(s) and s.placements[s.primary_site].bucket is not None}
+        report["not_drilled"] = {
+            name: "its backup is not object-locked: an attacker with the platform's keys deletes it"
+            for name, s in document.systems.items()
+            if s.kind in ("postgres", "bucket") and name not in databases and name not in buckets}
         clients: dict[str, Writer] = {}
         for name, system in databases.items():
             conninfo = _conninfo(system.placements[system.primary_site].database)
@@ -132,7 +156,7 @@ def run_ransomware(platform: Platform, stack: str, *, log: Callable[[str], None]
             client.start()
             writers.append(client)
         time.sleep(WRITE_BEFORE_S)
-        t_wall, t_mono = dt.datetime.now(dt.timezone.utc), time.monotonic()
+        t_wall, t_mono = _whole_second()
         log(f"T = {t_wall.isoformat()}")
         time.sleep(WRITE_AFTER_T_S)
         for client in writers:
