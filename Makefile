@@ -6,10 +6,10 @@ PY      := $(VENV)/bin/python
 STACK   ?= kz-prod
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: plan test drill runbooks bench system-deps clean
+.PHONY: plan test drill runbooks bench build-deps system-deps clean
 
 # The virtualenv Pulumi.yaml names, with the project and its `multidc` command installed.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml | build-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,serving]'
@@ -22,10 +22,14 @@ $(VENV)/.installed: pyproject.toml
 # Redis and MariaDB servers stand in for the managed ones of a site (replication links, drills).
 SYSTEM_DEPS := rclone:rclone wrk:wrk knotd:knot etcd:etcd-server promtool:prometheus \
 	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server
+# What pip needs to build the test extra: barman-cloud's psycopg2 compiles against libpq.
+BUILD_DEPS := pg_config:libpq-dev gcc:gcc
 
 # One apt-get run for whatever is missing (each command looked up on root's PATH, sbin included).
-system-deps:
-	@missing=""; for pair in $(SYSTEM_DEPS); do \
+build-deps: DEPS = $(BUILD_DEPS)
+system-deps: DEPS = $(BUILD_DEPS) $(SYSTEM_DEPS)
+build-deps system-deps:
+	@missing=""; for pair in $(DEPS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

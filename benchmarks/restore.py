@@ -11,6 +11,9 @@ from A to three empty buckets in B, in one process, one after the other:
              MD5 verification of every object), ``--workers`` threads
   rclone     ``rclone copy`` with the args of multidc.protection.rclone (a second reference)
 
+Then, unless ``--skip-database``, the database section (benchmarks/db_restore.py): barman-cloud's
+point-in-time restore against pg_dump/pg_restore, and pgBackRest's answer on PostgreSQL 18.
+
 Figures are for this machine and for moto, a single Python process per site: they compare the
 three methods with each other, they do not predict a real S3 endpoint's throughput.
 """
@@ -91,6 +94,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-rclone", action="store_true")
+    parser.add_argument("--rows", type=int, default=400_000, help="rows of the database section (db_restore.py)")
+    parser.add_argument("--skip-database", action="store_true")
     options = parser.parse_args()
 
     sizes = object_sizes(options.objects, options.seed)
@@ -144,6 +149,14 @@ def main() -> None:
             print(line("rclone", len(expected), total, rclone_seconds, baseline_seconds))
         print(f"\nrestore vs one-at-a-time: {baseline_seconds / restore_seconds:.2f}x faster; "
               f"all three targets hold the same {len(expected)} keys and sizes")
+        if rclone_seconds is not None:
+            print(f"restore vs rclone on the same objects: {rclone_seconds / restore_seconds:.2f}x")
+
+    if not options.skip_database:
+        from db_restore import run as database_restore
+
+        print("\ndatabases:")
+        database_restore(options.rows)
 
 
 if __name__ == "__main__":

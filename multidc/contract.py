@@ -68,6 +68,11 @@ SITE_KEYS = ("site", "country", "latitude", "longitude", "seismic_zone")
 PLACEMENT_KEYS = ("system", "site", "kind", "tier", "topology", "role", "sites", "primary_site", "rpo_seconds",
                   "data_classes")
 BACKUP_KEYS = ("system", "site", "protects_site", "schedule", "immutable_days", "vault")
+# Continuous WAL archiving of PostgreSQL into the vault (multidc.protection.archive): the tool, where in
+# the vault, and how long a quiet server keeps a WAL segment open (the bound on the archive's lag).
+ARCHIVE_TOOL = "barman-cloud"
+ARCHIVE_PREFIX = "pg-archive"
+ARCHIVE_TIMEOUT_S = 30
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
 # Optional placement keys: a system declared stateless (a cache, a job runner) and why; the
 # backup policy (MDC-BAK-001) trusts the declaration and shows its reason.

@@ -42,7 +42,7 @@ from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
-from multidc.contract import BACKUP_TARGET, TAG_BACKUP_OF, TAG_SYSTEM
+from multidc.contract import ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET, TAG_BACKUP_OF, TAG_SYSTEM
 
 MECHANISMS = {
     spec.Kind.postgres: "pg-dump",
@@ -101,6 +101,19 @@ def vault_prefix(system: spec.System, mechanism: str) -> str:
     return mechanism
 
 
+def archive_props(system: spec.System) -> dict[str, Any]:
+    """How a PostgreSQL system's WAL is archived into the vault (barman-cloud, ``archive_command``).
+
+    The program declares managed databases (Trove), whose ``archive_command`` the provider keeps:
+    the archive runs on the replica the customer controls (the self-managed standby or the
+    logical subscriber). A self-managed server (``multidc local up``) archives on its primary.
+    Other kinds archive nothing continuously.
+    """
+    if system.kind is not spec.Kind.postgres:
+        return {"archive_tool": None, "archive_timeout_s": None, "archive_runs_on": None}
+    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": "customer-replica"}
+
+
 def backup_mechanism(system: spec.System) -> str:
     """How a system is backed up (the spec refuses a backup policy on a kind without one)."""
     return MECHANISMS[system.kind]
@@ -152,6 +165,8 @@ class BackupTarget(pulumi.ComponentResource):
     endpoint: str
     mechanism: str
     object_lock_mode: Optional[str]
+    archive: Optional[dict[str, Any]]
+    """PostgreSQL: how its WAL is archived into the vault (``archive_props``); None for other kinds."""
     velero: Optional[VeleroTarget]
     """For Velero-backed systems: what each of the system's clusters must be told."""
 
@@ -165,12 +180,13 @@ class BackupTarget(pulumi.ComponentResource):
         contract = {
             **backup_props(system), "system": system.name, "site": site.name, "protects_site": args.protects.name,
             "object_lock_mode": lock_mode, "mechanism": mechanism, "vault": vault_name,
-            "endpoint": site.s3_endpoint, "runner": args.runner.placement,
+            "endpoint": site.s3_endpoint, "runner": args.runner.placement, **archive_props(system),
         }
         super().__init__(BACKUP_TARGET, name, contract, opts)
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
         self.object_lock_mode = lock_mode
+        self.archive = archive_props(system) if system.kind is spec.Kind.postgres else None
         tags = {TAG_SYSTEM: system.name, TAG_BACKUP_OF: args.protects.name}
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),

@@ -287,6 +287,11 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
     terms += [("RESTORE_PROVISION_S", A.RESTORE_PROVISION_S.value),
               (f"{volume:.0f} GB / RESTORE_MB_S {A.RESTORE_MB_S.value:.0f} MB/s", volume * 1024 / A.RESTORE_MB_S.value)]
     rto, rto_formula = _sum(terms)
+    if backup.archive_lag_s is not None:
+        # Point-in-time from the WAL archive: what is lost is what had not reached the vault yet.
+        return Recovery(float(backup.archive_lag_s), f"WAL archived continuously: archive_timeout "
+                        f"{human(backup.archive_lag_s)}", rto, rto_formula,
+                        f"point-in-time restore from the WAL archive and base backups kept in {backup.site}")
     return Recovery(interval, f"backup schedule '{backup.schedule}' interval {human(interval)}", rto, rto_formula,
                     f"restore the {backup.mechanism} backup kept in {backup.site}")
 
@@ -391,8 +396,12 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
     if usable:
         site = primary.site if primary else usable[0].protects_site
         best = min((_restore(ctx, system, site, b, detect=False) for b in usable), key=lambda r: (r.rpo_s, r.rto_s))
+        impossible = ""
+        if system.rpo.total_seconds() == 0:
+            impossible = (f"; an RPO of 0 cannot be met against ransomware (the attacker's writes are committed and "
+                          f"replicated like any other): the best achievable is {human(best.rpo_s or 0)}")
         return Recovery(best.rpo_s, best.rpo_formula, best.rto_s, best.rto_formula,
-                        best.reason + f", object-locked beyond the {window:.0f}-day detection window")
+                        best.reason + f", object-locked beyond the {window:.0f}-day detection window" + impossible)
     if any(b.immutable for b in backups):
         days = max(b.immutable_days for b in backups)
         why = f"its backups are locked for {days} days, less than the {window:.0f}-day detection window"

@@ -50,6 +50,8 @@ class Backup:
     object_lock_mode: str | None
     mechanism: str
     urn: str
+    archive_lag_s: float | None = None
+    """PostgreSQL archived continuously: the longest a commit waits before it is in the vault."""
 
     @property
     def immutable(self) -> bool:
@@ -148,7 +150,8 @@ def read(graph: ResourceGraph) -> Deployed:
         backups.append(Backup(
             system=p["system"], site=_site_of(node), protects_site=p.get("protects_site"),
             schedule=p.get("schedule"), immutable_days=int(p.get("immutable_days") or 0),
-            object_lock_mode=p.get("object_lock_mode"), mechanism=p.get("mechanism"), urn=node.urn))
+            object_lock_mode=p.get("object_lock_mode"), mechanism=p.get("mechanism"), urn=node.urn,
+            archive_lag_s=p.get("archive_timeout_s")))
     for node in graph.components(BUCKET_COPY):
         p = _props(node)
         copies.append(Copy(system=p["system"], source_site=p["source_site"], destination_site=p["destination_site"],

@@ -67,6 +67,7 @@ class ObjectWriter:
 
     def __init__(self, location: S3Location) -> None:
         self.location, self.acked = location, []
+        self.acked_at: list[float] = []  # time.monotonic() of each acknowledgement, in the order of `acked`
         self.stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,6 +79,7 @@ class ObjectWriter:
             try:
                 s3.put_object(Bucket=self.location.bucket, Key=key, Body=key.encode())
                 self.acked.append(key)
+                self.acked_at.append(time.monotonic())
             except Exception:  # noqa: BLE001 - the site may be dying; stop writing
                 return
             n += 1

@@ -15,7 +15,10 @@ from multidc.console import print_error
 from multidc.spec import SpecError, load_stack
 
 from .report import DrillError
+from .ransomware import render as render_ransomware, run_ransomware
 from .site_loss import run_drill
+
+SCENARIOS = ("site-loss", "ransomware")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
@@ -30,15 +33,29 @@ def drill_command(
     no_failback: bool = typer.Option(False, "--no-failback"),
     heartbeat: float = typer.Option(0.2, "--heartbeat", help="seconds between the watcher's heartbeats"),
     missed: int = typer.Option(3, "--missed", help="missed heartbeats before the primary is declared lost"),
+    scenario: str = typer.Option("site-loss", "--scenario", help="site-loss, or ransomware (encrypt, then "
+                                 "restore to before T from the locked archive)"),
 ) -> None:
     """Kill the primary site of a local deployment with SIGKILL, run the production failover and failback
-    commands, measure RTO and RPO per system."""
+    commands, measure RTO and RPO per system. With --scenario ransomware: encrypt the data through the
+    normal credentials and restore it to before the attack with `multidc restore`."""
     try:
         platform = load_stack(stack, project.root())
     except SpecError as error:
         print_error(errors, str(error))
         raise typer.Exit(2)
     log = (lambda m: None) if as_json else (lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    if scenario not in SCENARIOS:
+        errors.print(f"error: --scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}", markup=False)
+        raise typer.Exit(2)
+    if scenario == "ransomware":
+        try:
+            report = run_ransomware(platform, stack, log=log)
+        except DrillError as error:
+            errors.print(f"error: {error}", markup=False, highlight=False)
+            raise typer.Exit(2)
+        print(json.dumps(report, indent=2) if as_json else render_ransomware(report))
+        raise typer.Exit(0 if report["ok"] else 1)
     try:
         result = run_drill(platform, stack, mode=mode, trigger=trigger, seed=seed, failback=not no_failback,
                            heartbeat_interval=heartbeat, missed_heartbeats=missed, log=log)

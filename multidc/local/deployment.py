@@ -43,6 +43,7 @@ from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
+from . import archiving
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 STATE_FILE = "state.json"
@@ -64,6 +65,18 @@ def load_state(stack: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise LocalDeploymentError(f"stack {stack}: no local deployment ({path} does not exist); "
                                    f"start one with `multidc local up --stack {stack} --outputs FILE`") from None
+
+
+def is_up(stack: str) -> bool:
+    """True when `stack` has a local deployment on this machine."""
+    return (state_dir(stack) / STATE_FILE).exists()
+
+
+def keep_restored(stack: str, record: dict[str, Any]) -> None:
+    """Record a server `multidc restore --to-new` started, so that `local down` stops it too."""
+    state = load_state(stack)
+    state.setdefault("restored", []).append(record)
+    _save_state(stack, state)
 
 
 def _save_state(stack: str, state: dict[str, Any]) -> None:
@@ -247,7 +260,10 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
                 record["pid"] = _start_copier(stack, record, copy_interval)
                 state["copiers"].append(record)
                 _save_state(stack, state)
+        state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
+        _save_state(stack, state)
         document = _document(platform, planned, state, auth, modes)
+        archiving.describe(document, state["archives"])
     except BaseException:
         down(stack)
         raise
@@ -365,6 +381,13 @@ def down(stack: str) -> list[str]:
     for record in state.get("engines", []):
         replicated.server_of(record).close()
         stopped.append(f"{record['engine']} {record['system']}@{record['site']}")
+    for record in state.get("restored", []):
+        try:
+            LocalPostgres.attach(record["name"], Path(record["base_dir"]), port=record["port"],
+                                 password=record["password"]).close()
+        except LocalPostgresError:
+            pass  # its directory is gone already
+        stopped.append(f"restored postgres {record['name']}")
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")

@@ -30,7 +30,8 @@ def deployed(outputs: StackOutputs) -> Deployed:
             backups.append(Backup(system=name, site=backup.site, protects_site=backup.protects_site,
                                   schedule=backup.schedule, immutable_days=backup.immutable_days,
                                   object_lock_mode=backup.object_lock_mode, mechanism=backup.mechanism,
-                                  urn=backup.urn or f"{name}-backup-{backup.site}"))
+                                  urn=backup.urn or f"{name}-backup-{backup.site}",
+                                  archive_lag_s=backup.archive.archive_timeout_s if backup.archive else None))
         copies += [Copy(system=name, source_site=c.source_site, destination_site=c.destination_site,
                         schedule=c.schedule, urn=c.urn or f"{name}-copy-{c.source_site}-to-{c.destination_site}")
                    for c in system.copies]

@@ -107,6 +107,17 @@ class Placement(_Model):
     urn: Optional[str] = None
 
 
+class Archive(_Model):
+    """Continuous WAL archiving into the vault (PostgreSQL): ``multidc restore --to-new`` reads it."""
+
+    tool: str
+    prefix: str
+    server_name: str
+    archive_timeout_s: int
+    runs_on: str = Field(description="primary (self-managed), or customer-replica where the provider keeps "
+                                     "archive_command (managed databases)")
+
+
 class Backup(_Model):
     site: str
     protects_site: str
@@ -116,6 +127,7 @@ class Backup(_Model):
     mechanism: str
     vault: Bucket
     urn: Optional[str] = None
+    archive: Optional[Archive] = None
 
 
 class Copy(_Model):

@@ -48,6 +48,8 @@ from multidc.protection.bucket_restore import (
     plan_restore,
 )
 from multidc.protection.db_backup import BackupError, BackupRecord, list_backups, restore_database_before
+from multidc.protection import pitr, pitr_command
+from multidc.protection.archive import ArchiveError
 from multidc.protection.locate import BucketLocation, LocateError, SystemData, locate
 from multidc.console import print_error
 from multidc.spec import parse_duration
@@ -397,11 +399,15 @@ def _confirm(target: str) -> None:
 
 def run_restore(stack: str, system: str, before_text: str, site: str, source: str, target_dsn: Optional[str],
                 endpoint_options: list[str], outputs: Optional[Path], yes: bool, dry_run: bool,
-                env: Mapping[str, str], report: dict[str, Any], announce: Callable[[str], None]) -> None:
+                env: Mapping[str, str], report: dict[str, Any], announce: Callable[[str], None],
+                to_new: Optional[str] = None) -> None:
     """Plan, ``announce`` the plan, confirm and apply one restore, filling ``report`` as it goes."""
     if source not in SOURCES:
         raise UsageError(f"--from {source!r}: choose one of {', '.join(SOURCES)}")
     before = parse_before(before_text)
+    if before > dt.datetime.now(dt.timezone.utc):
+        raise UsageError(f"--before {before_text!r} is in the future ({before.isoformat()}): a restore goes back to "
+                         "a state that existed; give a past time")
     report["before"] = before.isoformat()
     document = deployed_state(stack, outputs)
     report["deployed"] = f"--outputs {outputs}" if outputs is not None else f"pulumi stack {stack}"
@@ -415,6 +421,11 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         report.update(source=restore.source, reason=restore.reason, target=restore.target.describe(),
                       origin=restore.source_endpoint.describe(), plan=restore.changes())
         summary, target_name = bucket_summary(restore), str(restore.target)
+    elif data.kind == "postgres" and to_new is not None:
+        restore = _plan_pitr(data, site, before, to_new, endpoints, env)
+        report.update(source="archive", reason="WAL archive and base backups", target={"new_server": to_new},
+                      origin=restore.target.endpoint, plan=restore.changes())
+        summary, target_name = pitr_command.summary(restore, before), f"a new server {to_new!r}"
     elif data.kind == "postgres":
         if source == "versions":
             raise UsageError("--from versions: a postgres system is restored from its backups in the vault; "
@@ -434,8 +445,43 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         return
     if not yes:
         _confirm(target_name)
-    report["result"] = apply_bucket(restore) if data.kind == "bucket" else apply_database(restore, system, before)
+    if isinstance(restore, pitr_command.PitrRestore):
+        report["result"] = _apply_pitr(restore, before, stack)
+    else:
+        report["result"] = apply_bucket(restore) if data.kind == "bucket" else apply_database(restore, system, before)
     report["status"] = "restored"
+
+
+def _plan_pitr(data: SystemData, site: str, before: dt.datetime, name: str, endpoints: Mapping[str, str],
+               env: Mapping[str, str]) -> pitr_command.PitrRestore:
+    if data.vault is None:
+        raise UsageError(f"--system {data.system}: it has no backup policy, so there is no archive to restore; "
+                         "add backup: to the system in the spec")
+    vault = connect(data.vault, endpoints, env)
+    keys = site_credentials(data.vault.site, env, (data.vault.access_key, data.vault.secret_key))
+    database = data.databases.get(site)
+    password = database.password.get_secret_value() if database is not None and database.password else None
+    try:
+        return pitr_command.plan(data, site, before, name, vault.url, keys, password)
+    except pitr.TooEarlyError as error:
+        raise UsageError(str(error)) from None
+    except ArchiveError as error:
+        raise Refused(f"{error}; nothing was changed") from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _apply_pitr(restore: pitr_command.PitrRestore, before: dt.datetime, stack: str) -> dict[str, Any]:
+    from multidc.local import deployment
+
+    def keep(record: dict[str, Any]) -> None:
+        if deployment.is_up(stack):
+            deployment.keep_restored(stack, record)
+
+    try:
+        return pitr_command.apply(restore, before, keep)
+    except ArchiveError as error:
+        raise Refused(str(error)) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -455,6 +501,8 @@ def register(app: typer.Typer) -> None:
                                                  "the --site database in the outputs)"),
         endpoint: list[str] = typer.Option([], "--endpoint", help="SITE=URL: use this S3 endpoint for SITE "
                                            "instead of the one in the outputs"),
+        to_new: Optional[str] = typer.Option(None, "--to-new", help="postgres: recover from the WAL archive to "
+                                             "the last transaction before TIME into a NEW server of this name"),
         outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
         yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
@@ -477,7 +525,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             run_restore(stack, system, before, site, source, target_dsn, endpoint, outputs, yes, dry_run,
-                        os.environ, report, announce)
+                        os.environ, report, announce, to_new)
         except (UsageError, LocateError, OutputsError, ProjectNotFound) as error:
             report["error"], code = str(error), BAD_INPUT
         except Refused as error:
@@ -499,6 +547,8 @@ def _outcome(report: dict[str, Any]) -> str:
     if report["status"] == "planned":
         return "dry run: nothing was changed"
     result = report["result"]
+    if "new_server" in result:
+        return pitr_command.outcome(result)
     if "restored" in result:
         return (f"restored {result['restored']} object(s) ({result['bytes_copied']} bytes, each verified by MD5), "
                 f"delete-marked {result['delete_marked']}, {result['kept']} already right, in {result['seconds']}s")

@@ -15,7 +15,7 @@ from typing import Optional
 
 from pydantic import SecretStr
 
-from multidc.ops.outputs import Bucket, Database, StackOutputs
+from multidc.ops.outputs import Archive, Bucket, Database, StackOutputs
 
 
 class LocateError(ValueError):
@@ -53,6 +53,7 @@ class SystemData:
     vault: Optional[BucketLocation]  # None when the system has no backup policy
     backup_mechanism: Optional[str]  # pg-dump, rclone-copy, velero, ... (the backup's `mechanism`)
     databases: dict[str, Database] = field(default_factory=dict, repr=False)  # by site; may hold a password
+    archive: Optional[Archive] = None  # PostgreSQL WAL archived continuously into the vault
 
     def live_bucket(self, site: str) -> BucketLocation:
         """The live bucket in ``site``; a LocateError names the sites that have one."""
@@ -97,4 +98,5 @@ def locate(outputs: StackOutputs, system: str) -> SystemData:
     vault = _location(outputs, backup.site, backup.vault, backup.object_lock_mode) if backup is not None else None
     return SystemData(
         system=system, kind=found.kind, sites=tuple(found.sites), live_buckets=live, vault=vault,
-        backup_mechanism=backup.mechanism if backup is not None else None, databases=databases)
+        backup_mechanism=backup.mechanism if backup is not None else None, databases=databases,
+        archive=backup.archive if backup is not None else None)

@@ -1,0 +1,128 @@
+"""Continuous WAL archiving in a local deployment: each PostgreSQL system with a backup policy
+archives into its locked vault on the offsite site's local S3 endpoint, as the program declares.
+
+`multidc local up` calls ``start`` once the servers and S3 endpoints run. Per archived system:
+the vault gets its default COMPLIANCE retention (``immutable_days``), the primary and its
+standby get the archive settings through ``ALTER SYSTEM`` (kept in the data directory, so a
+restart by `local start` keeps them; the standby archives once promoted), a restart applies
+``archive_mode``, and one base backup is taken. The database host's keys live in a credentials
+file next to each server's data, readable by the server's user only.
+
+What the local S3 endpoint does not do: it does not check IAM policies (moto's default), so
+here the database host's keys are the site's keys; the write-only policy is proven in
+tests/protection/test_archive.py on an endpoint that checks it.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from multidc.local.postgres import LocalPostgres
+from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
+from multidc.protection import archive
+
+CREDENTIALS_FILE = "archive.credentials"
+
+
+def _lock_vault(endpoint: str, bucket: str, days: int) -> None:
+    _vault_client(endpoint).put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": days}}})
+
+
+def lock_like_s3(client: Any, bucket: str, prefix: str, days: int) -> int:
+    """Give every version under ``prefix`` without a lock the vault's default COMPLIANCE retention.
+
+    S3 applies a bucket's default retention to multipart uploads too; moto applies it to single
+    PUTs only, and barman-cloud uploads a base backup's tar in parts. This restores, on the local
+    stand-in, what the real endpoint does by itself (as the vault's owner would). Returns how many
+    versions it locked.
+    """
+    import datetime as dt
+
+    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+    locked = 0
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            head = client.head_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+            if head.get("ObjectLockMode"):
+                continue
+            client.put_object_retention(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"],
+                                        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
+            locked += 1
+    return locked
+
+
+def _vault_client(endpoint: str) -> Any:
+    from multidc.dr.backends import s3_client
+    from multidc.protection.rclone import S3Location
+
+    return s3_client(S3Location(endpoint=endpoint, bucket="-", access_key=DUMMY_ACCESS_KEY,
+                                secret_key=DUMMY_SECRET_KEY))
+
+
+def _archive_server(record: dict[str, Any], target: archive.ArchiveTarget) -> LocalPostgres:
+    server = LocalPostgres.attach(f"{record['site']}-{record['system']}", Path(record["base_dir"]),
+                                  port=record["port"], password=record["password"])
+    credentials = archive.write_credentials(Path(record["base_dir"]) / CREDENTIALS_FILE, DUMMY_ACCESS_KEY,
+                                            DUMMY_SECRET_KEY)
+    with server.connect() as conn:
+        for key, value in archive.archive_settings(target, credentials).items():
+            quoted = value if value.startswith("'") else archive.conf_value(value)
+            conn.execute(f"ALTER SYSTEM SET {key} = {quoted}")
+    server.stop()
+    server.start()
+    return server
+
+
+def _start_one(name: str, backup: dict[str, Any], records: list[dict[str, Any]], endpoint: str) -> dict[str, Any]:
+    target = archive.ArchiveTarget(endpoint, backup["vault"]["bucket"], backup["archive"]["server_name"],
+                                   backup["archive"]["prefix"])
+    primary_record = next(r for r in records if r["role"] == "primary")
+    # The standby first: the primary's restart must find it ready to stream again.
+    for record in (r for r in records if r["role"] != "primary"):
+        _archive_server(record, target)
+    primary = _archive_server(primary_record, target)
+    archive.flush_to_archive(primary)
+    base = archive.base_backup(primary, target, Path(primary_record["base_dir"]) / CREDENTIALS_FILE)
+    if backup.get("object_lock_mode") == "COMPLIANCE" and backup.get("immutable_days"):
+        lock_like_s3(_vault_client(endpoint), target.bucket, f"{target.prefix}/{target.system}/base/",
+                     int(backup["immutable_days"]))
+    return {"system": name, "target": str(target), "base_backup": base.backup_id,
+            "base_backup_finished": base.end_time.isoformat()}
+
+
+def start(planned: dict[str, Any], postgres: list[dict[str, Any]], endpoints: dict[str, str],
+          log: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Archive every local PostgreSQL system that has a backup policy; returns what was started.
+
+    ``postgres`` are the deployment's server records (system, site, base_dir, port, password),
+    the first of each system its primary.
+    """
+    jobs = []
+    for name, system in planned["systems"].items():
+        backup = system.get("backup")
+        records = [r for r in postgres if r["system"] == name]
+        if not backup or not backup.get("archive") or not records:
+            continue
+        roles = [{**r, "role": "primary" if r["site"] == records[0]["site"] else "standby"} for r in records]
+        if backup.get("object_lock_mode") == "COMPLIANCE" and backup.get("immutable_days"):
+            _lock_vault(endpoints[backup["site"]], backup["vault"]["bucket"], int(backup["immutable_days"]))
+        jobs.append((name, backup, roles, endpoints[backup["site"]]))
+    if jobs:
+        log("archiving WAL with barman-cloud and taking a base backup: " + ", ".join(j[0] for j in jobs))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda job: _start_one(*job), jobs))
+
+
+def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
+    """The local document's archives: run by each self-managed primary; none for a system not archived."""
+    archived = {a["system"] for a in archives}
+    for name, system in document["systems"].items():
+        backup = system.get("backup")
+        if backup and backup.get("archive"):
+            if name in archived:
+                backup["archive"]["runs_on"] = "primary"
+            else:
+                backup["archive"] = None
