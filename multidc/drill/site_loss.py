@@ -44,7 +44,9 @@ from multidc.contract import LOGICAL
 from multidc.dr.geography import witness_problem
 from multidc.dr.watcher import FAILOVER, Watcher, WitnessServer, ask_witness
 from multidc.local import deployment
+from multidc.dr.runbook import RunbookKind, build
 from multidc.ops import wiring
+from multidc.ops.deployed import deployed
 from multidc.ops.outputs import OutputsError, StackOutputs, read_file
 from multidc.protection import logical
 from multidc.protection import postgres as pg
@@ -317,9 +319,16 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
         else:
             command_at = time.monotonic()
             result.decision = "declared by the operator"
+        # The provider's isolation of the lost site is what the drill itself did (SIGKILL of every
+        # process there): it confirms that step up front, as an operator who saw it done would.
+        book = build(platform, deployed(document), RunbookKind.unplanned, to_site, from_site)
+        isolated = [step.id for step in book.steps() if step.action == "manual.isolate" and step.site == from_site]
         report, confirmed = _confirming(run, ["failover", "--stack", stack, "--to", to_site, "--from", from_site,
                                               "--outputs", str(outputs), "--yes", "--json", "--journal",
-                                              str(workdir / "failover.jsonl")], "multidc failover")
+                                              str(workdir / "failover.jsonl"),
+                                              *(f"--confirm={step}" for step in isolated)], "multidc failover")
+        confirmed = [f"{step}: isolated by the drill (every process of {from_site} got SIGKILL)"
+                     for step in isolated] + confirmed
         result.failover_steps = [{"step": s["step"], "status": s["status"], "seconds": s["seconds"],
                                   "detail": s["detail"]} for s in report["steps"]]
         recorded = set(confirmed)

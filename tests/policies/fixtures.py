@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable, Optional
 
-from multidc.contract import TAG_BACKUP_OF, TAG_SITE, TAG_SYSTEM
+from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, DATABASE, INTERCONNECT, OBJECT_BUCKET, PLATFORM, SITE,
+                              TAG_BACKUP_OF, TAG_SITE, TAG_SYSTEM)
 from multidc.plan.analyzer import PolicyReport
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 
@@ -160,7 +161,7 @@ BACKUP = {"schedule": "0 */6 * * *", "daily": 14, "weekly": 8, "monthly": 12, "i
 
 def _site(stack: Stack, name: str, peers: list[str]) -> None:
     facts = SITES[name]
-    stack.component("multidc:site:Site", name, {
+    stack.component(SITE, name, {
         "site": name, **facts, "availability_zones": [f"{name[:3]}-az1"], "on_prem": False,
         "s3_endpoint": f"https://s3.{name}.example.kz", "auth_url": f"https://infra.{name}.example.kz:5000/v3",
         "region": f"kz-{name[:3]}-1"}, parent="kz")
@@ -190,7 +191,7 @@ def _site(stack: Stack, name: str, peers: list[str]) -> None:
 
 def _interconnect(stack: Stack, a: str, b: str) -> None:
     name = f"{a}-{b}-vpn"
-    stack.component("multidc:interconnect:Interconnect", name, {
+    stack.component(INTERCONNECT, name, {
         "sites": [a, b], "encryption": "aes-256", "auth": "sha256", "pfs": "group14", "ike_version": "v2"},
         parent="kz")
     stack.add("random:index/randomPassword:RandomPassword", f"{name}-psk", parent=name, provider=f"{a}-random",
@@ -237,7 +238,7 @@ def _backup_target(stack: Stack, system: str, primary: str, offsite: str, backup
                    mechanism: str) -> None:
     name = f"{system}-backup-{offsite}"
     vault = f"kz-{system}-vault-{offsite}"
-    stack.component("multidc:backup:BackupTarget", name, {
+    stack.component(BACKUP_TARGET, name, {
         **backup, "system": system, "site": offsite, "protects_site": primary, "object_lock_mode": "COMPLIANCE",
         "mechanism": mechanism, "vault": vault, "endpoint": f"https://s3.{offsite}.example.kz",
         "runner": f"ops-{offsite}"}, parent="kz")
@@ -254,7 +255,7 @@ def add_postgres(stack: Stack, system: str) -> None:
     sites, backup = list(SITES), dict(BACKUP)
     for site in sites:
         name = f"{system}-{site}"
-        stack.component("multidc:database:ManagedDatabase", name, {
+        stack.component(DATABASE, name, {
             **placement_props(system, site, "postgres", sites, replication="sync", backup=dict(backup)),
             "engine": "postgresql", "engine_version": "16", "flavor": "DB-8-32", "volume_gb": 500,
             "node_count": 1, "port": 5432}, parent="kz")
@@ -272,7 +273,7 @@ def add_postgres(stack: Stack, system: str) -> None:
 def compliant() -> Stack:
     """The baseline: no policy is violated."""
     stack = Stack()
-    stack.component("multidc:platform:Platform", "kz", {"platform": "kz", "sites": ["astana", "almaty"]})
+    stack.component(PLATFORM, "kz", {"platform": "kz", "sites": ["astana", "almaty"]})
     _site(stack, "astana", ["almaty"])
     _site(stack, "almaty", ["astana"])
     for site in SITES:
@@ -288,13 +289,13 @@ def compliant() -> Stack:
     documents_backup = {**BACKUP, "schedule": "*/15 * * * *"}
     for site in sites:
         name = f"documents-{site}"
-        stack.component("multidc:bucket:ObjectBucket", name, {
+        stack.component(OBJECT_BUCKET, name, {
             **placement_props("documents", site, "bucket", sites, rpo_seconds=900, backup=dict(documents_backup)),
             "bucket": f"kz-documents-{site}", "endpoint": f"https://s3.{site}.example.kz", "versioning": True,
             "noncurrent_days": 30}, parent="kz")
         _bucket(stack, f"{name}-bucket", name, site, f"kz-documents-{site}", noncurrent_days=30)
     copy_name = "documents-copy-astana-to-almaty"
-    stack.component("multidc:replication:BucketCopy", copy_name, {
+    stack.component(BUCKET_COPY, copy_name, {
         "system": "documents", "source_site": "astana", "destination_site": "almaty", "site": "almaty",
         "schedule": "*/5 * * * *", "mode": "copy", "runner": "ops-almaty", "source_bucket": "kz-documents-astana",
         "destination_bucket": "kz-documents-almaty"}, parent="kz")
@@ -318,7 +319,7 @@ def with_cards(stack: Stack) -> Stack:
                   inputs={"networkId": f"{site}-cardholder-network-id", "cidr": "10.10.128.0/17", "ipVersion": 4})
     for site in sites:
         name = f"cards-db-{site}"
-        stack.component("multidc:database:ManagedDatabase", name, {
+        stack.component(DATABASE, name, {
             **placement_props("cards-db", site, "postgres", sites, replication="sync", backup=dict(backup),
                               data_classes=["payment-card", "personal"]),
             "engine": "postgresql", "engine_version": "16", "port": 5432}, parent="kz")

@@ -13,6 +13,7 @@ from multidc.plan.graph import SECRET_MASK
 from multidc.spec import load_stack
 
 from .fixtures import Stack, compliant, container, cron_job, deployment, found, with_cards
+from multidc.contract import SITE
 
 
 def check(pack: PolicyPackProcess, stack: Stack) -> set[tuple[str, str]]:
@@ -152,7 +153,7 @@ def test_res001_rejects_personal_data_placed_outside_kazakhstan(pack):
 
 def test_res001_rejects_personal_data_backed_up_outside_kazakhstan(pack):
     stack = compliant()
-    stack.component("multidc:site:Site", "bishkek", {
+    stack.component(SITE, "bishkek", {
         **stack.nodes["almaty"].inputs, "site": "bishkek", "country": "KG", "latitude": 42.8746,
         "longitude": 74.5698, "seismic_zone": "moderate"}, parent="kz")
     stack.set_system("core-db", backup={**stack.nodes["core-db-astana"].inputs["backup"], "offsite_site": "bishkek"})

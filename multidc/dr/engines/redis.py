@@ -15,6 +15,8 @@ Atomic: each verb is one or two commands. Idempotent: every verb. Timeout: `time
 
 from __future__ import annotations
 
+import socket
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -48,6 +50,12 @@ class RedisServer:
 
 
 def _reachable(server: RedisServer) -> bool:
+    # A plain TCP connect first: redis-py retries a refused connection with back-off (seconds on a
+    # dead site, on the failover's critical path); a port that refuses is unreachable at once.
+    try:
+        socket.create_connection((server.host, server.port), timeout=2).close()
+    except OSError:
+        return False
     try:
         return bool(server.client(timeout=2).ping())
     except Exception:  # noqa: BLE001 - any failure means: not reachable now
