@@ -15,7 +15,13 @@ from multidc.protection.rclone import (
 )
 from s3_fixtures import bucket_digests, fill_bucket, site_a, site_b  # noqa: F401
 
-needs_rclone = pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone not installed: apt-get install rclone")
+@pytest.fixture
+def rclone_installed():
+    """rclone is installed by `make system-deps`; without it these tests fail, naming the fix."""
+    assert shutil.which("rclone"), "rclone not installed: run `make system-deps` (or apt-get install rclone)"
+
+
+needs_rclone = pytest.mark.usefixtures("rclone_installed")
 
 
 def location(site, bucket, **extra):
