@@ -130,3 +130,8 @@ LOAD_BALANCER = "multidc:loadbalancer:LoadBalancer"
 MONITORING = "multidc:monitoring:Monitoring"
 # A service name's visibility: public names resolve to floating IPs, private ones to site addresses.
 PUBLIC, PRIVATE = "public", "private"
+ML_ENDPOINTS = "multidc:ml_endpoints:MlEndpoints"
+# Cloud-provider-openstack (the Kubernetes cloud controller of Magnum clusters): the Service annotations
+# that give an Octavia load balancer a VIP port of ours and keep it off floating IPs of its own.
+ANNOTATION_LB_PORT_ID = "loadbalancer.openstack.org/port-id"
+ANNOTATION_LB_INTERNAL = "service.beta.kubernetes.io/openstack-internal-load-balancer"

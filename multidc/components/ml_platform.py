@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 from multidc.components import k8s_workloads as kw
 from multidc.spec import Platform, ServedModel, System, Topology
 from multidc.contract import ANNOTATION_SERVING_REPLICAS, ML_PLATFORM
+from multidc.spec.service_names import MODEL_PREFIX
 
 Scale = Literal["full", "warm-standby"]
 FULL: Scale = "full"
@@ -66,6 +67,25 @@ AUTHENTICATORS = {
     "ldap": "ldapauthenticator.LDAPAuthenticator",
 }
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+JUPYTERHUB_RELEASE = "jupyterhub"
+JUPYTERHUB_PROXY_PORT = "http"  # the chart's proxy pods serve the hub on this named port (8000)
+
+
+def mlflow_selector(system: str) -> dict[str, str]:
+    """The labels that select a placement's MLflow tracking servers."""
+    return {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": system}
+
+
+def model_selector(system: str, model: str) -> dict[str, str]:
+    """The labels that select the servers of one served model."""
+    return {"app.kubernetes.io/name": f"{MODEL_PREFIX}{model}", "app.kubernetes.io/instance": system}
+
+
+def jupyterhub_proxy_selector() -> dict[str, str]:
+    """The labels the Zero to JupyterHub chart gives its proxy pods (where users connect)."""
+    return {"app": "jupyterhub", "component": "proxy", "release": JUPYTERHUB_RELEASE}
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,8 @@ class MlPlatformArgs:
     mlflow_db: Optional[PostgresConnection] = None
     artifacts: Optional[S3BucketAccess] = None
     datasets: tuple[Dataset, ...] = ()
+    service_hosts: tuple[str, ...] = ()
+    """The MLflow endpoint's service name in the site's zone (``mlflow.ml.bank.example.kz``), if it has one."""
     placement: Mapping[str, Any] = field(default_factory=dict)
     """``placement_props(platform, system, site)`` from platform.py: the props every graph
     reader relies on (docs/components.md), registered with this component's own keys
@@ -399,7 +421,7 @@ class MlPlatform(pulumi.ComponentResource):
 
     @staticmethod
     def _model_name(model: ServedModel) -> str:
-        return f"model-{model.name}"
+        return f"{MODEL_PREFIX}{model.name}"
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         # A fresh object per resource: the SDK keeps (and may amend) the options it is given.
@@ -436,7 +458,7 @@ class MlPlatform(pulumi.ComponentResource):
     def _mlflow(self, namespace: k8s.core.v1.Namespace) -> None:
         args, ns = self._args, self.namespace
         assert args.mlflow_db is not None and args.artifacts is not None
-        selector = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": args.system.name}
+        selector = mlflow_selector(args.system.name)
         labels = {**kw.labels("mlflow", "tracking-server", args.system.name), **selector}
         backend = k8s.core.v1.Secret(
             f"{self._base}-mlflow-backend",
@@ -450,7 +472,8 @@ class MlPlatform(pulumi.ComponentResource):
                          "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.artifacts.secret_key)},
             opts=self._opts())
         service_hosts = [f"mlflow.{ns}{suffix}" for suffix in ("", ".svc", ".svc.cluster.local")]
-        allowed_hosts = ",".join(host for name in ["mlflow", *service_hosts]
+        # MLflow refuses a Host header it does not know: its service name (multidc.components.ml_endpoints) too.
+        allowed_hosts = ",".join(host for name in ["mlflow", *service_hosts, *args.service_hosts]
                                  for host in (name, f"{name}:{MLFLOW_PORT}"))
         server = kw.container(
             "mlflow", MLFLOW_IMAGE,
@@ -493,7 +516,7 @@ class MlPlatform(pulumi.ComponentResource):
         assert self.tracking_uri is not None
         system, name = self._args.system.name, self._model_name(model)
         role = f"{self._base}-{name}"
-        selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": system}
+        selector = model_selector(system, model.name)
         labels = {**kw.labels(name, "model-server", system), **selector}
         ns = namespace.metadata.name
         deployment = kw.deployment(
@@ -508,7 +531,7 @@ class MlPlatform(pulumi.ComponentResource):
                       min_replicas=model.min_replicas, max_replicas=max(model.max_replicas, model.min_replicas),
                       opts=self._opts(depends_on=[deployment]))
         kw.disruption_budget(f"{role}-pdb", name=name, namespace=ns, selector=selector, opts=self._opts())
-        mlflow_pods = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": system}
+        mlflow_pods = mlflow_selector(system)
         kw.network_policy(
             f"{role}-netpol", name=name, namespace=ns, pod_selector=selector,
             # Clients are the applications in any namespace of the cluster.
@@ -553,7 +576,7 @@ class MlPlatform(pulumi.ComponentResource):
         hub_spec = self._args.system.ml.jupyterhub
         k8s.helm.v3.Release(
             f"{self._base}-jupyterhub",
-            name="jupyterhub",
+            name=JUPYTERHUB_RELEASE,
             chart=JUPYTERHUB_CHART.chart,
             version=JUPYTERHUB_CHART.version,
             repository_opts={"repo": JUPYTERHUB_CHART.repo},

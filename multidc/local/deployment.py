@@ -298,6 +298,7 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
     for name, system in document["systems"].items():
         kind = system["kind"]
         realised = False
+        system["service_names"] = []  # no DNS server in a local deployment: the planned addresses are the mocks'
         for site, placement in system["placements"].items():
             placement["dns_record"] = None  # no DNS server in a local deployment
             placement["cluster"] = None

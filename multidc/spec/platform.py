@@ -51,9 +51,17 @@ class Platform(SpecModel):
     def _cross_field(self) -> "Platform":
         problems = self.reference_problems(self.model_dump(mode="json"))
         if not problems:
-            problems = self._ml_placement_problems() + self._catalogue_problems()
+            problems = self._ml_placement_problems() + self._catalogue_problems() + self._zone_problems()
         raise_problems(problems)
         return self
+
+    def _zone_problems(self) -> list[tuple[str, str]]:
+        """The sites that name a DNS zone hold copies of one zone: the failover re-points names in each copy."""
+        zoned = [site for site in self.sites if site.cloud.dns_zone]
+        return [(f"sites.{site.name}.cloud.dns_zone",
+                 f"'{site.cloud.dns_zone}' differs from '{zoned[0].cloud.dns_zone}' of site '{zoned[0].name}'; every "
+                 "site holds a copy of the same zone of service names (a failover re-points them in each copy): "
+                 "name the same zone") for site in zoned[1:] if site.cloud.dns_zone != zoned[0].cloud.dns_zone]
 
     def _ml_placement_problems(self) -> list[tuple[str, str]]:
         """MLflow writes where it runs; training reads only copies present in its site."""
