@@ -13,7 +13,7 @@ a named constant in `multidc.dr.assumptions`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from rich.markup import escape
 from rich.table import Table
@@ -22,6 +22,8 @@ from rich.text import Text
 from multidc.contract import BACKUP_ONLY, REPLICAOF
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
+from multidc.spec.capacity import Quota
+from multidc.spec.service_names import endpoints, ttl_for_rto
 
 from . import assumptions as A
 from .capacity import CapacityVerdict, capacity
@@ -259,10 +261,18 @@ def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Opti
     return None, f"persistent volumes have no copy in {target.site}"
 
 
+def _dns_ttl(platform: Platform, system: System) -> tuple[str, float]:
+    """How long resolvers keep the old address: the TTL the program declares on the system's service names
+    (a fifth of the RTO, multidc.spec.service_names), else the DNS_TTL_S default (names kept elsewhere)."""
+    if endpoints(system) and any(site.cloud.dns_zone for site in platform.sites):
+        return "declared DNS TTL", float(ttl_for_rto(system.rto.total_seconds()))
+    return "DNS_TTL_S", A.DNS_TTL_S.value
+
+
 def _failover(ctx: _Context, system: System, lost_site: str, target: Placement) -> Recovery:
     rpo, rpo_formula = _replica_rpo(ctx, system, target)
     if target.role == "active":
-        terms = [("HEALTH_CHECK_DETECTION_S", A.HEALTH_CHECK_DETECTION_S.value), ("DNS_TTL_S", A.DNS_TTL_S.value)]
+        terms = [("HEALTH_CHECK_DETECTION_S", A.HEALTH_CHECK_DETECTION_S.value), _dns_ttl(ctx.platform, system)]
         how = f"{target.site} is already active and takes the traffic when health checks drop {lost_site}"
     else:
         terms = [ctx.detection(lost_site, target.site)]
@@ -272,7 +282,7 @@ def _failover(ctx: _Context, system: System, lost_site: str, target: Placement) 
             terms.append(("NODE_GROUP_SCALE_UP_S", A.NODE_GROUP_SCALE_UP_S.value))
         if target.scale == "warm-standby" and system.kind is Kind.vm_group:
             terms.append(("VM_BOOT_S", A.VM_BOOT_S.value))
-        terms.append(("DNS_TTL_S", A.DNS_TTL_S.value))
+        terms.append(_dns_ttl(ctx.platform, system))
         how = f"fail over to the standby in {target.site}"
     rto, rto_formula = _sum(terms)
     if rpo is None:
@@ -447,8 +457,9 @@ def _evaluate(ctx: _Context, system: System, scenario: Scenario) -> Recovery:
     return _partition(ctx, system, scenario.pair)
 
 
-def assess(platform: Platform, graph: ResourceGraph) -> Assessment:
-    """Every system × scenario verdict of the platform as the graph declares it."""
+def assess(platform: Platform, graph: ResourceGraph, quotas: Optional[Mapping[str, Quota]] = None) -> Assessment:
+    """Every system × scenario verdict of the platform as the graph declares it; capacity against the declared
+    quotas, or those `quotas` read from the sites' clouds."""
     deployed = read(graph)
     ctx = _Context(platform, deployed)
     found = scenarios(platform, deployed)
@@ -464,4 +475,4 @@ def assess(platform: Platform, graph: ResourceGraph) -> Assessment:
                 reason=recovery.reason, owner=recovery.owner))
     notes = tuple(f"{urn} declares no resources and protects nothing" for urn in deployed.hollow)
     return Assessment(graph.stack, tuple(found), tuple(outcomes), witness_problem(platform), notes,
-                      capacity(platform, graph))
+                      capacity(platform, graph, quotas))

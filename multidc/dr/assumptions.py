@@ -70,7 +70,8 @@ PROMOTE_S = _a(
 RELAX_SYNC_S = _a(
     ESTIMATED, "RELAX_SYNC_S", 2, "s", "one ALTER SYSTEM + reload (multidc.protection.postgres.relax_synchronous)")
 DNS_TTL_S = _a(
-    DEFAULT, "DNS_TTL_S", 60, "s", "the TTL the runbook sets on Designate recordsets of failover names")
+    DEFAULT, "DNS_TTL_S", 60, "s", "how long clients keep an address of a system whose name the stack does not "
+    "declare (no dns_zone); declared names use their own TTL, a fifth of the RTO (multidc.spec.service_names)")
 NODE_GROUP_SCALE_UP_S = _a(
     ESTIMATED, "NODE_GROUP_SCALE_UP_S", 600, "s",
     "estimate: Magnum node group resize (Nova boot + kubelet join) for a warm standby cluster")
