@@ -302,7 +302,7 @@ def _unreachable(location: S3Location) -> str:
     return ""
 
 
-# --- Pulumi: real cloud only (DNS: multidc.dr.dns and .designate; Kubernetes: multidc.dr.kubernetes) ---------------------------------------------------
+# --- Pulumi: real cloud only (DNS: multidc.dr.dns, .designate; Kubernetes: multidc.dr.kubernetes) ----------
 
 def flip_platform(platform: Platform, from_site: str, to_site: str,
                   only: Optional[frozenset[str]] = None) -> Platform:

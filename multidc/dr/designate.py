@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .backends import BackendError
-from .dns import RecordChange, _empty
+from .dns import RecordChange, no_address_left
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class DesignateZone:
         desired = change.desired(current)
         where = f"Designate of {self.site}"
         if not desired:
-            raise _empty(change, current, where)
+            raise no_address_left(change, current, where)
         shown = f"-> {', '.join(sorted(desired))} (TTL {change.ttl}s)"
         if found and (current, found[0].ttl) == (desired, change.ttl):
             return f"{change.name} already {shown} in {where}"

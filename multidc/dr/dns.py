@@ -2,8 +2,9 @@
 
 The stack outputs carry each system's service names (`systems.<system>.service_names`: each
 name, its zone, type, TTL, the sites whose DNS holds a copy of the zone, and the system's
-address in each site; an ML platform has one per endpoint). `dns.switch` reads that declaration (never the spec, never what a
-server happens to hold) and writes, in each surviving copy of the zone:
+address in each site; an ML platform has one per endpoint). `dns.switch` reads that
+declaration (never the spec, never what a server happens to hold) and writes, in each
+surviving copy of the zone:
 
 * active-passive: the name's record set replaced by the address(es) of the site that now
   serves, with the declared TTL;
@@ -89,7 +90,7 @@ class ZoneCopy(Protocol):
     def apply(self, change: RecordChange) -> str: ...
 
 
-def _empty(change: RecordChange, current: frozenset[str], where: str) -> BackendError:
+def no_address_left(change: RecordChange, current: frozenset[str], where: str) -> BackendError:
     return BackendError(f"{change.name} on {where}: removing {', '.join(change.drop)} from {sorted(current)} would "
                         "leave the name without an address; no site would serve it. Nothing was changed")
 
@@ -132,7 +133,7 @@ class Rfc2136Zone:
         current, ttl = self.ask(record, change.type)
         desired = change.desired(current)
         if not desired:
-            raise _empty(change, current, self.where)
+            raise no_address_left(change, current, self.where)
         if (current, ttl) == (desired, change.ttl):
             return f"{record} already {self._shown(desired, change.ttl)} on {self.where}"
         keyring = dns.tsigkeyring.from_text({self.server.key_name: (self.server.algorithm, self.server.key_secret)})
@@ -158,7 +159,8 @@ class Rfc2136Zone:
         if answered != (desired, change.ttl):
             raise BackendError(f"after the update {self.where} answers {record} with {sorted(answered[0])} (TTL "
                                f"{answered[1]}s), not {self._shown(desired, change.ttl)}")
-        return f"{record} {self._shown(desired, change.ttl)} on {self.where} (was {sorted(current)}); verified by a query"
+        return (f"{record} {self._shown(desired, change.ttl)} on {self.where} (was {sorted(current)}); "
+                "verified by a query")
 
     @staticmethod
     def _shown(addresses: frozenset[str], ttl: int) -> str:
