@@ -62,17 +62,10 @@ def test_a_site_without_a_clouds_yaml_entry_is_refused_with_the_fix():
         read_quotas(load_stack("kz-prod"), clouds=[])
 
 
-def test_an_unreachable_cloud_ends_the_plan_with_exit_2_and_no_traceback(project_copy, tmp_path):
-    config = tmp_path / "clouds.yaml"
+def test_an_unreachable_cloud_ends_the_plan_with_exit_2_and_no_traceback(project_copy, clouds):
     with FakeOpenStack() as fake:
-        config.write_text(fake.clouds_yaml(**KZ_PROD))
+        clouds(fake)
     # The server is gone: nothing answers on its port any more.
-    import os
-
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(config)
-    try:
-        done = run_multidc(project_copy, "plan", "--stack", "kz-prod", "--read-quotas", "--json", expect=2)
-    finally:
-        del os.environ["OS_CLIENT_CONFIG_FILE"]
+    done = run_multidc(project_copy, "plan", "--stack", "kz-prod", "--read-quotas", "--json", expect=2)
     assert "--read-quotas: site astana: the quota of clouds.yaml entry 'astana' could not be read" in done.stderr
     assert done.stdout == ""
