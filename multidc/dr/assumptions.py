@@ -1,25 +1,32 @@
 """The figures the resilience assessment assumes, each with where it comes from.
 
 Every RPO and RTO the assessment reports is built from the spec, the planned resource
-graph and these constants, and its formula names them. Change one here and every
-verdict, runbook and doc that uses it follows. Figures measured in this repository
-(`benchmarks/drill.py`) are marked so; the rest are estimates for an OpenStack cloud
-that only a drill on a real cloud can confirm. Each carries its `kind` (measured, cited,
-default, estimated), which the Markdown runbooks show next to the matrix.
+graph and these figures, and its formula names them. Change one here and every verdict,
+runbook and doc that uses it follows. Each carries its `kind`: `measured` by a benchmark
+here (on local servers: a lower bound for a cloud, and said so), `cited` from a standard
+or a documented default, this toolkit's own `default`, or `estimated` (no source yet:
+only a drill on a real cloud can confirm it). A stack overrides any of them under
+`assumptions:` in its spec, with a source (multidc.spec.assumptions); `figures(platform)`
+gives the effective table, those marked `declared`. The plan, `--json` and the Markdown
+runbooks show each figure with its kind and source.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Optional
 
 from croniter import croniter
+
+from multidc.spec import Platform
 
 
 # Where a figure comes from: measured by a benchmark here, cited from a standard or a project's
 # documented default, this toolkit's own configurable default, or estimated (no source yet:
-# only a drill on a real cloud can confirm it).
-MEASURED, CITED, DEFAULT, ESTIMATED = "measured", "cited", "default", "estimated"
+# only a drill on a real cloud can confirm it); `declared` by the stack's spec, with its source.
+MEASURED, CITED, DEFAULT, ESTIMATED, DECLARED = "measured", "cited", "default", "estimated", "declared"
+KINDS = (MEASURED, CITED, DEFAULT, ESTIMATED, DECLARED)
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,59 @@ ALL: tuple[Assumption, ...] = (
     NODE_GROUP_SCALE_UP_S, VM_BOOT_S, HOST_EVACUATION_S, POD_EVICTION_S, ASYNC_LAG_S, RESTORE_MB_S,
     RESTORE_PROVISION_S, REBUILD_S, DEFAULT_VOLUME_GB, RANSOMWARE_DETECTION_DAYS,
 )
+
+# The watcher's own settings (what automatic detection runs with), not assumptions about a cloud:
+# a stack sets them where the watcher runs, not in `assumptions:`.
+NOT_DECLARABLE = frozenset({HEARTBEAT_INTERVAL_S.name, MISSED_HEARTBEATS.name})
+
+
+def spec_field(name: str) -> str:
+    """The spec's name of a figure: `PROMOTE_S` is declared as `assumptions.promote_s`."""
+    return name.lower()
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The figures one stack's verdicts and runbooks use: the table above, with what its spec declares."""
+
+    items: tuple[Assumption, ...] = ALL
+
+    def __getitem__(self, name: str) -> Assumption:
+        found = next((a for a in self.items if a.name == name), None)
+        if found is None:
+            raise KeyError(f"no figure {name}; known: {', '.join(a.name for a in self.items)}")
+        return found
+
+    def value(self, name: str) -> float:
+        return self[name].value
+
+    def term(self, name: str) -> tuple[str, float]:
+        """One term of an RTO formula: the figure's name and its value."""
+        return name, self.value(name)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for a in self.items if a.kind == kind)
+
+    def to_json(self) -> list[dict]:
+        return [{"name": a.name, "value": a.value, "unit": a.unit, "source": a.source, "kind": a.kind}
+                for a in self.items]
+
+
+def figures(platform: Optional[Platform]) -> Figures:
+    """The effective figures of a stack: each one its spec declares under `assumptions:` replaces the default."""
+    declared = platform.assumptions if platform is not None else None
+    if declared is None:
+        return Figures()
+    items = []
+    for default in ALL:
+        given = getattr(declared, spec_field(default.name), None) if default.name not in NOT_DECLARABLE else None
+        if given is None:
+            items.append(default)
+            continue
+        value = given.value.total_seconds() if isinstance(given.value, timedelta) else float(given.value)
+        items.append(replace(default, value=value, kind=DECLARED,
+                             source=f"declared by stack {platform.name}: {given.source}"))
+    return Figures(tuple(items))
 
 _CRON_ORIGIN = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday: a fixed week makes results repeatable
 
