@@ -34,9 +34,11 @@ CLUSTER_KINDS = frozenset({Kind.kubernetes, Kind.ml_platform})
 
 
 def human(seconds: float | None) -> str:
-    """0s, 45s, 25m, 1h40m, 2d; '∞' for None (not recoverable)."""
+    """0s, 0.04s, 7.3s, 45s, 25m, 1h40m, 2d; '∞' for None (not recoverable)."""
     if seconds is None:
         return "∞"
+    if 0 < seconds < 10 and seconds != round(seconds):
+        return f"{seconds:.2g}s"  # a measured step of a fraction of a second is not 0s
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"

@@ -69,18 +69,34 @@ HEALTH_CHECK_DETECTION_S = _a(
     "3 failed health checks at a 10 s interval (Octavia health monitor / DNS health check defaults)")
 
 # --- failover steps --------------------------------------------------------------------------
+# FENCE_S and PROMOTE_S: the worst of 18 steps each (core-db and cards-db PostgreSQL, sessions Redis; 3 runs in
+# each of two modes) of `PYTHONPATH=. .venv/bin/python benchmarks/drill.py --stack kz-prod --runs 3 --triggers
+# declared --modes own,sync`, 2026-12-02, load average 14-34 on 2 cores (other suites running). docs/dr.md.
+_DRILL = ("`benchmarks/drill.py --stack kz-prod --runs 3 --triggers declared --modes own,sync`, 2026-12-02, "
+          "2 cores at load average 14-34")
 FENCE_S = _a(
-    ESTIMATED, "FENCE_S", 5, "s", "estimate: one SQL reload or one security-group change; below 1 s in benchmarks/drill.py")
+    MEASURED, "FENCE_S", 0.04, "s",
+    "measured locally (lower bound): the drill's db.fence steps of a SIGKILLed primary (it is marked to restart as a "
+    f"standby), median 1.7 ms, worst 36 ms over 18 steps, {_DRILL}. A cloud fence that must change a security "
+    "group or reach a live server takes longer: declare it")
 PROMOTE_S = _a(
-    ESTIMATED, "PROMOTE_S", 10, "s",
-    "estimate for a loaded server: pg_promote + checkpoint; about 1 s on idle local servers in benchmarks/drill.py")
+    MEASURED, "PROMOTE_S", 7.3, "s",
+    "measured locally (lower bound): the drill's db.promote steps (PostgreSQL logical: detach, sequences, writable, "
+    f"verified; Redis REPLICAOF NO ONE), median 3.3-3.7 s, worst 7.3 s over 18 steps, {_DRILL}. PostgreSQL's "
+    "pg_promote() waits up to wait_seconds, 60 by default, for a promotion to finish")
 RELAX_SYNC_S = _a(
-    ESTIMATED, "RELAX_SYNC_S", 2, "s", "one ALTER SYSTEM + reload (multidc.protection.postgres.relax_synchronous)")
+    ESTIMATED, "RELAX_SYNC_S", 2, "s",
+    "estimate: one ALTER SYSTEM + reload (multidc.protection.postgres.relax_synchronous); benchmarks/drill.py "
+    "prints the db.relax steps it sees, but none ran on 2026-12-02: in kz-prod's own modes no sync standby of a "
+    "surviving primary is lost, and with --modes sync the runbook (built from the spec, where mlflow-db is "
+    "async) has no relax step, so the drill reports mlflow-db's writes blocked")
 DNS_TTL_S = _a(
     DEFAULT, "DNS_TTL_S", 60, "s", "the TTL the runbook sets on Designate recordsets of failover names")
 NODE_GROUP_SCALE_UP_S = _a(
-    ESTIMATED, "NODE_GROUP_SCALE_UP_S", 600, "s",
-    "estimate: Magnum node group resize (Nova boot + kubelet join) for a warm standby cluster")
+    CITED, "NODE_GROUP_SCALE_UP_S", 900, "s",
+    "upper bound: the Kubernetes Cluster Autoscaler's default --max-node-provision-time, 15m (its FAQ, "
+    "'What are the parameters to CA?'; AKS and OpenShift document the same default): a node not ready by then "
+    "counts as failed. A Magnum node group resize boots Nova servers that join as kubelets within that bound")
 VM_BOOT_S = _a(
     ESTIMATED, "VM_BOOT_S", 300, "s", "estimate: Nova boot of a scaled-down VM group's missing members, image cached")
 HOST_EVACUATION_S = _a(
@@ -95,8 +111,13 @@ ASYNC_LAG_S = _a(
 
 # --- restore ---------------------------------------------------------------------------------
 RESTORE_MB_S = _a(
-    ESTIMATED, "RESTORE_MB_S", 100, "MB/s",
-    "estimate: sustained restore over a 1 Gbit/s interconnect (~119 MB/s line rate) less protocol overhead")
+    MEASURED, "RESTORE_MB_S", 23, "MB/s",
+    "measured locally (lower bound while a cloud's object storage and interconnect outrun two moto S3 processes on "
+    "one 2-core machine, the limit here): multidc's bucket restore (parallel, MD5-verified), 2,000 objects "
+    "(377 MiB) at 23.1 MiB/s, rclone 29.8 MiB/s in the same run, 2026-11-27, `benchmarks/restore.py --objects "
+    "2000` (docs/benchmarks.md). A 1 Gbit/s interconnect carries at most ~119 MB/s; declare the stack's own rate "
+    "from a restore test on its cloud. A database restore adds fixed costs (barman-cloud PITR of 20 MB: 34.8 s, "
+    "docs/ransomware.md)")
 RESTORE_PROVISION_S = _a(
     ESTIMATED, "RESTORE_PROVISION_S", 1200, "s",
     "estimate: pulumi up of a fresh instance/bucket in the surviving site before the data flows")

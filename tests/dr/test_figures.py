@@ -32,7 +32,8 @@ def test_every_figure_but_the_watcher_settings_can_be_declared_by_a_stack():
 def test_every_figure_has_a_kind_and_a_source():
     assert all(a.kind in A.KINDS and a.kind != A.DECLARED and a.source.strip() for a in A.ALL)
     measured = [a for a in A.ALL if a.kind == A.MEASURED]
-    assert all("measured locally (lower bound)" in a.source and "benchmarks/" in a.source for a in measured)
+    assert all(a.source.startswith("measured locally (lower bound") and "benchmarks/" in a.source
+               and "2026-" in a.source for a in measured), "a local figure says so, with its command and date"
 
 
 def test_a_declared_figure_replaces_the_default_in_the_verdict_marked_declared_with_its_source():
