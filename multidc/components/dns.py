@@ -27,7 +27,7 @@ import pulumi_openstack as openstack
 
 from multidc.components.site import Site
 from multidc.contract import SERVICE_NAMES
-from multidc.spec.service_names import Endpoint, record_name, ttl_for_rto
+from multidc.spec.service_names import Endpoint, record_name, ttl_for_rto  # noqa: F401 (ttl_for_rto: re-exported)
 
 ZONE_TTL_S = 3600
 RECORD_TYPE = "A"
@@ -40,6 +40,8 @@ class ServiceName:
     endpoint: Endpoint
     """The system (and endpoint) it names, and its visibility."""
     rto_s: int
+    ttl: int
+    """How long resolvers may keep it (multidc.spec.service_names.ttl_of: a fifth of the RTO by default)."""
     addresses: Sequence[pulumi.Input[str]]
     """What the name resolves to now (the serving sites' addresses)."""
     site_addresses: Mapping[str, pulumi.Input[str]]
@@ -71,7 +73,7 @@ class ServiceNames(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceNamesArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         described = [{"system": n.endpoint.system, "endpoint": n.endpoint.endpoint,
                       "name": record_name(n.endpoint.label, args.zone), "type": RECORD_TYPE,
-                      "ttl": ttl_for_rto(n.rto_s), "rto_seconds": n.rto_s, "visibility": n.endpoint.visibility}
+                      "ttl": n.ttl, "rto_seconds": n.rto_s, "visibility": n.endpoint.visibility}
                      for n in args.names]
         contract = {"site": args.site.name, "zone": args.zone, "records": described}
         super().__init__(SERVICE_NAMES, name, contract, opts)

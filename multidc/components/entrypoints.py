@@ -29,7 +29,7 @@ from multidc.components.loadbalancer import LoadBalancer, LoadBalancerArgs
 from multidc.components.monitoring import Monitoring, MonitoringArgs
 from multidc.contract import PUBLIC, placement_name
 from multidc.components.ml_endpoints import MlEndpoints, MlEndpointsArgs
-from multidc.spec.service_names import Endpoint, endpoints, serving_sites
+from multidc.spec.service_names import Endpoint, endpoints, serving_sites, ttl_of
 
 if TYPE_CHECKING:
     from multidc.components.platform import Placement, Platform
@@ -87,7 +87,7 @@ def declare_entrypoints(platform: "Platform", opts: pulumi.ResourceOptions) \
         return balancers[key].address if key in balancers else platform.databases[key].endpoint
 
     names = tuple(
-        ServiceName(endpoint=endpoint, rto_s=int(system.rto.total_seconds()),
+        ServiceName(endpoint=endpoint, rto_s=int(system.rto.total_seconds()), ttl=ttl_of(declared, system),
                     addresses=tuple(address(endpoint, site) for site in serving_sites(declared, system)),
                     site_addresses={site: address(endpoint, site) for site in system.sites})
         for system in declared.systems for endpoint in endpoints(system))

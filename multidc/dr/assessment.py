@@ -24,7 +24,7 @@ from multidc.contract import BACKUP_ONLY, REPLICAOF
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 from multidc.spec.capacity import Quota
-from multidc.spec.service_names import endpoints, ttl_for_rto
+from multidc.spec.service_names import endpoints, ttl_of
 
 from . import assumptions as A
 from .capacity import CapacityVerdict, capacity
@@ -269,9 +269,9 @@ def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Opti
 
 def _dns_ttl(ctx: "_Context", system: System) -> tuple[str, float]:
     """How long resolvers keep the old address: the TTL the program declares on the system's service names
-    (a fifth of the RTO, multidc.spec.service_names), else the DNS_TTL_S figure (names kept elsewhere)."""
+    (multidc.spec.service_names.ttl_of), else the DNS_TTL_S figure (names kept elsewhere)."""
     if endpoints(system) and any(site.cloud.dns_zone for site in ctx.platform.sites):
-        return "declared DNS TTL", float(ttl_for_rto(system.rto.total_seconds()))
+        return "declared DNS TTL", float(ttl_of(ctx.platform, system))
     return ctx.figures.term("DNS_TTL_S")
 
 

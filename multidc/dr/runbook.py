@@ -21,7 +21,7 @@ from typing import Any, Iterator, Optional, Union
 
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System, Topology
-from multidc.spec.service_names import endpoints, ttl_for_rto
+from multidc.spec.service_names import endpoints, ttl_of
 
 from .geography import witness_problem
 from .inventory import Deployed, read
@@ -208,7 +208,7 @@ def _scale_dns_pulumi(platform: Platform, moves: list[_Move], first: int, from_s
         names = _dns_names(platform, m.system, m.to_site)
         if not names:
             continue
-        serve, ttl = _dns_serves(platform, m, lost=lost, back=back), ttl_for_rto(m.system.rto.total_seconds())
+        serve, ttl = _dns_serves(platform, m, lost=lost, back=back), ttl_of(platform, m.system)
         sites, name = ", ".join(serve), ", ".join(names)
         what = (f"Point {name} at {sites}" if m.system.topology is not Topology.active_active
                 else f"Make {name} answer {sites} again" if back else f"Make {name} answer {sites} only")

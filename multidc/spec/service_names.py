@@ -52,6 +52,15 @@ class Endpoint:
         return f"{self.label}.{zone}"
 
 
+def ttl_of(platform: "Platform", system: System) -> int:
+    """The TTL of a system's service names: the stack's own `assumptions.dns_ttl_s` where it declares one
+    (with its source, e.g. resolvers that cap TTLs), else a fifth of the RTO (`ttl_for_rto`)."""
+    declared = platform.assumptions.dns_ttl_s if platform.assumptions is not None else None
+    if declared is not None:
+        return int(declared.value.total_seconds())
+    return ttl_for_rto(system.rto.total_seconds())
+
+
 def visibility(system: System) -> Optional[str]:
     """PUBLIC for what faces the internet, PRIVATE for internal services, None for no name of its own."""
     if system.kind is Kind.vm_group:
