@@ -301,12 +301,15 @@ def _gtids(position: str) -> list[tuple[int, int, int]]:
 
 
 def contained(position: str, binlog_state: str) -> bool:
-    """Whether every GTID of `position` is in a binlog whose ``gtid_binlog_state`` is `binlog_state`.
+    """Whether every GTID of `position` is in the history a server's `binlog_state` (its
+    ``gtid_binlog_state``, and ``gtid_slave_pos``) describes.
 
     With ``gtid_strict_mode`` sequence numbers only grow within a domain, so a server's GTID d-s-n is
-    in the other binlog when that binlog's last GTID from domain d and server s is d-s-m with m >= n.
+    in the other history when its last GTID from domain d and server s is d-s-m with m >= n.
     """
-    last = {(domain, server): seq for domain, server, seq in _gtids(binlog_state)}
+    last: dict[tuple[int, int], int] = {}
+    for domain, server, seq in _gtids(binlog_state):
+        last[(domain, server)] = max(seq, last.get((domain, server), -1))
     return all(last.get((domain, server), -1) >= seq for domain, server, seq in _gtids(position))
 
 
@@ -334,8 +337,11 @@ def reprotect(new_primary: Server, old: Server, *, primary_host: str, primary_po
         cursor.execute("SELECT @@gtid_binlog_pos AS pos")
         own = cursor.fetchone()["pos"]
     with _cursor(new_primary) as cursor:
-        cursor.execute("SELECT @@gtid_binlog_state AS state")
-        diverged = not contained(own, cursor.fetchone()["state"])
+        # What it has seen: its binlog, and what it applied as a replica (a server re-protected after a
+        # fresh copy has nothing of that copy in its binlog, only in gtid_slave_pos).
+        cursor.execute("SELECT @@gtid_binlog_state AS state, @@gtid_slave_pos AS applied")
+        seen = cursor.fetchone()
+        diverged = not contained(own, ",".join(p for p in (seen["state"], seen["applied"]) if p))
     if diverged:
         with _cursor(old) as cursor:
             cursor.execute("RESET MASTER")

@@ -1,6 +1,7 @@
 """A MariaDB system through the production commands: `multidc local up` (GTID, semi-synchronous),
 SIGKILL of its primary site (`multidc local kill`), `multidc failover`, the site back (`multidc local
-start`), `multidc failback`, `multidc local down`, each its own process, while the drill's client
+start`), `multidc failback` (both ways of re-protect: after a fresh copy, and from its own GTID
+position), `multidc local down`, each its own process, while the drill's client
 (multidc.drill.mariadb_pair) inserts through both endpoints of the outputs document as the application.
 
 The stack is the hybrid example's `catalog` alone (MariaDB stands in for Trove's MySQL), so that
@@ -47,6 +48,13 @@ def test_semi_sync_mariadb_fails_over_and_back_without_losing_an_acknowledged_in
         assert pair.mode == "sync"
         pair.start()
         eventually(lambda: len(pair.writer.acks) >= 50, "50 acknowledged inserts")
+        # The replica stops receiving: the next insert is written to the primary's binlog and waits for
+        # an acknowledgement that never comes (never acknowledged, so not counted). The killed primary
+        # then holds a transaction the new one lacks, which re-protect must drop with a fresh copy.
+        pair.standby.query("STOP SLAVE IO_THREAD", admin=True)
+        acknowledged = len(pair.writer.acks)
+        time.sleep(1.0)
+        assert len(pair.writer.acks) <= acknowledged + 1, "semi-sync: inserts wait for the replica"
 
         kill_at = time.monotonic()
         deployment.kill_site("catalog-only", "onprem")  # what `multidc local kill` runs, timed here (as the drill)
@@ -69,7 +77,8 @@ def test_semi_sync_mariadb_fails_over_and_back_without_losing_an_acknowledged_in
         back, _ = run_confirming(multidc, ["failback", "--stack", "catalog-only", "--to", "onprem", "--outputs",
                                            str(out), "--yes", "--json"], "multidc failback")
         steps = {s["step"]: s for s in back["steps"]}
-        assert "follows" in steps["1.db.reprotect.catalog"]["detail"]
+        assert "after a fresh copy" in steps["1.db.reprotect.catalog"]["detail"], "it had a GTID the new primary lacks"
+        assert "from its own GTID position" in steps["8.db.reprotect.catalog"]["detail"], "nothing to drop there"
         assert all(s["status"] in ("done", "skipped", "confirmed") for s in back["steps"]), back["steps"]
         pair.after_failback(time.monotonic())
         assert pair.result.failback_done and pair.result.primary_after_failback == "onprem"
