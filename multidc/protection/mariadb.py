@@ -121,13 +121,7 @@ def create_link(primary: Server, replica: Server, *, primary_host: str, primary_
     Idempotent: a replica already replicating from that primary is not copied again; only the
     mode is applied and the catch-up waited for.
     """
-    with _cursor(primary) as cursor:
-        # Checked first: in semi-synchronous mode with the replica stopped, any write here (even
-        # a GRANT) would wait for an acknowledgement that cannot come before START SLAVE below.
-        cursor.execute("SELECT 1 FROM mysql.user WHERE user = %s AND host = '%%'", [repl_user])
-        if cursor.fetchone() is None:
-            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", [repl_user, repl_password])
-            cursor.execute("GRANT REPLICATION SLAVE ON *.* TO %s@'%%'", [repl_user])
+    _replication_login(primary, repl_user, repl_password)
     status = _slave_status(replica)
     following = status is not None and status["Master_Host"] == primary_host and \
         int(status["Master_Port"]) == int(primary_port)
@@ -135,18 +129,24 @@ def create_link(primary: Server, replica: Server, *, primary_host: str, primary_
         with _cursor(replica) as cursor:
             cursor.execute("STOP SLAVE")
             cursor.execute("RESET SLAVE ALL")
-        position = copy_data(primary, replica, timeout=timeout)
-        with _cursor(replica) as cursor:
-            cursor.execute("SET GLOBAL gtid_slave_pos = %s", [position])
-            cursor.execute("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
-                           "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
-                           [primary_host, int(primary_port), repl_user, repl_password])
+        _follow(replica, copy_data(primary, replica, timeout=timeout), primary_host=primary_host,
+                primary_port=primary_port, repl_user=repl_user, repl_password=repl_password)
     set_mode(primary, replica, mode)
     with _cursor(replica) as cursor:
         cursor.execute("SET GLOBAL read_only = ON")
         cursor.execute("START SLAVE")
     wait_caught_up(primary, replica, timeout=timeout)
     return link_health(primary, replica, primary_host=primary_host, primary_port=primary_port)
+
+
+def _follow(replica: Server, position: str, *, primary_host: str, primary_port: int, repl_user: str,
+            repl_password: str) -> None:
+    """The replica asks the primary for what follows `position` (its GTIDs): ``MASTER_USE_GTID = slave_pos``."""
+    with _cursor(replica) as cursor:
+        cursor.execute("SET GLOBAL gtid_slave_pos = %s", [position])
+        cursor.execute("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
+                       "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
+                       [primary_host, int(primary_port), repl_user, repl_password])
 
 
 def _replication_login(primary: Server, repl_user: str, repl_password: str) -> None:
@@ -346,11 +346,8 @@ def reprotect(new_primary: Server, old: Server, *, primary_host: str, primary_po
         with _cursor(old) as cursor:
             cursor.execute("RESET MASTER")
         own = copy_data(new_primary, old, timeout=timeout)
-    with _cursor(old) as cursor:
-        cursor.execute("SET GLOBAL gtid_slave_pos = %s", [own])
-        cursor.execute("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
-                       "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
-                       [primary_host, int(primary_port), repl_user, repl_password])
+    _follow(old, own, primary_host=primary_host, primary_port=primary_port, repl_user=repl_user,
+            repl_password=repl_password)
     set_mode(new_primary, old, mode)
     with _cursor(old) as cursor:
         cursor.execute("START SLAVE")

@@ -23,10 +23,11 @@ statement; the copy of re-protect is bounded by ``COPY_TIMEOUT_S``.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Optional
 
-from multidc.dr.backends import Backend, BackendError
+from multidc.dr.backends import BackendError
+from multidc.dr.engines.dispatch import EngineBackend
 from multidc.dr.runbook import Step
 from multidc.protection import mariadb as my
 
@@ -35,22 +36,11 @@ REPL_USER = "multidc_repl"  # as the ReplicationLink creates it (multidc.provide
 
 
 @dataclass(frozen=True)
-class MariaDBServer:
-    """One MariaDB endpoint from the outputs; ``base_dir`` only for a server the toolkit runs."""
+class MariaDBServer(my.Server):
+    """One MariaDB endpoint from the outputs, as the login the steps use; ``base_dir`` only for a server the
+    toolkit runs."""
 
-    host: str
-    port: int
-    user: str
-    password: Optional[str] = field(default=None, repr=False)
     base_dir: Optional[str] = None
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def login(self) -> my.Server:
-        return my.Server(self.host, self.port, self.user, self.password)
 
     def local(self) -> Any:
         """The local stand-in (its option file, its process)."""
@@ -68,46 +58,32 @@ def _reachable(server: MariaDBServer) -> bool:
     except OSError:
         return False
     try:
-        my.accepts_writes(server.login, timeout=3)
+        my.accepts_writes(server, timeout=3)
         return True
     except my.MariaDBReplicationError:
         return False
 
 
 @dataclass
-class MariaDBDatabaseBackend:
-    """`db.*` steps of MariaDB/MySQL systems on the servers it is given; others go to `fallback`."""
-
-    servers: Mapping[tuple[str, str], MariaDBServer]
-    fallback: Backend
-    timeout: float = 30.0
+class MariaDBDatabaseBackend(EngineBackend):
+    """`db.*` steps of MariaDB/MySQL systems on the servers it is given (``MariaDBServer``); others go to
+    `fallback`."""
 
     def run(self, step: Step) -> str:
-        server = self.servers.get((step.system, step.site))
-        handler = getattr(self, f"_{step.action.split('.', 1)[1]}", None)
-        if server is None or handler is None:
-            return self.fallback.run(step)
+        import pymysql
+
         try:
-            return handler(step, server)
+            return super().run(step)
         except my.MariaDBReplicationError as error:
             raise BackendError(f"{step.system}@{step.site}: {error}") from None
-        except Exception as error:  # PyMySQL's errors: a refused privilege names what the login lacks
-            import pymysql
-
-            if isinstance(error, pymysql.err.MySQLError):
-                raise BackendError(f"{step.system}@{step.site}: {server.address} as {server.user}: {error.args[-1]}. "
-                                   "The failover steps need a login with REPLICATION SLAVE ADMIN and READ_ONLY ADMIN "
-                                   "(on Trove: the instance's root)") from None
-            raise
-
-    def _peer(self, step: Step) -> Optional[MariaDBServer]:
-        other = step.param("to_site") if step.site == step.param("from_site") else step.param("from_site")
-        return self.servers.get((step.system, other))
+        except pymysql.err.MySQLError as error:  # a refused privilege names what the login lacks
+            raise BackendError(f"{step.system}@{step.site}: {error.args[-1]}. The failover steps need a login with "
+                               "REPLICATION SLAVE ADMIN and READ_ONLY ADMIN (on Trove: the instance's root)") from None
 
     def _fence(self, step: Step, server: MariaDBServer) -> str:
         if _reachable(server):
-            my.fence(server.login)
-            if my.accepts_writes(server.login):
+            my.fence(server)
+            if my.accepts_writes(server):
                 raise BackendError(f"{step.system}@{step.site}: read_only set but {server.address} still takes writes")
             return f"{server.address} refuses application writes (read_only = ON)"
         if server.base_dir is None:
@@ -120,28 +96,28 @@ class MariaDBDatabaseBackend:
         return f"{server.address} unreachable; it will start read-only (read_only = ON in its option file)"
 
     def _unfence(self, step: Step, server: MariaDBServer) -> str:
-        my.unfence(server.login)
+        my.unfence(server)
         if server.base_dir is not None:
             server.local().unfence()
         return f"{server.address} takes writes again"
 
     def _promote(self, step: Step, server: MariaDBServer) -> str:
         old = self._peer(step)
-        if old is not None and _reachable(old) and my.accepts_writes(old.login):
+        if old is not None and _reachable(old) and my.accepts_writes(old):
             # Split brain: the old primary still takes writes; promoting now would let both sites
             # commit transactions the other never sees (and re-protect would drop one side's).
             raise BackendError(f"{step.system}@{step.site}: refusing to promote {server.address}: the old primary "
                                f"{old.address} still takes writes; fence it first")
-        my.promote(server.login, timeout=self.timeout)
+        my.promote(server, timeout=self.timeout)
         if server.base_dir is not None:
             server.local().unfence()  # a fence from an earlier failover must not come back with a restart
-        if not my.accepts_writes(server.login):
+        if not my.accepts_writes(server):
             raise BackendError(f"{step.system}@{step.site}: promoted but {server.address} still refuses writes; "
                                "check SHOW SLAVE STATUS and @@read_only there")
         return f"{server.address} replicates from nobody and takes writes (STOP SLAVE, RESET SLAVE ALL, read_only OFF)"
 
     def _relax(self, step: Step, server: MariaDBServer) -> str:
-        my.relax(server.login)
+        my.relax(server)
         return (f"{server.address} no longer waits for a semi-synchronous replica (standby site "
                 f"{step.param('standby_site')} lost)")
 
@@ -149,7 +125,7 @@ class MariaDBDatabaseBackend:
         primary = self._peer(step)
         if primary is None:
             raise BackendError(f"{step.system}: no primary to wait for")
-        my.wait_caught_up(primary.login, server.login, timeout=self.timeout)
+        my.wait_caught_up(primary, server, timeout=self.timeout)
         return f"{server.address} applied every GTID of {primary.address}"
 
     def _reprotect(self, step: Step, server: MariaDBServer) -> str:
@@ -159,7 +135,7 @@ class MariaDBDatabaseBackend:
         if server.base_dir is not None and not _reachable(server):
             server.local().start()  # a local stand-in coming back with its site
         mode = step.param("mode") or "async"
-        health, copied = my.reprotect(primary.login, server.login, primary_host=primary.host,
+        health, copied = my.reprotect(primary, server, primary_host=primary.host,
                                       primary_port=primary.port, repl_user=REPL_USER,
                                       repl_password=server.password or "", mode=mode,
                                       timeout=max(self.timeout, COPY_TIMEOUT_S))
