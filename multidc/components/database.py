@@ -5,7 +5,9 @@ replication from the primary: Trove cannot build a replica across regions, so a
 ``ReplicationLink`` (``multidc.providers.replication_link``) is declared once both ends exist and
 sets up the engine's own mechanism at `pulumi up` (``REPLICATION_MECHANISMS``: logical
 replication for PostgreSQL on Trove, GTID for MySQL, REPLICAOF for Redis). An engine with no
-cross-site mechanism here (ClickHouse) gets no link: its standby is restored from backups.
+cross-site mechanism here (ClickHouse) gets no link: its standby is restored from backups. What the
+mechanism (or PCI DSS) needs and the instance's login cannot set by SQL goes into one Trove
+configuration group per placement (``server_parameters``).
 """
 
 from __future__ import annotations
