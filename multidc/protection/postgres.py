@@ -653,7 +653,9 @@ def rewind_as_standby(
     result = old_primary.run_tool(
         "pg_rewind",
         ["--target-pgdata", str(old_primary.data_dir),
-         "--source-server", conninfo(new_primary, connect_timeout=None)],
+         # No password on the command line (ps shows it, errors print it): a physical clone
+         # shares its superuser password, which run_tool passes as PGPASSWORD.
+         "--source-server", conninfo(new_primary, connect_timeout=None, password=None)],
         timeout=timeout,
     )
     if result.returncode != 0:  # run_tool raises already; kept for tools that do not
