@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
 from multidc.components.common import HelmChart
@@ -33,9 +32,9 @@ AUTHENTICATORS = {
 }
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
-JUPYTERHUB_RELEASE = "jupyterhub"
-JUPYTERHUB_PROXY_PORT = "http"  # the chart's proxy pods serve the hub on this named port (8000)
 JUPYTERHUB_CHART = HelmChart("jupyterhub", "https://hub.jupyter.org/helm-chart/", "4.3.3")
+JUPYTERHUB_RELEASE = JUPYTERHUB_CHART.chart  # common.helm_release names a release after its chart
+JUPYTERHUB_PROXY_PORT = "http"  # the chart's proxy pods serve the hub on this named port (8000)
 
 
 def jupyterhub_proxy_selector() -> dict[str, str]:
@@ -51,21 +50,6 @@ class GpuScheduling:
     taint_value: str = "present"
     taint_effect: str = "NoSchedule"
     node_labels: Mapping[str, str] = field(default_factory=dict)
-
-
-def jupyterhub(base: str, *, namespace: k8s.core.v1.Namespace, values: dict[str, Any],
-               opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
-    """The chart's release ``<base>-jupyterhub`` in ``namespace`` (values from ``jupyterhub_values``)."""
-    return k8s.helm.v3.Release(
-        f"{base}-jupyterhub",
-        name=JUPYTERHUB_RELEASE,
-        chart=JUPYTERHUB_CHART.chart,
-        version=JUPYTERHUB_CHART.version,
-        repository_opts={"repo": JUPYTERHUB_CHART.repo},
-        namespace=namespace.metadata.name,
-        values=values,
-        opts=opts,
-    )
 
 
 def jupyterhub_values(

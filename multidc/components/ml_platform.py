@@ -34,7 +34,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
-from multidc.components.common import HelmChart
+from multidc.components.common import HelmChart, helm_release
 from multidc.components.ml_datasets import (
     DatabaseEndpoint,
     Dataset,
@@ -55,7 +55,6 @@ from multidc.components.ml_jupyterhub import (
     NOTEBOOK_IMAGE,
     PRIVATE_RANGES,
     GpuScheduling,
-    jupyterhub,
     jupyterhub_proxy_selector,
     jupyterhub_values,
 )
@@ -301,5 +300,5 @@ class MlPlatform(pulumi.ComponentResource):
             dataset_db_ports=[dataset.database.port for dataset in self._args.datasets
                               if dataset.database is not None],
             system=self._args.system.name)
-        jupyterhub(self._base, namespace=namespace, values=values, opts=self._opts())
+        helm_release(f"{self._base}-jupyterhub", JUPYTERHUB_CHART, namespace.metadata.name, values, self._opts())
 

@@ -11,10 +11,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from multidc.components import k8s_workloads as kw
-from multidc.components.common import HelmChart
+from multidc.components.common import HelmChart, helm_release
 
 SPARK_OPERATOR_CHART = HelmChart("spark-operator", "https://kubeflow.github.io/spark-operator", "2.4.0")
-SPARK_OPERATOR_RELEASE = "spark-operator"
+SPARK_OPERATOR_RELEASE = SPARK_OPERATOR_CHART.chart  # common.helm_release names a release after its chart
 SPARK_SERVICE_ACCOUNT = "spark"
 
 
@@ -22,13 +22,8 @@ def spark_operator(base: str, *, namespace: k8s.core.v1.Namespace, spark_namespa
                    opts: Callable[..., pulumi.ResourceOptions]) -> None:
     """The operator's release in ``namespace`` and its webhook's NetworkPolicy, named
     ``<base>-spark-*``; ``opts(**kwargs)`` gives each resource its own options."""
-    k8s.helm.v3.Release(
-        f"{base}-spark-operator",
-        name=SPARK_OPERATOR_RELEASE,
-        chart=SPARK_OPERATOR_CHART.chart,
-        version=SPARK_OPERATOR_CHART.version,
-        repository_opts={"repo": SPARK_OPERATOR_CHART.repo},
-        namespace=namespace.metadata.name,
+    helm_release(
+        f"{base}-spark-operator", SPARK_OPERATOR_CHART, namespace.metadata.name,
         values={
             # One replica even in a warm standby: the webhook admits the job namespace's pods.
             "controller": {"replicas": 1, "resources": kw.resources("500m", "1Gi")},
