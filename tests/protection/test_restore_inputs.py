@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from multidc.cli import app
-from multidc.protection.commands import UsageError, parse_before, site_credentials
+from multidc.protection.restore_inputs import UsageError, parse_before, site_credentials
 from restore_fixtures import deployed_document, graph, planned_outputs, restore, runner, write_outputs  # noqa: F401
 
 UTC = dt.timezone.utc
