@@ -1,5 +1,6 @@
 """Offsite backups: a locked vault in the offsite site, filled by jobs that run there."""
 
+import json
 import re
 from datetime import datetime, timezone
 
@@ -8,7 +9,8 @@ import pytest
 from conftest import STACKS, component, descendant, pod_containers
 
 from multidc.protection.db_backup import parse_backup_key
-from multidc.contract import BACKUP_TARGET, VELERO
+from multidc.contract import ARCHIVE_ACCESS, BACKUP_TARGET, OUTPUTS_KEY, VELERO
+from multidc.plan.graph import SECRET_MASK
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
@@ -136,3 +138,47 @@ def test_every_job_container_is_limited_non_root_read_only_and_pinned(graphs, st
             assert context["allowPrivilegeEscalation"] is False, where
             image = container["image"]
             assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), f"{where}: {image}"
+
+
+def _archived(spec):
+    return [s for s in spec.systems if s.backup is not None and s.kind.value == "postgres"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_archive_writer_is_a_dedicated_user_with_secret_keys_in_the_vault_site(graphs, specs, stack):
+    graph = graphs[stack]
+    for system in _archived(specs[stack]):
+        offsite = system.backup.offsite_site
+        access = component(graph, ARCHIVE_ACCESS, f"{system.name}-backup-{offsite}-archive-access")
+        user = descendant(graph, access, "openstack:identity/user:User")[0]
+        assert user.inputs["name"] == f"{specs[stack].name}-{system.name}-archive-writer", user.urn
+        assert user.site == offsite and "password" in user.secret_inputs, user.urn
+        assert descendant(graph, access, "openstack:identity/roleAssignment:RoleAssignment"), access.urn
+        credential = descendant(graph, access, "openstack:identity/ec2CredentialV3:Ec2CredentialV3")[0]
+        assert credential.inputs["userId"] == user.outputs["id"], credential.urn  # the writer's, not the site's
+        assert credential.outputs["access"] == SECRET_MASK and credential.outputs["secret"] == SECRET_MASK, credential.urn
+        writer = graph.outputs[OUTPUTS_KEY]["systems"][system.name]["backup"]["archive"]["writer"]
+        assert writer == {"access_key": SECRET_MASK, "secret_key": SECRET_MASK}, system.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_archive_vault_policy_denies_the_writer_every_delete_and_unlock(graphs, specs, stack):
+    graph = graphs[stack]
+    for system in _archived(specs[stack]):
+        target = component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}")
+        bucket = vault(graph, target)
+        user = descendant(graph, target, "openstack:identity/user:User")[0]
+        policy = json.loads(bucket.inputs["policy"])
+        deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
+        assert set(deny["Action"]) >= {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention",
+                                       "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration",
+                                       "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"}, bucket.urn
+        assert deny["Principal"]["AWS"] == [f"arn:aws:iam::{user.inputs['defaultProjectId']}:user/{user.outputs['id']}"]
+        assert f"arn:aws:s3:::{bucket.inputs['bucket']}/*" in deny["Resource"], bucket.urn
+
+
+def test_only_archived_vaults_carry_a_bucket_policy(graphs, specs):
+    graph = graphs["kz-prod"]
+    for system in (s for s in specs["kz-prod"].systems if s.backup is not None and s not in _archived(specs["kz-prod"])):
+        bucket = vault(graph, component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}"))
+        assert bucket.inputs.get("policy") is None, bucket.urn
