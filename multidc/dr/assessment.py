@@ -390,6 +390,12 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
     if system.kind in STATELESS_KINDS:
         rto, formula = _sum([("REBUILD_S", A.REBUILD_S.value)])
         return Recovery(0.0, "stateless: nothing to lose", rto, formula, "rebuilt from the spec on clean images")
+    if system.stateless:
+        # Declared in the spec, with its reason, and checked by the backup policy (MDC-BAK-001):
+        # the encrypted copy is thrown away and the system starts empty.
+        rto, formula = _sum([("REBUILD_S", A.REBUILD_S.value)])
+        return Recovery(0.0, f"declared stateless: {system.stateless_reason}", rto, formula,
+                        "rebuilt empty from the spec on clean images (nothing in it is restored)")
     backups = ctx.deployed.backups_of(system.name)
     window = A.RANSOMWARE_DETECTION_DAYS.value
     usable = [b for b in backups if b.immutable and b.immutable_days >= window]

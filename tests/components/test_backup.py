@@ -104,10 +104,10 @@ def test_velero_writes_to_an_unlocked_staging_bucket_in_the_offsite_site(graphs)
 
 
 def test_velero_schedules_keep_daily_weekly_and_monthly_backups_for_the_policy(graphs):
-    _, release = velero_release(graphs["kz-prod"], "apps-astana")  # 0 1 * * *; 7 daily, 4 weekly, 3 monthly
+    _, release = velero_release(graphs["kz-prod"], "apps-astana")  # 0 * * * *; 7 daily, 4 weekly, 3 monthly
     schedules = {name: (s["schedule"], s["template"]["ttl"]) for name, s in release.inputs["values"]["schedules"].items()}
     assert schedules == {
-        "apps-regular": ("0 1 * * *", "168h0m0s"),
+        "apps-regular": ("0 * * * *", "168h0m0s"),
         "apps-weekly": ("0 1 * * 0", "672h0m0s"),
         "apps-monthly": ("0 1 1 * *", "2232h0m0s"),
     }
