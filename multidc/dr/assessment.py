@@ -286,6 +286,10 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
     terms = [ctx.detection(lost_site, backup.site)] if detect else []
     terms += [("RESTORE_PROVISION_S", A.RESTORE_PROVISION_S.value),
               (f"{volume:.0f} GB / RESTORE_MB_S {A.RESTORE_MB_S.value:.0f} MB/s", volume * 1024 / A.RESTORE_MB_S.value)]
+    if backup.archive_lag_s is not None:
+        # Point in time: the newest base backup, then the WAL written since it (up to one base-backup interval).
+        terms.append((f"WAL replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
+                       f"{A.WAL_REPLAY_RATIO.value:g}", interval * A.WAL_REPLAY_RATIO.value))
     rto, rto_formula = _sum(terms)
     if backup.archive_lag_s is not None:
         # Point-in-time from the WAL archive: what is lost is what had not reached the vault yet.

@@ -17,6 +17,8 @@ from multidc import project
 from tests.helpers import run_multidc
 
 STACK = "ransomware-lean"
+# The drill runs in the module's fixture, charged to the first test: room for a loaded machine.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
