@@ -410,8 +410,13 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
         if system.rpo.total_seconds() == 0:
             impossible = (f"; an RPO of 0 cannot be met against ransomware (the attacker's writes are committed and "
                           f"replicated like any other): the best achievable is {human(best.rpo_s or 0)}")
+        slow = ""
+        if best.rto_s is not None and best.rto_s > system.rto.total_seconds():
+            slow = (f"; the restore copies the whole volume from the vault ({human(best.rto_s)}), which an RTO of "
+                    f"{human(system.rto.total_seconds())} against ransomware does not leave time for")
         return Recovery(best.rpo_s, best.rpo_formula, best.rto_s, best.rto_formula,
-                        best.reason + f", object-locked beyond the {window:.0f}-day detection window" + impossible)
+                        best.reason + f", object-locked beyond the {window:.0f}-day detection window" + impossible
+                        + slow)
     if any(b.immutable for b in backups):
         days = max(b.immutable_days for b in backups)
         why = f"its backups are locked for {days} days, less than the {window:.0f}-day detection window"
