@@ -77,7 +77,11 @@ DUMP_COMMANDS = {
     "mysqldump": ["bash", "-o", "pipefail", "-c",
                   'mysqldump --single-transaction --routines --events --host="$DB_HOST" --port="$DB_PORT" '
                   f'--user="$DB_USER" "$DB_NAME" | gzip > "/backup/$DB_NAME-{_STAMP}.sql.gz"'],
-    "redis-rdb": ["sh", "-c", f'exec redis-cli -h "$DB_HOST" -p "$DB_PORT" --rdb "/backup/dump-{_STAMP}.rdb"'],
+    # Named after the snapshot finishes, as pg-dump's: the layout `multidc restore --to-new` reads
+    # (protection/redis_backup.py, redis-rdb/dump-<stamp>.rdb).
+    "redis-rdb": ["sh", "-c", 'REDISCLI_AUTH="$DB_PASSWORD" redis-cli -h "$DB_HOST" -p "$DB_PORT" --rdb '
+                              '/backup/dump.partial && sleep 1 && '
+                              f'exec mv /backup/dump.partial "/backup/dump-{_STAMP}.rdb"'],
     # The S3 keys go into the statement, so they are in this container's process arguments;
     # ClickHouse masks them in its own query log.
     "clickhouse-backup": ["sh", "-c",

@@ -6,7 +6,8 @@ document (``--outputs FILE``, else the stack through a Pulumi CLI; ``locate`` re
 live buckets, the backup vault, each site's S3 keys and the database to restore into. Each
 kind has its own planner: ``bucket_command`` (versions or the locked vault copy),
 ``database_command`` (the newest ``pg_dump`` older than T into an existing database) and
-``pitr_command`` (the WAL archive into a new server, ``--to-new``); ``restore_inputs`` reads
+``pitr_command`` (the WAL archive into a new server, ``--to-new``), ``redis_command`` (the newest
+RDB snapshot into a new Redis server, ``--to-new``); ``restore_inputs`` reads
 TIME, endpoints and keys for all of them.
 
 Every restore is planned first, read-only; the plan is shown with its target, confirmed
@@ -31,7 +32,7 @@ from multidc import project
 from multidc.console import print_error
 from multidc.ops.outputs import OutputsError, StackOutputs, load
 from multidc.project import ProjectNotFound
-from multidc.protection import pitr, pitr_command
+from multidc.protection import pitr, pitr_command, redis_backup, redis_command
 from multidc.protection.archive import ArchiveError
 from multidc.protection.bucket_command import apply_bucket, bucket_summary, plan_bucket
 from multidc.protection.database_command import apply_database, database_summary, plan_database
@@ -46,7 +47,7 @@ from multidc.protection.restore_inputs import (
 )
 
 SOURCES = ("versions", "vault", "auto")
-SUPPORTED_KINDS = ("bucket", "postgres")
+SUPPORTED_KINDS = ("bucket", "postgres", "redis")
 TARGET_DSN_ENV = "MULTIDC_TARGET_DSN"
 OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --show-secrets` saved to a file, or the "
                 "file `multidc local up` wrote (default: read through the Pulumi CLI)")
@@ -105,6 +106,13 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         report.update(source="archive", reason="WAL archive and base backups", target={"new_server": to_new},
                       origin=restore.target.endpoint, plan=restore.changes())
         summary, target_name = pitr_command.summary(restore, before), f"a new server {to_new!r}"
+    elif data.kind == "redis" and to_new is not None:
+        restore = _plan_redis(data, site, before, to_new, endpoints, env)
+        report.update(source="vault", reason="RDB snapshots", target={"new_server": to_new},
+                      origin=restore.vault.describe(), plan=restore.changes())
+        summary, target_name = redis_command.summary(restore, before), f"a new Redis server {to_new!r}"
+    elif data.kind == "redis":
+        raise UsageError(f"--system {system}: a Redis system is restored into a new server; add --to-new NAME")
     elif data.kind == "postgres":
         if source == "versions":
             raise UsageError("--from versions: a postgres system is restored from its backups in the vault; "
@@ -126,6 +134,8 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         _confirm(target_name)
     if isinstance(restore, pitr_command.PitrRestore):
         report["result"] = _apply_pitr(restore, before, stack)
+    elif isinstance(restore, redis_command.RedisRestore):
+        report["result"] = redis_command.apply(restore, before, _keeper(stack))
     else:
         report["result"] = apply_bucket(restore) if data.kind == "bucket" else apply_database(restore, system, before)
     report["status"] = "restored"
@@ -150,15 +160,38 @@ def _plan_pitr(data: SystemData, site: str, before: dt.datetime, name: str, endp
         raise UsageError(str(error)) from None
 
 
-def _apply_pitr(restore: pitr_command.PitrRestore, before: dt.datetime, stack: str) -> dict[str, Any]:
+def _keeper(stack: str) -> Callable[[dict[str, Any]], None]:
+    """Records a server a restore started in the stack's local deployment, when one is up (`local down` stops it)."""
     from multidc.local import deployment
 
     def keep(record: dict[str, Any]) -> None:
         if deployment.is_up(stack):
             deployment.keep_restored(stack, record)
 
+    return keep
+
+
+def _plan_redis(data: SystemData, site: str, before: dt.datetime, name: str, endpoints: Mapping[str, str],
+                env: Mapping[str, str]) -> redis_command.RedisRestore:
+    if data.vault is None:
+        raise UsageError(f"--system {data.system}: it has no backup policy, so there is no snapshot to restore; "
+                         "add backup: to the system in the spec")
+    vault = connect(data.vault, endpoints, env)
+    database = data.databases.get(site)
+    password = database.password.get_secret_value() if database is not None and database.password else None
     try:
-        return pitr_command.apply(restore, before, keep)
+        return redis_command.plan(vault, before, name, password)
+    except redis_backup.TooEarlyError as error:
+        raise UsageError(str(error)) from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    except (BotoCoreError, ClientError) as error:
+        raise Refused(f"cannot list the snapshots in {vault}: {error}; nothing was changed") from None
+
+
+def _apply_pitr(restore: pitr_command.PitrRestore, before: dt.datetime, stack: str) -> dict[str, Any]:
+    try:
+        return pitr_command.apply(restore, before, _keeper(stack))
     except ArchiveError as error:
         raise Refused(str(error)) from None
 
@@ -181,7 +214,8 @@ def register(app: typer.Typer) -> None:
         endpoint: list[str] = typer.Option([], "--endpoint", help="SITE=URL: use this S3 endpoint for SITE "
                                            "instead of the one in the outputs"),
         to_new: Optional[str] = typer.Option(None, "--to-new", help="postgres: recover from the WAL archive to "
-                                             "the last transaction before TIME into a NEW server of this name"),
+                                             "the last transaction before TIME into a NEW server of this name; "
+                                             "redis: the newest RDB snapshot before TIME into a NEW server"),
         outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
         yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
@@ -226,6 +260,8 @@ def _outcome(report: dict[str, Any]) -> str:
     if report["status"] == "planned":
         return "dry run: nothing was changed"
     result = report["result"]
+    if "new_server" in result and "snapshot" in result:
+        return redis_command.outcome(result)
     if "new_server" in result:
         return pitr_command.outcome(result)
     if "restored" in result:

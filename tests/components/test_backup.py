@@ -182,3 +182,42 @@ def test_only_archived_vaults_carry_a_bucket_policy(graphs, specs):
     for system in (s for s in specs["kz-prod"].systems if s.backup is not None and s not in _archived(specs["kz-prod"])):
         bucket = vault(graph, component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}"))
         assert bucket.inputs.get("policy") is None, bucket.urn
+
+
+@pytest.fixture(scope="module")
+def sessions_backed_up():
+    """kz-prod with sessions kept (not stateless) and snapshotted every 5 minutes into a 14-day lock."""
+    from multidc.plan.capture import plan
+    from multidc.spec import Platform, load_stack
+
+    data = load_stack("kz-prod").model_dump(mode="json", exclude_none=True)
+    sessions = next(s for s in data["systems"] if s["name"] == "sessions")
+    for key in ("stateless", "stateless_reason"):
+        sessions.pop(key, None)
+    sessions["backup"] = {"schedule": "*/5 * * * *", "immutable_days": 14, "offsite_site": "almaty"}
+    platform = Platform.model_validate(data)
+    return platform, plan(platform, "kz-prod")
+
+
+def test_redis_snapshots_land_where_restore_looks_for_them(sessions_backed_up):
+    from multidc.protection import redis_backup
+
+    _, graph = sessions_backed_up
+    target = component(graph, BACKUP_TARGET, "sessions-backup-almaty")
+    job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "sessions-backup-almaty-dump")[0]
+    assert job.inputs["spec"]["schedule"] == "*/5 * * * *"
+    dump, upload = pod_containers(job)
+    command = dump["args"][-1]
+    assert command.index("redis-cli") < command.index("mv /backup/dump.partial"), command  # named once done
+    prefix = upload["args"][2].split("/", 1)[1]
+    (file_name,) = re.findall(r'"/backup/(dump-\$\(date -u \+%Y%m%dT%H%M%SZ\)\.rdb)"', command)
+    key = f"{prefix}/{file_name.replace('$(date -u +%Y%m%dT%H%M%SZ)', '20261127T080000Z')}"
+    assert redis_backup.parse_key(key) == datetime(2026, 11, 27, 8, tzinfo=timezone.utc), key
+
+
+def test_the_assessment_uses_the_redis_snapshots_against_ransomware(sessions_backed_up):
+    from multidc.dr.assessment import assess
+
+    platform, graph = sessions_backed_up
+    outcome = assess(platform, graph).outcome("sessions", "ransomware")
+    assert outcome.survives and outcome.rpo_s == 300 and "redis-rdb" in outcome.reason, outcome
