@@ -124,7 +124,7 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         target_name = "database " + " ".join(f"{k}={v}" for k, v in restore.target.items())
     else:
         raise UsageError(f"--system {system}: it is a {data.kind} system; multidc restore supports "
-                         f"{' and '.join(SUPPORTED_KINDS)} systems (Kubernetes and ML platforms: velero restore)")
+                         f"{', '.join(SUPPORTED_KINDS)} systems (Kubernetes and ML platforms: velero restore)")
     report["summary"] = summary
     announce(summary)
     if dry_run:
