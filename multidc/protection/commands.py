@@ -38,6 +38,7 @@ from multidc.protection.bucket_command import apply_bucket, bucket_summary, plan
 from multidc.protection.database_command import apply_database, database_summary, plan_database
 from multidc.protection.locate import LocateError, SystemData, locate
 from multidc.protection.restore_inputs import (
+    Endpoint,
     Refused,
     UsageError,
     connect,
@@ -143,13 +144,9 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
 
 def _plan_pitr(data: SystemData, site: str, before: dt.datetime, name: str, endpoints: Mapping[str, str],
                env: Mapping[str, str]) -> pitr_command.PitrRestore:
-    if data.vault is None:
-        raise UsageError(f"--system {data.system}: it has no backup policy, so there is no archive to restore; "
-                         "add backup: to the system in the spec")
-    vault = connect(data.vault, endpoints, env)
+    vault, password = _vault_and_password(data, site, endpoints, env, "archive")
+    assert data.vault is not None
     keys = site_credentials(data.vault.site, env, (data.vault.access_key, data.vault.secret_key))
-    database = data.databases.get(site)
-    password = database.password.get_secret_value() if database is not None and database.password else None
     try:
         return pitr_command.plan(data, site, before, name, vault.url, keys, password)
     except pitr.TooEarlyError as error:
@@ -158,6 +155,17 @@ def _plan_pitr(data: SystemData, site: str, before: dt.datetime, name: str, endp
         raise Refused(f"{error}; nothing was changed") from None
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def _vault_and_password(data: SystemData, site: str, endpoints: Mapping[str, str], env: Mapping[str, str],
+                        what: str) -> tuple[Endpoint, Optional[str]]:
+    """The system's vault, reached with its site's keys, and the password of ``site``'s server (for the new one)."""
+    if data.vault is None:
+        raise UsageError(f"--system {data.system}: it has no backup policy, so there is no {what} to restore; "
+                         "add backup: to the system in the spec")
+    database = data.databases.get(site)
+    password = database.password.get_secret_value() if database is not None and database.password else None
+    return connect(data.vault, endpoints, env), password
 
 
 def _keeper(stack: str) -> Callable[[dict[str, Any]], None]:
@@ -173,12 +181,7 @@ def _keeper(stack: str) -> Callable[[dict[str, Any]], None]:
 
 def _plan_redis(data: SystemData, site: str, before: dt.datetime, name: str, endpoints: Mapping[str, str],
                 env: Mapping[str, str]) -> redis_command.RedisRestore:
-    if data.vault is None:
-        raise UsageError(f"--system {data.system}: it has no backup policy, so there is no snapshot to restore; "
-                         "add backup: to the system in the spec")
-    vault = connect(data.vault, endpoints, env)
-    database = data.databases.get(site)
-    password = database.password.get_secret_value() if database is not None and database.password else None
+    vault, password = _vault_and_password(data, site, endpoints, env, "snapshot")
     try:
         return redis_command.plan(vault, before, name, password)
     except redis_backup.TooEarlyError as error:

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 
 import pytest
 
+from archive_fixtures import locked_vault  # noqa: F401
 from multidc.local.redis import LocalRedis
-from multidc.local.s3 import LocalS3
 from multidc.protection import redis_backup
 
 
 @pytest.fixture(scope="module")
-def vault():
-    with LocalS3(name="redis-vault") as s3:
-        bucket = f"vault-{uuid.uuid4().hex[:10]}"
-        client = s3.client()
-        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-        client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 30}}})
-        yield client, bucket, (s3.access_key, s3.secret_key)
+def vault(locked_vault):
+    """The locked vault (COMPLIANCE) with the admin's keys: (client, bucket, keys)."""
+    return locked_vault.client(locked_vault.admin), locked_vault.bucket, locked_vault.admin
 
 
 @pytest.fixture(scope="module")
