@@ -9,7 +9,9 @@ subprocess (multidc.drill.site_loss); RTO therefore includes that command's star
 system's replication mode; `sync` or `async` imposes one on all. Anchors, not measured
 here: Patroni's defaults (ttl 30 s, loop_wait 10 s) fail over in about 30-40 s inside one
 DC; RDS Multi-AZ takes 60-120 s. A benchmark, not a test: it prints figures and never
-fails on a slow machine.
+fails on a slow machine. It also prints how long each fence, promote and relax step took
+(the figures FENCE_S, PROMOTE_S and RELAX_SYNC_S of multidc/dr/assumptions.py, measured on
+local servers: a lower bound for a cloud).
 
     PYTHONPATH=. .venv/bin/python benchmarks/drill.py --stack kz-prod --runs 10
 """
@@ -33,6 +35,25 @@ def _ms(seconds: float | None) -> str:
     return "     -" if seconds is None else f"{seconds * 1000:6.0f}"
 
 
+# The database steps whose durations are figures of the assessment (multidc/dr/assumptions.py).
+STEP_FIGURES = {"db.fence": "FENCE_S", "db.promote": "PROMOTE_S", "db.relax": "RELAX_SYNC_S"}
+
+
+def step_figures(results) -> dict[str, dict]:
+    """Per database step kind: how long each done step took (the executor's own timing: the backend's
+    action and its verification query), median and worst over every system of every run."""
+    found: dict[str, list[float]] = {action: [] for action in STEP_FIGURES}
+    for result in results:
+        for step in result.failover_steps:
+            action = ".".join(step["step"].split(".")[1:3])
+            if action in found and step["status"] == "done" and step["seconds"] is not None:
+                found[action].append(step["seconds"])
+    return {STEP_FIGURES[action]: {"action": action, "steps": len(times),
+                                   "median_s": statistics.median(times) if times else None,
+                                   "worst_s": max(times) if times else None}
+            for action, times in found.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="kz-prod")
@@ -53,6 +74,7 @@ def main() -> None:
             figures.update(mode=mode, trigger=trigger,
                            detection_median_s=statistics.median(r.detection_s for r in results)
                            if trigger == "automatic" else None)
+            figures["step_figures"] = step_figures(results)
             report["results"].append(figures)
             if args.json:
                 continue
@@ -66,6 +88,9 @@ def main() -> None:
                       f" from command median {_ms(system['rto_from_command_median_s'])} ms, worst "
                       f"{_ms(system['rto_from_command_worst_s'])} ms;  acknowledged commits lost per run: "
                       f"{system['rpo_commits']}", flush=True)
+            for name, step in figures["step_figures"].items():
+                print(f"    step {step['action']:10} ({name}): {step['steps']} done, median {_ms(step['median_s'])} ms, "
+                      f"worst {_ms(step['worst_s'])} ms", flush=True)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -107,6 +107,9 @@ def plan(
 
             render_policy_report(report, console)
         console.print(assessment.renderable())
+        from multidc.dr.render import figures_table
+
+        console.print(figures_table(stack, assessment.figures))
         from multidc.monitoring.rules import rule_groups
         from multidc.plan.render_operations import operations_renderable
 

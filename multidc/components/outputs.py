@@ -45,6 +45,7 @@ def _placement(declared: "Platform", system: spec.System, site: str) -> dict[str
         placement["database"] = {
             "engine": database.engine, "host": database.endpoint, "port": database.port,
             "database": database.database, "user": database.user, "password": database.password,
+            "parameters": database.server_parameters or None,
         }
         if props["role"] == STANDBY:
             placement["replication_link"] = database.replication_link

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional, Union
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 
-from .assumptions import DNS_TTL_S
+from .assumptions import figures
 from .geography import witness_problem
 from .inventory import Deployed, read
 from .mechanism_steps import PROMOTE, REPROTECT, texts as mechanism_texts
@@ -187,16 +187,16 @@ def _scale_dns_pulumi(platform: Platform, moves: list[_Move], first: int, from_s
                    rollback=f"scale {m.system.name} in {m.to_site} back to its warm-standby size",
                    params={"kind": m.system.kind.value, "count": m.system.size.count})
              for m in moves if _is_cluster(m)]
-    dns = []
+    dns, ttl = [], int(figures(platform).value("DNS_TTL_S"))
     for m in moves:
         name = _dns_name(platform, m.system, m.to_site)
         if name is None:
             continue
         dns.append(_step(first + 1, "dns.switch", m, title=f"Point {name} at {m.to_site}",
                          precondition=f"{m.system.name} serves in {m.to_site}",
-                         verification=f"Designate answers {name} with {m.to_site}'s address, TTL {DNS_TTL_S.value:.0f}s",
+                         verification=f"Designate answers {name} with {m.to_site}'s address, TTL {ttl}s",
                          rollback=f"point {name} back at {m.from_site}",
-                         params={"record": name, "ttl": int(DNS_TTL_S.value)}))
+                         params={"record": name, "ttl": ttl}))
     flip = [_step(first + 2, "pulumi.flip", to_site,
                   title=f"Make {to_site} the active site of stack {stack} and run pulumi up",
                   precondition="every earlier group is done: the code must describe what now runs",

@@ -39,9 +39,10 @@ class _Model(BaseModel):
 class LocalServer(_Model):
     """Only in documents `multidc local up` writes: the directory of a local server (its data
     directory is `data/` in it), which the fence and re-protect steps reach as the operator of a
-    self-managed server does."""
+    self-managed server does, and (MariaDB) its administrative login, whose password is the placement's."""
 
     base_dir: str
+    admin_user: Optional[str] = None
 
 
 class Database(_Model):
@@ -51,6 +52,9 @@ class Database(_Model):
     database: Optional[str] = None
     user: Optional[str] = None
     password: Optional[SecretStr] = None
+    parameters: Optional[dict[str, str]] = Field(
+        default=None, description="what the instance's configuration group sets (secrets left out): server "
+                                  "parameters its login cannot set by SQL")
     local: Optional[LocalServer] = None
 
     _masked = field_validator("password", mode="before")(_secret)

@@ -135,7 +135,8 @@ def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str,
 
 def database_backend(platform: Platform, outputs: StackOutputs, fallback: Any) -> Any:
     """The `db` backend: each system's steps go to the backend of its replication mechanism."""
-    from multidc.contract import LOGICAL, REPLICAOF
+    from multidc.contract import GTID, LOGICAL, REPLICAOF
+    from multidc.dr.engines import mariadb as mariadb_engine
     from multidc.dr.engines import redis as redis_engine
     from multidc.dr.engines.dispatch import MechanismDispatch
     from multidc.dr.engines.logical import LogicalDatabaseBackend
@@ -147,4 +148,5 @@ def database_backend(platform: Platform, outputs: StackOutputs, fallback: Any) -
     return MechanismDispatch(mechanisms, {
         LOGICAL: LogicalDatabaseBackend(postgres, replication_auth(outputs), names, fallback=fallback),
         REPLICAOF: redis_engine.RedisDatabaseBackend(redis_engine.servers(outputs), fallback=fallback),
+        GTID: mariadb_engine.MariaDBDatabaseBackend(mariadb_engine.servers(outputs), fallback=fallback),
     }, default=DatabaseBackend(postgres, replication_auth(outputs), names, fallback=fallback))

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 from pydantic import Field, model_validator
 
+from multidc.spec.assumptions import Assumptions
 from multidc.spec.errors import nearest
 from multidc.spec.scalars import Name, SpecModel, duplicate_problems, raise_problems
 from multidc.spec.sites import Interconnect, Site, SiteRole, Witness
@@ -23,6 +24,8 @@ class Platform(SpecModel):
     witness: Optional[Witness] = None
     systems: Annotated[list[System], Field(min_length=1)]
     waivers: list[Waiver] = Field([], description="accepted exceptions to policies (the policy pack applies them)")
+    assumptions: Optional[Assumptions] = Field(
+        None, description="this stack's own values of the assessment's figures, each with its source")
 
     def site(self, name: str) -> Site:
         return next(site for site in self.sites if site.name == name)

@@ -29,3 +29,9 @@ def test_missing_redis_server_is_named_with_the_command_that_installs_it(planned
     platform, _ = planned("kz-prod")  # sessions: Redis, astana -> almaty
     missing = deployment.missing_tools(platform, planned_outputs, which=lambda tool: None)
     assert any(line.startswith("redis-server") and "apt-get install redis-server" in line for line in missing)
+
+
+def test_missing_mariadb_server_is_named_with_the_command_that_installs_it(planned):
+    platform, graph = planned("hybrid")  # catalog: MySQL, served locally by MariaDB
+    missing = deployment.missing_tools(platform, graph.outputs["multidc"], which=lambda tool: None)
+    assert any(line.startswith("mariadbd") and "apt-get install mariadb-server" in line for line in missing)
