@@ -101,6 +101,16 @@ BACKUP_KEYS = ("system", "site", "protects_site", "schedule", "immutable_days", 
 ARCHIVE_TOOL = "barman-cloud"
 ARCHIVE_PREFIX = "pg-archive"
 ARCHIVE_TIMEOUT_S = 30
+ARCHIVE_ACCESS = "multidc:archive_access:ArchiveAccess"
+# What the database host's archive keys may do in the vault, and what is denied to them explicitly
+# (an explicit deny wins over any allow another policy grants): add and read the archive, never
+# remove, unlock, shorten a retention or rewrite the bucket's rules. The vault's bucket policy
+# (components/archive_access.py) and the keys' IAM policy (protection/archive.py) both read these.
+ARCHIVE_WRITER_ALLOWED = ("s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation")
+ARCHIVE_WRITER_DENIED = (
+    "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:DeleteBucket")
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
 # Optional placement keys: a system declared stateless (a cache, a job runner) and why; the
 # backup policy (MDC-BAK-001) trusts the declaration and shows its reason.

@@ -25,6 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from multidc import spec
+from multidc.components.archive_access import ArchiveAccess, ArchiveAccessArgs
 from multidc.components.bucket import ObjectBucket, site_bucket
 from multidc.components import k8s_workloads as kw
 from multidc.components.common import (
@@ -76,7 +77,11 @@ DUMP_COMMANDS = {
     "mysqldump": ["bash", "-o", "pipefail", "-c",
                   'mysqldump --single-transaction --routines --events --host="$DB_HOST" --port="$DB_PORT" '
                   f'--user="$DB_USER" "$DB_NAME" | gzip > "/backup/$DB_NAME-{_STAMP}.sql.gz"'],
-    "redis-rdb": ["sh", "-c", f'exec redis-cli -h "$DB_HOST" -p "$DB_PORT" --rdb "/backup/dump-{_STAMP}.rdb"'],
+    # Named after the snapshot finishes, as pg-dump's: the layout `multidc restore --to-new` reads
+    # (protection/redis_backup.py, redis-rdb/dump-<stamp>.rdb).
+    "redis-rdb": ["sh", "-c", 'REDISCLI_AUTH="$DB_PASSWORD" redis-cli -h "$DB_HOST" -p "$DB_PORT" --rdb '
+                              '/backup/dump.partial && sleep 1 && '
+                              f'exec mv /backup/dump.partial "/backup/dump-{_STAMP}.rdb"'],
     # The S3 keys go into the statement, so they are in this container's process arguments;
     # ClickHouse masks them in its own query log.
     "clickhouse-backup": ["sh", "-c",
@@ -167,6 +172,8 @@ class BackupTarget(pulumi.ComponentResource):
     object_lock_mode: Optional[str]
     archive: Optional[dict[str, Any]]
     """PostgreSQL: how its WAL is archived into the vault (``archive_props``); None for other kinds."""
+    access: Optional[ArchiveAccess]
+    """PostgreSQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
     velero: Optional[VeleroTarget]
     """For Velero-backed systems: what each of the system's clusters must be told."""
 
@@ -188,10 +195,15 @@ class BackupTarget(pulumi.ComponentResource):
         self.object_lock_mode = lock_mode
         self.archive = archive_props(system) if system.kind is spec.Kind.postgres else None
         tags = {TAG_SYSTEM: system.name, TAG_BACKUP_OF: args.protects.name}
+        # The archive host writes with keys of its own, which the vault's policy denies every delete.
+        self.access = None if self.archive is None else ArchiveAccess(f"{name}-archive-access", ArchiveAccessArgs(
+            platform=args.platform.name, system=system.name, site=site,
+            project=args.platform.site(site.name).cloud.project, vault=self.vault), pulumi.ResourceOptions(parent=self))
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
             noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,
-            object_lock_days=policy.immutable_days or None, tags=tags)
+            object_lock_days=policy.immutable_days or None, tags=tags,
+            policy=None if self.access is None else self.access.bucket_policy)
 
         in_runner = pulumi.ResourceOptions(parent=self, provider=args.runner.provider)
         jobs_namespace = namespace(f"{name}-namespace", k8s_name("backup", system.name), "restricted", in_runner)

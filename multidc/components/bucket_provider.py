@@ -11,13 +11,14 @@ importable by the Python that runs ``pulumi up`` (it is, from the project venv).
 Inputs the CrossGuard pack reads, by name, on ``pulumi-python:dynamic:Resource``:
 ``bucket``, ``endpoint``, ``region``, ``versioning``, ``object_lock_mode``,
 ``object_lock_days``, ``lifecycle_days``, ``noncurrent_days``, ``public`` (always False),
-``force_destroy``, ``tags``. ``access_key`` and ``secret_key`` are secrets; they never
+``force_destroy``, ``tags``, ``policy`` (the bucket policy, canonical JSON, or None). ``access_key`` and ``secret_key`` are secrets; they never
 appear in errors, and the ``Bucket`` resource marks them secret in state.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
@@ -56,6 +57,8 @@ class BucketArgs:
     restore from versions can go: keep it longer than the time to detect an attack.
     ``object_lock_mode``/``object_lock_days`` set the default retention of every new object
     version; lock needs versioning. Buckets are never public: there is no switch for it.
+    ``policy`` is the bucket policy (a JSON document, e.g. the archive vault's deny to its
+    writer); None removes one.
     """
 
     bucket: str
@@ -70,6 +73,7 @@ class BucketArgs:
     object_lock_days: Optional[int] = None
     force_destroy: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
+    policy: Optional[pulumi.Input[str]] = None
 
     def to_props(self) -> dict[str, Any]:
         return {
@@ -86,7 +90,15 @@ class BucketArgs:
             "public": False,
             "force_destroy": self.force_destroy,
             "tags": dict(self.tags),
+            "policy": self.policy,
         }
+
+
+def canonical_policy(document: Any) -> str:
+    """A bucket policy as one canonical JSON text (sorted keys, no spaces), so that diff compares meaning."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def bucket_id(endpoint: str, bucket: str) -> str:
@@ -180,6 +192,15 @@ class BucketProvider(dyn.ResourceProvider):
                                      "set object_lock_mode to COMPLIANCE or GOVERNANCE", "object_lock_mode")
         if isinstance(mode, str) and news.get("versioning") is False:
             fail("versioning", "object lock requires versioning; set versioning=True", "object_lock_mode")
+        policy = news.get("policy")
+        if isinstance(policy, str):
+            try:
+                statements = json.loads(policy).get("Statement")
+            except (ValueError, AttributeError):
+                statements = None
+            if not isinstance(statements, list) or not statements:
+                fail("policy", "policy is not a bucket policy: give a JSON document with a non-empty "
+                               '"Statement" list (or None for no policy)')
         for prop in ("lifecycle_days", "noncurrent_days"):
             value = news.get(prop)
             if value is not None and _is_known(value) and not (isinstance(value, int) and value >= 1):
@@ -343,6 +364,10 @@ class BucketProvider(dyn.ResourceProvider):
                 s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
             elif not created:
                 s3.delete_bucket_lifecycle(Bucket=name)
+            if props.get("policy"):
+                s3.put_bucket_policy(Bucket=name, Policy=canonical_policy(props["policy"]))
+            elif not created and olds.get("policy"):
+                s3.delete_bucket_policy(Bucket=name)
             tags = props.get("tags") or {}
             if tags:
                 s3.put_bucket_tagging(
@@ -406,6 +431,12 @@ def read_bucket_state(s3: Any, name: str) -> dict[str, Any]:
             raise
         state["tags"] = {}
     try:
+        state["policy"] = canonical_policy(s3.get_bucket_policy(Bucket=name)["Policy"])
+    except ClientError as error:
+        if _error_code(error) != "NoSuchBucketPolicy":
+            raise
+        state["policy"] = None
+    try:
         block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         state["public"] = not all(block.values())
     except ClientError as error:
@@ -467,6 +498,7 @@ class Bucket(dyn.Resource):
     lifecycle_days: pulumi.Output[Optional[int]]
     noncurrent_days: pulumi.Output[Optional[int]]
     public: pulumi.Output[bool]
+    policy: pulumi.Output[Optional[str]]
 
     def __init__(self, name: str, args: BucketArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         props = args.to_props()

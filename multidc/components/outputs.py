@@ -103,7 +103,9 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
             "urn": backup.urn,
             "archive": None if backup.archive is None else {
                 "tool": backup.archive["archive_tool"], "prefix": ARCHIVE_PREFIX, "server_name": system.name,
-                "archive_timeout_s": backup.archive["archive_timeout_s"], "runs_on": backup.archive["archive_runs_on"]},
+                "archive_timeout_s": backup.archive["archive_timeout_s"], "runs_on": backup.archive["archive_runs_on"],
+                "writer": None if backup.access is None else {"access_key": backup.access.access_key,
+                                                             "secret_key": backup.access.secret_key}},
         }
     return document
 

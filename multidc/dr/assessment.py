@@ -303,6 +303,11 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
     rate = ctx.figures.value("RESTORE_MB_S")
     terms += [ctx.figures.term("RESTORE_PROVISION_S"),
               (f"{volume:.0f} GB / RESTORE_MB_S {rate:g} MB/s", volume * 1024 / rate)]
+    if backup.archive_lag_s is not None:
+        # Point in time: the newest base backup, then the WAL written since it (up to one base-backup interval).
+        ratio = ctx.figures.value("WAL_REPLAY_RATIO")
+        terms.append((f"WAL replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
+                       f"{ratio:g}", interval * ratio))
     rto, rto_formula = _sum(terms)
     if backup.archive_lag_s is not None:
         # Point-in-time from the WAL archive: what is lost is what had not reached the vault yet.
@@ -406,6 +411,12 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
     if system.kind in STATELESS_KINDS:
         rto, formula = _sum([ctx.figures.term("REBUILD_S")])
         return Recovery(0.0, "stateless: nothing to lose", rto, formula, "rebuilt from the spec on clean images")
+    if system.stateless:
+        # Declared in the spec, with its reason, and checked by the backup policy (MDC-BAK-001):
+        # the encrypted copy is thrown away and the system starts empty.
+        rto, formula = _sum([ctx.figures.term("REBUILD_S")])
+        return Recovery(0.0, f"declared stateless: {system.stateless_reason}", rto, formula,
+                        "rebuilt empty from the spec on clean images (nothing in it is restored)")
     backups = ctx.deployed.backups_of(system.name)
     window = ctx.figures.value("RANSOMWARE_DETECTION_DAYS")
     usable = [b for b in backups if b.immutable and b.immutable_days >= window]
@@ -416,8 +427,13 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
         if system.rpo.total_seconds() == 0:
             impossible = (f"; an RPO of 0 cannot be met against ransomware (the attacker's writes are committed and "
                           f"replicated like any other): the best achievable is {human(best.rpo_s or 0)}")
+        slow = ""
+        if best.rto_s is not None and best.rto_s > system.rto.total_seconds():
+            slow = (f"; the restore copies the whole volume from the vault ({human(best.rto_s)}), which an RTO of "
+                    f"{human(system.rto.total_seconds())} against ransomware does not leave time for")
         return Recovery(best.rpo_s, best.rpo_formula, best.rto_s, best.rto_formula,
-                        best.reason + f", object-locked beyond the {window:.0f}-day detection window" + impossible)
+                        best.reason + f", object-locked beyond the {window:.0f}-day detection window" + impossible
+                        + slow)
     if any(b.immutable for b in backups):
         days = max(b.immutable_days for b in backups)
         why = f"its backups are locked for {days} days, less than the {window:.0f}-day detection window"

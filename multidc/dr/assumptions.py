@@ -124,6 +124,11 @@ RESTORE_PROVISION_S = _a(
     "estimate: pulumi up of a fresh instance/bucket in the surviving site before the data flows")
 REBUILD_S = _a(
     ESTIMATED, "REBUILD_S", 1800, "s", "estimate: pulumi up of a stateless system from the spec in the surviving site")
+WAL_REPLAY_RATIO = _a(
+    ESTIMATED, "WAL_REPLAY_RATIO", 0.1, "x",
+    "estimate: replaying the WAL written since the last base backup takes this share of the time it took "
+    "to write, for an OLTP database writing well below its capacity (single-threaded redo; a write-saturated "
+    "one replays near 1:1)")
 DEFAULT_VOLUME_GB = _a(
     DEFAULT, "DEFAULT_VOLUME_GB", 50, "GB", "multidc.spec.Size default volume_gb, used when the graph states none")
 
@@ -137,7 +142,7 @@ ALL: tuple[Assumption, ...] = (
     FAILURE_DOMAIN_KM, EARTHQUAKE_RADIUS_KM, SEISMIC_REGION_KM, HEARTBEAT_INTERVAL_S, MISSED_HEARTBEATS,
     OPERATOR_DECLARATION_S, HEALTH_CHECK_DETECTION_S, FENCE_S, PROMOTE_S, RELAX_SYNC_S, DNS_TTL_S,
     NODE_GROUP_SCALE_UP_S, VM_BOOT_S, HOST_EVACUATION_S, POD_EVICTION_S, ASYNC_LAG_S, RESTORE_MB_S,
-    RESTORE_PROVISION_S, REBUILD_S, DEFAULT_VOLUME_GB, RANSOMWARE_DETECTION_DAYS,
+    RESTORE_PROVISION_S, REBUILD_S, WAL_REPLAY_RATIO, DEFAULT_VOLUME_GB, RANSOMWARE_DETECTION_DAYS,
 )
 
 # The watcher's own settings (what automatic detection runs with), not assumptions about a cloud:

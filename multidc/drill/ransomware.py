@@ -91,9 +91,13 @@ def _archive_delete_refused(document: StackOutputs, systems: list[str]) -> bool:
     attempts = refused = 0
     for name in systems:
         backup = document.systems[name].backup
-        assert backup is not None
+        assert backup is not None and backup.archive is not None
+        writer = backup.archive.writer  # the keys the archive host holds, as the outputs hand them over
+        if writer is None or writer.access_key is None or writer.secret_key is None:
+            raise DrillError(f"{name}: the outputs hold no archive writer keys (systems.{name}.backup.archive.writer)")
         location = S3Location(endpoint=backup.vault.endpoint, bucket=backup.vault.bucket,
-                              access_key=DUMMY_ACCESS_KEY, secret_key=DUMMY_SECRET_KEY)
+                              access_key=writer.access_key.get_secret_value(),
+                              secret_key=writer.secret_key.get_secret_value())
         client = s3_client(location)
         listing = client.list_object_versions(Bucket=location.bucket, Prefix=f"{ARCHIVE_PREFIX}/{name}/")
         for version in listing.get("Versions", []):

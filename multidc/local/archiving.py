@@ -117,12 +117,14 @@ def start(planned: dict[str, Any], postgres: list[dict[str, Any]], endpoints: di
 
 
 def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
-    """The local document's archives: run by each self-managed primary; none for a system not archived."""
+    """The local document's archives: run by each self-managed primary, with the keys it holds; none for a
+    system not archived."""
     archived = {a["system"] for a in archives}
     for name, system in document["systems"].items():
         backup = system.get("backup")
         if backup and backup.get("archive"):
             if name in archived:
                 backup["archive"]["runs_on"] = "primary"
+                backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
             else:
                 backup["archive"] = None

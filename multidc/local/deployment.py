@@ -39,7 +39,7 @@ from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
 from multidc.local import replicated
 from multidc.local.mariadb import LocalMariaDBError
-from multidc.local.redis import LocalRedisError
+from multidc.local.redis import LocalRedis, LocalRedisError
 from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
@@ -399,6 +399,11 @@ def down(stack: str) -> list[str]:
         replicated.server_of(record).close()
         stopped.append(f"{record['engine']} {record['system']}@{record['site']}")
     for record in state.get("restored", []):
+        if record.get("engine") == "redis":
+            LocalRedis(record["name"], port=record["port"], password=record["password"],
+                       base_dir=Path(record["base_dir"])).close()
+            stopped.append(f"restored redis {record['name']}")
+            continue
         try:
             LocalPostgres.attach(record["name"], Path(record["base_dir"]), port=record["port"],
                                  password=record["password"]).close()

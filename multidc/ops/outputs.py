@@ -122,6 +122,8 @@ class Archive(_Model):
     archive_timeout_s: int
     runs_on: str = Field(description="primary (self-managed), or customer-replica where the provider keeps "
                                      "archive_command (managed databases)")
+    writer: Optional["S3Keys"] = Field(None, description="the archive host's keys (secrets): an EC2 credential of "
+                                         "a user the vault's bucket policy denies every delete and unlock")
 
 
 class Backup(_Model):

@@ -14,7 +14,9 @@ achievable ransomware RPO the assessment uses.
 
 The database host reads its S3 keys from an AWS shared credentials file (owner-only, owned by the
 server's user), never from the command line or ``postgresql.conf``. Those keys may write new
-objects and read them, nothing else (``components/archive_access.py`` declares the policy).
+objects and read them, nothing else: ``writer_policy`` is their IAM policy, and the vault's bucket
+policy (``components/archive_access.py``, applied by the bucket provider) denies the same actions
+to the dedicated user those keys belong to.
 
 PostgreSQL runs as an unprivileged user here (``multidc.local.postgres``), which may not be able
 to run this virtual environment's interpreter (a pyenv Python under a private home). The
@@ -37,7 +39,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from multidc.contract import ARCHIVE_PREFIX, ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL as TOOL  # noqa: F401 (re-exported)
+from multidc.contract import (  # noqa: F401 (TOOL re-exported)
+    ARCHIVE_PREFIX,
+    ARCHIVE_TIMEOUT_S,
+    ARCHIVE_TOOL as TOOL,
+    ARCHIVE_WRITER_ALLOWED,
+    ARCHIVE_WRITER_DENIED,
+)
 from multidc.local.postgres import RUN_AS_USER, as_server_user
 
 MODULES = {
@@ -249,12 +257,7 @@ def flush_to_archive(server: Any, *, timeout: float = 120) -> str:
 
 
 # What the database host's keys may do in the vault: write and read the archive, nothing else.
-# The explicit deny wins over any allow another policy grants the same keys.
-WRITER_ALLOWED = ("s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation")
-WRITER_DENIED = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
-                 "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketPolicy",
-                 "s3:DeleteBucketPolicy", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
-                 "s3:DeleteBucket")
+WRITER_ALLOWED, WRITER_DENIED = ARCHIVE_WRITER_ALLOWED, ARCHIVE_WRITER_DENIED
 
 
 def writer_policy(bucket: str, prefix: str = ARCHIVE_PREFIX) -> dict[str, Any]:

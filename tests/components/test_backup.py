@@ -1,5 +1,6 @@
 """Offsite backups: a locked vault in the offsite site, filled by jobs that run there."""
 
+import json
 import re
 from datetime import datetime, timezone
 
@@ -8,7 +9,8 @@ import pytest
 from conftest import STACKS, component, descendant, pod_containers
 
 from multidc.protection.db_backup import parse_backup_key
-from multidc.contract import BACKUP_TARGET, VELERO
+from multidc.contract import ARCHIVE_ACCESS, BACKUP_TARGET, OUTPUTS_KEY, VELERO
+from multidc.plan.graph import SECRET_MASK
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
@@ -102,10 +104,10 @@ def test_velero_writes_to_an_unlocked_staging_bucket_in_the_offsite_site(graphs)
 
 
 def test_velero_schedules_keep_daily_weekly_and_monthly_backups_for_the_policy(graphs):
-    _, release = velero_release(graphs["kz-prod"], "apps-astana")  # 0 1 * * *; 7 daily, 4 weekly, 3 monthly
+    _, release = velero_release(graphs["kz-prod"], "apps-astana")  # 0 * * * *; 7 daily, 4 weekly, 3 monthly
     schedules = {name: (s["schedule"], s["template"]["ttl"]) for name, s in release.inputs["values"]["schedules"].items()}
     assert schedules == {
-        "apps-regular": ("0 1 * * *", "168h0m0s"),
+        "apps-regular": ("0 * * * *", "168h0m0s"),
         "apps-weekly": ("0 1 * * 0", "672h0m0s"),
         "apps-monthly": ("0 1 1 * *", "2232h0m0s"),
     }
@@ -136,3 +138,86 @@ def test_every_job_container_is_limited_non_root_read_only_and_pinned(graphs, st
             assert context["allowPrivilegeEscalation"] is False, where
             image = container["image"]
             assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), f"{where}: {image}"
+
+
+def _archived(spec):
+    return [s for s in spec.systems if s.backup is not None and s.kind.value == "postgres"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_archive_writer_is_a_dedicated_user_with_secret_keys_in_the_vault_site(graphs, specs, stack):
+    graph = graphs[stack]
+    for system in _archived(specs[stack]):
+        offsite = system.backup.offsite_site
+        access = component(graph, ARCHIVE_ACCESS, f"{system.name}-backup-{offsite}-archive-access")
+        user = descendant(graph, access, "openstack:identity/user:User")[0]
+        assert user.inputs["name"] == f"{specs[stack].name}-{system.name}-archive-writer", user.urn
+        assert user.site == offsite and "password" in user.secret_inputs, user.urn
+        assert descendant(graph, access, "openstack:identity/roleAssignment:RoleAssignment"), access.urn
+        credential = descendant(graph, access, "openstack:identity/ec2CredentialV3:Ec2CredentialV3")[0]
+        assert credential.inputs["userId"] == user.outputs["id"], credential.urn  # the writer's, not the site's
+        assert credential.outputs["access"] == SECRET_MASK and credential.outputs["secret"] == SECRET_MASK, credential.urn
+        writer = graph.outputs[OUTPUTS_KEY]["systems"][system.name]["backup"]["archive"]["writer"]
+        assert writer == {"access_key": SECRET_MASK, "secret_key": SECRET_MASK}, system.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_archive_vault_policy_denies_the_writer_every_delete_and_unlock(graphs, specs, stack):
+    graph = graphs[stack]
+    for system in _archived(specs[stack]):
+        target = component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}")
+        bucket = vault(graph, target)
+        user = descendant(graph, target, "openstack:identity/user:User")[0]
+        policy = json.loads(bucket.inputs["policy"])
+        deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
+        assert set(deny["Action"]) >= {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention",
+                                       "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration",
+                                       "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"}, bucket.urn
+        assert deny["Principal"]["AWS"] == [f"arn:aws:iam::{user.inputs['defaultProjectId']}:user/{user.outputs['id']}"]
+        assert f"arn:aws:s3:::{bucket.inputs['bucket']}/*" in deny["Resource"], bucket.urn
+
+
+def test_only_archived_vaults_carry_a_bucket_policy(graphs, specs):
+    graph = graphs["kz-prod"]
+    for system in (s for s in specs["kz-prod"].systems if s.backup is not None and s not in _archived(specs["kz-prod"])):
+        bucket = vault(graph, component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}"))
+        assert bucket.inputs.get("policy") is None, bucket.urn
+
+
+@pytest.fixture(scope="module")
+def sessions_backed_up():
+    """kz-prod with sessions kept (not stateless) and snapshotted every 5 minutes into a 14-day lock."""
+    from multidc.plan.capture import plan
+    from multidc.spec import Platform, load_stack
+
+    data = load_stack("kz-prod").model_dump(mode="json", exclude_none=True)
+    sessions = next(s for s in data["systems"] if s["name"] == "sessions")
+    for key in ("stateless", "stateless_reason"):
+        sessions.pop(key, None)
+    sessions["backup"] = {"schedule": "*/5 * * * *", "immutable_days": 14, "offsite_site": "almaty"}
+    platform = Platform.model_validate(data)
+    return platform, plan(platform, "kz-prod")
+
+
+def test_redis_snapshots_land_where_restore_looks_for_them(sessions_backed_up):
+    from multidc.protection import redis_backup
+
+    _, graph = sessions_backed_up
+    target = component(graph, BACKUP_TARGET, "sessions-backup-almaty")
+    job = descendant(graph, target, "kubernetes:batch/v1:CronJob", "sessions-backup-almaty-dump")[0]
+    assert job.inputs["spec"]["schedule"] == "*/5 * * * *"
+    dump, upload = pod_containers(job)
+    command = dump["args"][-1]
+    assert command.index("redis-cli") < command.index("mv /backup/dump.partial"), command  # named once done
+    prefix = upload["args"][2].split("/", 1)[1]
+    (file_name,) = re.findall(r'"/backup/(dump-\$\(date -u \+%Y%m%dT%H%M%SZ\)\.rdb)"', command)
+    key = f"{prefix}/{file_name.replace('$(date -u +%Y%m%dT%H%M%SZ)', '20261127T080000Z')}"
+    assert redis_backup.parse_key(key) == datetime(2026, 11, 27, 8, tzinfo=timezone.utc), key
+
+
+def test_the_assessment_uses_the_redis_snapshots_against_ransomware(sessions_backed_up):
+    from multidc.dr.assessment import assess
+
+    platform, graph = sessions_backed_up
+    outcome = assess(platform, graph).outcome("sessions", "ransomware")
+    assert outcome.survives and outcome.rpo_s == 300 and "redis-rdb" in outcome.reason, outcome

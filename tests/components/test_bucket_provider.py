@@ -6,6 +6,7 @@ Assertions read the endpoint's state back through boto3, never the provider's ec
 import base64
 import datetime as dt
 import itertools
+import json
 
 import dill
 import pytest
@@ -269,3 +270,20 @@ def test_check_skips_rules_on_inputs_unknown_during_preview(site, provider):
     news = props_for(site, object_lock_mode="COMPLIANCE", object_lock_days=30)
     news.update(object_lock_days=rpc.UNKNOWN, bucket=rpc.UNKNOWN)
     assert provider.check({}, news).failures == []
+
+
+def test_update_replaces_and_removes_the_bucket_policy_on_the_server(site, provider):
+    deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": {"AWS": ["arn:aws:iam::p:user/u"]},
+                                                    "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::b/*"]}]}
+    props = props_for(site, policy=json.dumps(deny))
+    provider.create(props)
+    assert json.loads(site.client().get_bucket_policy(Bucket=props["bucket"])["Policy"]) == deny
+    provider.update("id", props, {**props, "policy": None})
+    with pytest.raises(ClientError) as error:
+        site.client().get_bucket_policy(Bucket=props["bucket"])
+    assert error.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
+
+
+def test_check_rejects_a_policy_without_statements(site, provider):
+    failures = provider.check({}, props_for(site, policy='{"Version": "2012-10-17"}')).failures
+    assert [f.property for f in failures] == ["policy"]

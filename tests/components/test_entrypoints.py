@@ -47,7 +47,7 @@ def test_kz_prod_names_every_client_facing_system_in_each_sites_zone(graphs, spe
 def test_the_outputs_carry_each_name_and_every_sites_address_for_failover(graphs, specs):
     document = graphs["kz-prod"].outputs[OUTPUTS_KEY]
     [web] = document["systems"]["web"]["service_names"]
-    assert (web["name"], web["type"], web["ttl"], web["visibility"]) == ("web.bank.example.kz.", "A", 180, "public")
+    assert (web["name"], web["type"], web["ttl"], web["visibility"]) == ("web.bank.example.kz.", "A", 360, "public")  # rto 30m
     assert web["records"] == [web["site_addresses"]["astana"], web["site_addresses"]["almaty"]]
     [core] = document["systems"]["core-db"]["service_names"]
     assert core["visibility"] == "private" and core["records"] == [core["site_addresses"]["astana"]]

@@ -26,7 +26,7 @@ from multidc.protection.bucket_restore import (
     list_versions,
     write_immutable_copy,
 )
-from multidc.protection.commands import choose_source
+from multidc.protection.bucket_command import choose_source
 from multidc.protection.locate import LocateError, locate
 from restore_fixtures import (  # noqa: F401
     SECRET,

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from multidc.cli import app
-from multidc.protection.commands import UsageError, parse_before, site_credentials
+from multidc.protection.restore_inputs import UsageError, parse_before, site_credentials
 from restore_fixtures import deployed_document, graph, planned_outputs, restore, runner, write_outputs  # noqa: F401
 
 UTC = dt.timezone.utc
@@ -37,9 +37,14 @@ def test_iso_time_with_an_offset_is_converted_to_utc():
 
 
 def test_unsupported_kind_says_what_is_supported(planned_outputs):
-    result = restore(planned_outputs, "sessions", "1h", "--site", "astana", "--dry-run")
+    result = restore(planned_outputs, "analytics", "1h", "--site", "astana", "--dry-run")
     assert result.exit_code == 2
-    assert "redis system" in result.stderr and "bucket and postgres" in result.stderr
+    assert "clickhouse system" in result.stderr and "bucket, postgres, redis" in result.stderr
+
+
+def test_redis_without_to_new_says_it_goes_into_a_new_server(planned_outputs):
+    result = restore(planned_outputs, "sessions", "1h", "--site", "astana", "--dry-run")
+    assert result.exit_code == 2 and "add --to-new NAME" in result.stderr
 
 
 def test_site_outside_the_system_is_exit_2_naming_its_sites(planned_outputs):
