@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import typer
 
-from .lease import EtcdUnavailable, SiteLease, lease_key
+from .lease import EtcdUnavailable, Presence, SiteLease, lease_key
 
 RENEW, FENCE, TAKE_OVER, WAIT = "renew", "fence", "take-over", "wait"
 
@@ -66,8 +66,10 @@ class Watcher:
     """One site's loop. `fence()` stops this site's writes; `take_over(token)` runs the failover."""
 
     def __init__(self, lease: SiteLease, fence: Callable[[], None], take_over: Callable[[int], None],
-                 primary: bool, log: Callable[[str], None] = lambda _: None) -> None:
+                 primary: bool, log: Callable[[str], None] = lambda _: None,
+                 presence: Optional[Presence] = None) -> None:
         self.lease, self.fence, self.take_over, self.primary, self.log = lease, fence, take_over, primary, log
+        self.presence = presence  # tells `multidc status` this watcher runs and which holder it saw
         self.fenced = False
         self.fence_by: Optional[float] = None
         self.seen_holder: Optional[str] = None
@@ -84,6 +86,8 @@ class Watcher:
             holder = current.site if current else None
             if holder is not None and holder != self.lease.site:
                 self.seen_holder = holder
+            if self.presence is not None:
+                self.presence.beat(holder or "")
         except EtcdUnavailable as error:
             quorum = False
             self.log(f"etcd: {error}")
@@ -103,10 +107,12 @@ class Watcher:
         return action, reason
 
     def run(self, stop: Callable[[], bool]) -> None:
+        said = None
         while not stop():
             action, reason = self.step()
-            if action != RENEW:
+            if (action, reason) != said:  # each change once, not every round
                 self.log(f"{action}: {reason}")
+                said = (action, reason)
             time.sleep(max(0.1, self.lease.ttl / 6))
 
 
@@ -161,7 +167,8 @@ def watch_command(
         threading.Thread(target=reap, daemon=True).start()
 
     Watcher(lease, fence, take_over, primary=(site == primary),
-            log=lambda line: errors.print(line, highlight=False, markup=False)).run(lambda: False)
+            log=lambda line: errors.print(line, highlight=False, markup=False),
+            presence=Presence(lease.etcd, stack, site, ttl)).run(lambda: False)
 
 
 def journal_path(stack: str, site: str, token: int) -> Path:
