@@ -57,7 +57,8 @@ ETCD_ELECTION_S = _a(
     "etcd's default election timeout, 1000 ms (etcd.io/docs tuning): a lost site's member may have been the "
     "leader, and the new leader restarts every lease's TTL once elected")
 WATCH_LOOP_S = _a(
-    DEFAULT, "WATCH_LOOP_S", 0.5, "s", "one round of `multidc watch`: the lease TTL / 6 (multidc.ops.watch)")
+    DEFAULT, "WATCH_LOOP_S", 1, "s",
+    "one round of `multidc watch`: TTL / 6 of sleep (0.5 s) plus its etcd calls, rounded up (multidc.ops.watch)")
 OPERATOR_DECLARATION_S = _a(
     ESTIMATED, "OPERATOR_DECLARATION_S", 900, "s",
     "estimate: page the on-call engineer, confirm the site is lost, decide (no witness: no automatic failover)")

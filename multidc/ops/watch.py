@@ -3,10 +3,13 @@
 Each site's watcher talks to its own etcd member (the sites and the witness location form a
 three-member cluster). The primary site's watcher holds the lease (multidc.ops.lease) and, if it
 cannot renew it, fences its own databases before the lease can expire anywhere. The standby
-site's watcher takes the lease only once it has expired, through a member with a quorum, and
-then runs `multidc failover` with the lease's revision as the fencing token (it is journalled).
-Without a witness there is no third member to break a tie, and automatic failover is refused.
-"""
+site's watcher takes the lease only once it saw it held and then expire, through a member with a
+quorum, and then runs `multidc failover --fencing-token T --etcd URL` in the background (its loop
+goes on renewing the new lease): the failover journals the token and does its `manual.isolate`
+step on it (multidc.ops.isolation). Every watcher keeps a presence key naming the holder it saw
+(`multidc status` reports automatic failover armed from both). Without a qualified witness
+(multidc.dr.geography.witness_problem) there is no third member to break a tie, and automatic
+failover is refused."""
 
 from __future__ import annotations
 
