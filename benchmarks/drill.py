@@ -24,9 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 
 from multidc import project
-from multidc.drill.report import summary
+from multidc.drill.report import DrillError, summary
 from multidc.drill.site_loss import run_drill
 from multidc.spec import load_stack
 
@@ -63,9 +64,26 @@ def main() -> None:
               "results": []}
     for mode in args.modes.split(","):
         for trigger in args.triggers.split(","):
-            results = [run_drill(platform, args.stack, mode=None if mode == "own" else mode, trigger=trigger, seed=run,
-                                 failback=args.failback) for run in range(args.runs)]
+            results, failed = [], []
+            for run in range(args.runs):
+                try:
+                    result = run_drill(platform, args.stack, mode=None if mode == "own" else mode, trigger=trigger,
+                                       seed=run, failback=args.failback)
+                except DrillError as error:  # a run that could not finish is counted, never dropped silently
+                    failed.append(str(error).splitlines()[0])
+                    print(f"  {mode} {trigger} run {run + 1}/{args.runs}: FAILED: {failed[-1]}", flush=True,
+                          file=sys.stderr if args.json else sys.stdout)
+                    continue
+                results.append(result)
+                print(f"  {mode} {trigger} run {run + 1}/{args.runs}: RTO from the kill {_s(result.rto_from_kill_s)} "
+                      f"(worst system {result.worst.system if result.worst else '-'}), detection "
+                      f"{_s(result.detection_s)}, fencing token {result.fencing_token}, acknowledged commits lost "
+                      f"{result.rpo_commits}", flush=True, file=sys.stderr if args.json else sys.stdout)
+            if not results:
+                print(f"{mode} {trigger}: every run failed", flush=True)
+                continue
             figures = summary(results)
+            figures["failed_runs"] = failed
             automatic = trigger == "automatic"
             figures.update(mode=mode, trigger=trigger,
                            detection_median_s=statistics.median(r.detection_s for r in results) if automatic else None,
@@ -74,7 +92,7 @@ def main() -> None:
             report["results"].append(figures)
             if args.json:
                 continue
-            print(f"{mode:5} {trigger:9} runs={figures['runs']:2}  headline (worst system) RTO from kill: median "
+            print(f"{mode:5} {trigger:9} runs={figures['runs']:2} (failed: {len(failed)})  headline (worst system) RTO from kill: median "
                   f"{_ms(figures['rto_from_kill_median_s'])} ms, worst {_ms(figures['rto_from_kill_worst_s'])} ms;"
                   f"  old primaries fenced every time: {figures['fenced_every_time']}", flush=True)
             for name, system in figures["systems"].items():

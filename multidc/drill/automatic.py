@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from multidc.local.process import terminate
 from multidc.ops.lease import Etcd, EtcdUnavailable, Holder, current_holder, lease_key, present_watchers
 from multidc.ops.outputs import StackOutputs
 from multidc.ops.watch import journal_path
@@ -90,12 +91,7 @@ class Watchers:
         """SIGTERM every watcher still running (after the failover was measured, before the site comes back)."""
         for site, process in self.processes.items():
             if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+                terminate(process)
                 self._record(site, "stopped by the drill once the failover was measured")
 
     def _record(self, site: str, note: str) -> None:

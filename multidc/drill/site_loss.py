@@ -65,7 +65,7 @@ from .report import BucketResult, DrillError, DrillResult, SystemResult
 # the drill reports that its writes stopped (a synchronous standby lost and not relaxed).
 WRITES_CONTINUE_S = 10.0
 DRILL_TABLE = "CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
-COMMAND_TIMEOUT_S = 300.0
+COMMAND_TIMEOUT_S = 600.0  # generous: `local up` of kz-prod took over 300 s on a 2-core machine at load 25
 
 
 @dataclass
