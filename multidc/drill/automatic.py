@@ -145,6 +145,17 @@ def failover_ended(journal: Path, timeout: float = FAILOVER_TIMEOUT_S) -> dict[s
     raise DrillError(f"the failover `multidc watch` started did not end within {timeout:.0f}s (journal {journal})")
 
 
+def waiting(journal: Path, ended: dict[str, Any]) -> dict[str, str]:
+    """The steps the watcher's failover stopped at (its `stopped` record), each with what to do by hand."""
+    steps = set(ended.get("steps", []))
+    found = {}
+    for line in journal.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "needs-operator" and record.get("step") in steps:
+            found[record["step"]] = record.get("detail", "")
+    return found
+
+
 def take_over(watchers: Watchers, lost: str, to_site: str) -> tuple[Holder, float, Path, dict[str, Any]]:
     """Wait for `to_site`'s watcher to hold the lease, then for its failover to end: the new holder, the moment it
     was seen, the failover's journal and its last record."""

@@ -310,10 +310,13 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
                 raise DrillError(f"the failover `multidc watch` started failed; its journal: {journal}")
             watchers.stop()  # measured; the lease stays with the new primary's site (failback does not move it)
             # The watcher's failover stopped at the steps no local backend performs: the drill, as the
-            # operator, confirms them and resumes that run from its journal.
+            # operator, confirms them (its journal names them) and resumes that run from its journal.
+            stopped_at = automatic.waiting(journal, ended)
             report, confirmed = _confirming(run, ["failover", "--stack", stack, "--to", to_site, "--from", from_site,
                                                   "--outputs", str(outputs), "--yes", "--json", "--journal",
-                                                  str(journal), "--resume"], "multidc failover")
+                                                  str(journal), "--resume", *(f"--confirm={s}" for s in stopped_at)],
+                                            "multidc failover")
+            confirmed = [f"{step}: {detail}" for step, detail in stopped_at.items()] + confirmed
         else:
             command_at = time.monotonic()
             result.decision = "declared by the operator"
