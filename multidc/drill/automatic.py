@@ -27,9 +27,10 @@ from multidc.ops.watch import journal_path
 
 from .report import DrillError
 
-ARMED_TIMEOUT_S = 60.0
-TAKE_OVER_TIMEOUT_S = 60.0
-FAILOVER_TIMEOUT_S = 300.0
+# Generous: on a 2-core machine at load 20+, starting a `multidc watch` process alone took over a minute.
+ARMED_TIMEOUT_S = 300.0
+TAKE_OVER_TIMEOUT_S = 180.0
+FAILOVER_TIMEOUT_S = 600.0
 
 
 class Watchers:
