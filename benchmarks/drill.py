@@ -14,7 +14,9 @@ defaults, ttl 30 s ("the length of time before initiation of the automatic failo
 loop_wait 10 s, retry_timeout 10 s (patroni.readthedocs.io, dynamic_configuration.html): a
 replica starts promoting up to about ttl + loop_wait = 40 s after the primary's node is lost.
 RDS Multi-AZ takes 60-120 s. A benchmark, not a test: it prints figures and never fails on a
-slow machine.
+slow machine. It also prints how long each fence, promote and relax step took
+(the figures FENCE_S, PROMOTE_S and RELAX_SYNC_S of multidc/dr/assumptions.py, measured on
+local servers: a lower bound for a cloud).
 
     PYTHONPATH=. .venv/bin/python benchmarks/drill.py --stack kz-prod --runs 10
 """
@@ -47,6 +49,25 @@ def _ms(seconds: float | None) -> str:
 
 def _s(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.2f} s"
+
+
+# The database steps whose durations are figures of the assessment (multidc/dr/assumptions.py).
+STEP_FIGURES = {"db.fence": "FENCE_S", "db.promote": "PROMOTE_S", "db.relax": "RELAX_SYNC_S"}
+
+
+def step_figures(results) -> dict[str, dict]:
+    """Per database step kind: how long each done step took (the executor's own timing: the backend's
+    action and its verification query), median and worst over every system of every run."""
+    found: dict[str, list[float]] = {action: [] for action in STEP_FIGURES}
+    for result in results:
+        for step in result.failover_steps:
+            action = ".".join(step["step"].split(".")[1:3])
+            if action in found and step["status"] == "done" and step["seconds"] is not None:
+                found[action].append(step["seconds"])
+    return {STEP_FIGURES[action]: {"action": action, "steps": len(times),
+                                   "median_s": statistics.median(times) if times else None,
+                                   "worst_s": max(times) if times else None}
+            for action, times in found.items()}
 
 
 def main() -> None:
@@ -89,6 +110,7 @@ def main() -> None:
                            detection_median_s=statistics.median(r.detection_s for r in results) if automatic else None,
                            detection_worst_s=max(r.detection_s for r in results) if automatic else None,
                            fencing_tokens=[r.fencing_token for r in results] if automatic else None)
+            figures["step_figures"] = step_figures(results)
             report["results"].append(figures)
             if args.json:
                 continue
@@ -102,6 +124,9 @@ def main() -> None:
                       f" from command median {_ms(system['rto_from_command_median_s'])} ms, worst "
                       f"{_ms(system['rto_from_command_worst_s'])} ms;  acknowledged commits lost per run: "
                       f"{system['rpo_commits']}", flush=True)
+            for name, step in figures["step_figures"].items():
+                print(f"    step {step['action']:10} ({name}): {step['steps']} done, median {_ms(step['median_s'])} ms, "
+                      f"worst {_ms(step['worst_s'])} ms", flush=True)
             if automatic:
                 print(f"    automatic RTO (headline, from the kill, lease TTL included): median "
                       f"{_s(figures['rto_from_kill_median_s'])}, worst {_s(figures['rto_from_kill_worst_s'])} "

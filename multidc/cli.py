@@ -58,16 +58,33 @@ def plan(
     policies: bool = typer.Option(True, "--policies/--no-policies", help="run the policy pack over the plan"),
     export_manifests: Optional[Path] = typer.Option(
         None, "--export-manifests", help="write the Kubernetes objects and Helm releases as YAML into this folder"),
+    read_quotas: bool = typer.Option(
+        False, "--read-quotas", help="read each site's quota from its cloud (clouds.yaml entry: cloud.profile, "
+        "default the site's name) through openstacksdk and judge failover capacity with it"),
 ) -> None:
     """Plan a stack offline: the real Pulumi program under mocks, checked and assessed.
 
-    Exits 2 on a bad spec, 1 when a mandatory policy is violated, else 0.
+    Exits 2 on a bad spec (or, with --read-quotas, a cloud whose quota cannot be read), 1 when a mandatory
+    policy is violated, else 0.
     """
     from multidc.dr.assessment import assess
     from multidc.plan.capture import plan as run_plan
     from multidc.plan.render import plan_renderable
 
     platform = load_or_exit(stack)
+    quotas = None
+    if read_quotas:  # before the plan: a cloud that does not answer stops here, in seconds
+        from multidc.dr.cloud_quota import QuotaReadError, read_quotas as read_cloud_quotas
+
+        try:
+            read = read_cloud_quotas(platform)
+        except QuotaReadError as error:
+            print_error(errors, str(error))
+            raise typer.Exit(2)
+        for found in read.values():
+            for note in found.notes:
+                errors.print(f"note: site {found.site}: {note}", markup=False, highlight=False)
+        quotas = {site: found.quota for site, found in read.items()}
     graph = run_plan(platform, stack)
     report = None
     if policies:
@@ -83,7 +100,7 @@ def plan(
         except PolicyPackError as error:
             print_error(errors, f"the policy pack could not run: {error}")
             raise typer.Exit(2)
-    assessment = assess(platform, graph)
+    assessment = assess(platform, graph, quotas)
     if export_manifests is not None:
         from multidc.plan.manifests import ManifestExportError, export_manifests as export
 
@@ -107,6 +124,9 @@ def plan(
 
             render_policy_report(report, console)
         console.print(assessment.renderable())
+        from multidc.dr.render import figures_table
+
+        console.print(figures_table(stack, assessment.figures))
         from multidc.monitoring.rules import rule_groups
         from multidc.plan.render_operations import operations_renderable
 

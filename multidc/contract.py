@@ -11,7 +11,8 @@ virtualenv of its own (``pulumi preview --policy-pack policies``).
 
 from __future__ import annotations
 
-from typing import Mapping
+import re
+from typing import Mapping, Sequence
 
 # --- component type tokens (multidc:<module>:<Name>) -------------------------------------------
 
@@ -47,6 +48,33 @@ BACKUP_ONLY = "backup-only"  # no cross-site mechanism here: the standby is rest
 LINK_MECHANISMS = (LOGICAL, STREAMING, GTID, REPLICAOF)
 # The type of a replication link's dynamic resource, as its `resource_kind` property says.
 REPLICATION_LINK_KIND = "replication-link"
+
+
+def sql_name(name: str) -> str:
+    """A PostgreSQL replication object name: lower-case, [a-z0-9_], at most 63 characters."""
+    return re.sub(r"[^a-z0-9_]", "_", name.lower())[:63]
+
+
+def publication_name(system: str) -> str:
+    """The publication of a logically replicated PostgreSQL system (on whichever server is primary)."""
+    return sql_name(f"multidc_{system}")
+
+
+def subscription_name(system: str, standby_site: str) -> str:
+    """The subscription of a system's standby in `standby_site`; it connects with this application_name,
+    so `synchronous_standby_names` on the primary names it."""
+    return sql_name(f"multidc_{system}_{standby_site}")
+
+
+def synchronous_standby_names(names: Sequence[str], num_sync: int = 1) -> str:
+    """The `synchronous_standby_names` value that makes commits wait for `num_sync` of `names`."""
+    quoted = ", ".join('"' + name.replace('"', "") + '"' for name in names)
+    return f"FIRST {num_sync} ({quoted})"
+
+
+# Server parameters a Trove PostgreSQL replicated logically needs and its customer cannot set by SQL
+# (no superuser: ALTER SYSTEM is refused); the components declare them in a configuration group.
+WAL_LEVEL, SYNCHRONOUS_STANDBY_NAMES = "wal_level", "synchronous_standby_names"
 
 # --- roles and scales of a placement ----------------------------------------------------------
 
@@ -130,3 +158,8 @@ LOAD_BALANCER = "multidc:loadbalancer:LoadBalancer"
 MONITORING = "multidc:monitoring:Monitoring"
 # A service name's visibility: public names resolve to floating IPs, private ones to site addresses.
 PUBLIC, PRIVATE = "public", "private"
+ML_ENDPOINTS = "multidc:ml_endpoints:MlEndpoints"
+# Cloud-provider-openstack (the Kubernetes cloud controller of Magnum clusters): the Service annotations
+# that give an Octavia load balancer a VIP port of ours and keep it off floating IPs of its own.
+ANNOTATION_LB_PORT_ID = "loadbalancer.openstack.org/port-id"
+ANNOTATION_LB_INTERNAL = "service.beta.kubernetes.io/openstack-internal-load-balancer"

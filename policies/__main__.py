@@ -59,6 +59,7 @@ PolicyPack(
         pod_security.seccomp,
         dns.ttl_within_rto,
         replication.replication_realised,
+        replication.trove_logical_parameters,
         # Last of each kind: the SDK runs policies in this order, and these show what the
         # policies above set aside under a waiver during the same request.
         waivers.waived_findings,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import pulumi
@@ -19,7 +20,6 @@ import pulumi_kubernetes as k8s
 from multidc.components import k8s_workloads as kw
 from multidc.contract import placement_name  # noqa: F401 - components name their placements with it
 from multidc.contract import BACKUP_ONLY, GTID, LOGICAL, RCLONE_PULL, REPLICAOF
-from multidc.components.ml_platform import HelmChart
 from multidc.protection.rclone import S3Location, cronjob_container
 from multidc.contract import (STATELESS, STATELESS_REASON, WAIVER_EXPIRES, WAIVER_POLICY, WAIVER_REASON,
                               WAIVER_RESOURCE, WAIVER_SYSTEM)
@@ -150,6 +150,15 @@ def namespace(resource_name: str, name: str, pod_security: str, opts: pulumi.Res
         metadata={"name": name, "labels": {"pod-security.kubernetes.io/enforce": pod_security}},
         opts=opts,
     ).metadata.name
+
+
+@dataclass(frozen=True)
+class HelmChart:
+    """An official chart pinned to a version: where it is published and which release of it."""
+
+    chart: str
+    repo: str
+    version: str
 
 
 def helm_release(resource_name: str, chart: HelmChart, namespace: pulumi.Input[str], values: dict[str, Any],

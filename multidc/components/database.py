@@ -5,7 +5,9 @@ replication from the primary: Trove cannot build a replica across regions, so a
 ``ReplicationLink`` (``multidc.providers.replication_link``) is declared once both ends exist and
 sets up the engine's own mechanism at `pulumi up` (``REPLICATION_MECHANISMS``: logical
 replication for PostgreSQL on Trove, GTID for MySQL, REPLICAOF for Redis). An engine with no
-cross-site mechanism here (ClickHouse) gets no link: its standby is restored from backups.
+cross-site mechanism here (ClickHouse) gets no link: its standby is restored from backups. What the
+mechanism (or PCI DSS) needs and the instance's login cannot set by SQL goes into one Trove
+configuration group per placement (``server_parameters``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import pulumi_openstack as openstack
 import pulumi_random as random
 
 from multidc import spec
-from multidc.components.common import REPLICATION_MECHANISMS, WARM_STANDBY, placement_props, warm_standby_count
+from multidc.components.common import (REPLICATION_MECHANISMS, WARM_STANDBY, placement_props, placement_role,
+                                       warm_standby_count)
 from multidc.components.site import Site
-from multidc.contract import DATABASE, LINK_MECHANISMS
+from multidc.contract import (DATABASE, LINK_MECHANISMS, LOGICAL, PRIMARY, STANDBY, SYNCHRONOUS_STANDBY_NAMES, WAL_LEVEL,
+                              subscription_name, synchronous_standby_names)
 from multidc.providers.replication_link import ReplicationLink, ReplicationLinkArgs
 
 
@@ -37,7 +41,8 @@ class Engine:
 ENGINES = {
     spec.Kind.postgres: Engine("postgresql", "16", 5432, True),
     spec.Kind.mysql: Engine("mysql", "8.0", 3306, True),
-    # Trove's Redis has no users or databases: access is the root password Trove generates.
+    # Trove's Redis has no users or databases: access is the password it requires (`requirepass`),
+    # which the component generates and sets through a configuration group.
     spec.Kind.redis: Engine("redis", "7.2", 6379, False),
     spec.Kind.clickhouse: Engine("clickhouse", "24.3", 9000, True),
 }
@@ -49,6 +54,31 @@ TLS_REQUIRED = {
     spec.Kind.postgres: ("ssl", "on"),
     spec.Kind.mysql: ("require_secure_transport", "ON"),
 }
+
+
+def server_parameters(platform: spec.Platform, system: spec.System, site: str) -> dict[str, str]:
+    """What a placement's Trove configuration group sets (secrets aside), each a parameter its login
+    cannot set by SQL:
+
+    - payment-card data: the engine's TLS-only setting (PCI DSS requirement 4);
+    - PostgreSQL replicated logically: ``wal_level = logical`` in every site (whichever server is
+      primary publishes), and on the primary of a ``sync`` system ``synchronous_standby_names``
+      naming each standby's subscription (commits wait for one of them). A standby names none: it
+      would wait for a subscriber it does not have. After a failover `pulumi up` of the flipped
+      stack moves the setting with the primary role.
+    """
+    parameters: dict[str, str] = {}
+    if holds_card_data(system) and system.kind in TLS_REQUIRED:
+        setting, value = TLS_REQUIRED[system.kind]
+        parameters[setting] = value
+    replicated = system.topology is spec.Topology.active_passive and len(system.sites) > 1
+    if system.kind is spec.Kind.postgres and replicated and REPLICATION_MECHANISMS[system.kind] == LOGICAL:
+        parameters[WAL_LEVEL] = "logical"
+        standbys = [other for other in system.sites if placement_role(system, other) == STANDBY]
+        if placement_role(system, site) == PRIMARY and system.replication is spec.ReplicationMode.sync and standbys:
+            parameters[SYNCHRONOUS_STANDBY_NAMES] = synchronous_standby_names(
+                [subscription_name(system.name, other) for other in standbys])
+    return parameters
 
 
 def holds_card_data(system: spec.System) -> bool:
@@ -82,7 +112,9 @@ class ManagedDatabase(pulumi.ComponentResource):
     database: Optional[str]
     user: Optional[str]
     password: Optional[pulumi.Output[str]]
-    """The generated password of ``user`` (a secret); None for engines without users."""
+    """The generated password of ``user`` (a secret); for Redis the one it requires (``requirepass``)."""
+    server_parameters: dict[str, str]
+    """What its configuration group sets (``server_parameters()``), secrets left out."""
     replication_link: Optional[pulumi.Output[dict[str, Any]]]
     """For a standby: primary and standby endpoints, mode, mechanism, and whether `pulumi up` realises it."""
     link: Optional[ReplicationLink]
@@ -120,17 +152,30 @@ class ManagedDatabase(pulumi.ComponentResource):
             databases = [{"name": self.database}]
             users = [{"name": self.user, "password": self.password, "databases": [self.database]}]
 
-        network_id, volume_type, configuration_id = site.network_id, None, None
+        network_id, volume_type = site.network_id, None
         if holds_card_data(system):
             network_id = site.cardholder_network_id
             volume_type = args.platform.site(site.name).cloud.encrypted_volume_type
-            if system.kind in TLS_REQUIRED:
-                setting, value = TLS_REQUIRED[system.kind]
-                configuration_id = openstack.database.Configuration(
-                    f"{name}-tls-only", name=f"{args.platform.name}-{name}-tls-only",
-                    description="multidc: clients must use TLS (payment-card data)",
-                    datastore={"type": engine.datastore, "version": version},
-                    configurations=[{"name": setting, "value": value}], opts=on_site).id
+        self.server_parameters = server_parameters(args.platform, system, site.name)
+        configurations: list[Any] = [{"name": key, "value": value} for key, value in self.server_parameters.items()]
+        if system.kind is spec.Kind.redis:
+            # Trove's Redis has no users: clients, replicas and the failover authenticate with the
+            # password it requires, generated here and set through the configuration group.
+            generated = random.RandomPassword(
+                f"{name}-password", length=32, special=False,
+                opts=pulumi.ResourceOptions(parent=self, provider=site.random_provider,
+                                            additional_secret_outputs=["result"]))
+            self.password = pulumi.Output.secret(generated.result)
+            configurations.append({"name": "requirepass", "value": self.password})
+        configuration_id = None
+        if configurations:
+            configuration_id = openstack.database.Configuration(
+                f"{name}-parameters", name=f"{args.platform.name}-{name}-parameters",
+                description="multidc: " + ", ".join([*self.server_parameters, *(
+                    ["requirepass"] if system.kind is spec.Kind.redis else [])]) + " (not settable by its login)",
+                datastore={"type": engine.datastore, "version": version}, configurations=configurations,
+                opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(
+                    additional_secret_outputs=["configurations"] if system.kind is spec.Kind.redis else None))).id
 
         flavor = openstack.compute.get_flavor_output(
             name=size.flavor, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
@@ -174,6 +219,7 @@ class ManagedDatabase(pulumi.ComponentResource):
             **contract,
             "endpoint": self.endpoint, "port": self.port, "role": self.role,
             "database": self.database, "user": self.user, "replication_link": self.replication_link,
+            "server_parameters": self.server_parameters,
         })
 
     def _declare_link(self, name: str, args: ManagedDatabaseArgs, mechanism: str) -> ReplicationLink:

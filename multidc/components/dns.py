@@ -1,16 +1,18 @@
-"""Service names: a site's Designate zone and one record set per system that clients reach.
+"""Service names: a site's Designate zone and one record set per name that clients reach.
 
 Every site whose cloud names a ``dns_zone`` gets that zone (``openstack.dns.Zone``, owned
 by the stack) in its own Designate, holding the same record sets as every other site's
 copy of the zone: the parent zone delegates to the nameservers of both sites, so either
-answers when the other has burnt. A record set is ``<system>.<zone>``, type A:
+answers when the other has burnt. A record set is ``<system>.<zone>`` (an ML platform's
+endpoints: ``<endpoint>.<system>.<zone>``, multidc.spec.service_names), type A:
 
 * active-passive: the primary site's address (failover re-points it at the standby);
 * active-active: every site's address (failover removes the lost site's);
 * single-site and backup-only: the one site's address.
 
-Public names (VM groups behind a load balancer) resolve to floating IPs; private names
-(databases) to addresses on the site networks, reached through the VPN. The TTL is derived
+Public names (VM groups behind a load balancer, ML endpoints declared public) resolve to
+floating IPs; private names (databases, private ML endpoints) to addresses on the site
+networks, reached through the VPN. The TTL is derived
 from the system's RTO (`ttl_for_rto`): resolvers must forget the lost site's address well
 within the RTO; policy MDC-DNS-001 flags a record whose TTL is longer than the RTO.
 """
@@ -25,36 +27,21 @@ import pulumi_openstack as openstack
 
 from multidc.components.site import Site
 from multidc.contract import SERVICE_NAMES
+from multidc.spec.service_names import Endpoint, record_name, ttl_for_rto  # noqa: F401 (ttl_for_rto: re-exported)
 
-# Bounds of a derived TTL: below 30 s many resolvers clamp anyway and query load grows; above
-# an hour a stale answer outlives every failover the toolkit plans.
-MIN_TTL_S, MAX_TTL_S = 30, 3600
-# A fifth of the RTO: detection, promotion and the DNS change take the rest of it.
-TTL_SHARE_OF_RTO = 5
 ZONE_TTL_S = 3600
 RECORD_TYPE = "A"
 
 
-def ttl_for_rto(rto_s: float) -> int:
-    """The TTL of a service name whose system must be back within ``rto_s`` seconds.
-
-    A fifth of the RTO, between 30 s and one hour: a 15-minute RTO gets 180 s, a 4-hour one 2880 s.
-    """
-    return int(min(MAX_TTL_S, max(MIN_TTL_S, rto_s // TTL_SHARE_OF_RTO)))
-
-
-def record_name(system: str, zone: str) -> str:
-    """``core-db`` in ``bank.example.kz.`` -> ``core-db.bank.example.kz.``."""
-    return f"{system}.{zone}"
-
-
 @dataclass(frozen=True)
 class ServiceName:
-    """One system's name: where it points, how long resolvers may keep it, who may resolve it."""
+    """One name: where it points, how long resolvers may keep it, who may resolve it."""
 
-    system: str
+    endpoint: Endpoint
+    """The system (and endpoint) it names, and its visibility."""
     rto_s: int
-    visibility: str  # contract.PUBLIC or contract.PRIVATE
+    ttl: int
+    """How long resolvers may keep it (multidc.spec.service_names.ttl_of: a fifth of the RTO by default)."""
     addresses: Sequence[pulumi.Input[str]]
     """What the name resolves to now (the serving sites' addresses)."""
     site_addresses: Mapping[str, pulumi.Input[str]]
@@ -76,20 +63,22 @@ class ServiceNames(pulumi.ComponentResource):
 
     zone: str
     described: list[dict[str, object]]
-    """Each record: system, name, type, ttl, rto_seconds, visibility."""
+    """Each record: system, endpoint (None for the system's own name), name, type, ttl, rto_seconds, visibility."""
     site_addresses: dict[str, Mapping[str, pulumi.Input[str]]]
+    """Each name's address in each site, by label (``core-db``, ``jupyterhub.ml``)."""
     zone_id: pulumi.Output[str]
     record_sets: dict[str, openstack.dns.RecordSet]
-    """The record set of each system, by system name."""
+    """The record set of each name, by label."""
 
     def __init__(self, name: str, args: ServiceNamesArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        described = [{"system": n.system, "name": record_name(n.system, args.zone), "type": RECORD_TYPE,
-                      "ttl": ttl_for_rto(n.rto_s), "rto_seconds": n.rto_s, "visibility": n.visibility}
+        described = [{"system": n.endpoint.system, "endpoint": n.endpoint.endpoint,
+                      "name": record_name(n.endpoint.label, args.zone), "type": RECORD_TYPE,
+                      "ttl": n.ttl, "rto_seconds": n.rto_s, "visibility": n.endpoint.visibility}
                      for n in args.names]
         contract = {"site": args.site.name, "zone": args.zone, "records": described}
         super().__init__(SERVICE_NAMES, name, contract, opts)
         self.zone, self.described = args.zone, described
-        self.site_addresses = {n.system: n.site_addresses for n in args.names}
+        self.site_addresses = {n.endpoint.label: n.site_addresses for n in args.names}
         on_site = pulumi.ResourceOptions(parent=self, provider=args.site.provider)
         zone = openstack.dns.Zone(
             f"{name}-zone", name=args.zone, email=f"hostmaster@{args.zone.rstrip('.')}", ttl=ZONE_TTL_S,
@@ -97,10 +86,10 @@ class ServiceNames(pulumi.ComponentResource):
             opts=on_site)
         self.zone_id = zone.id
         self.record_sets = {
-            service.system: openstack.dns.RecordSet(
-                f"{name}-{service.system}", zone_id=zone.id, name=entry["name"], type=RECORD_TYPE,
-                ttl=entry["ttl"], records=list(service.addresses),
-                description=f"multidc: {service.system} ({service.visibility}), RTO {service.rto_s}s",
+            service.endpoint.label: openstack.dns.RecordSet(
+                f"{name}-{service.endpoint.label.replace('.', '-')}", zone_id=zone.id, name=entry["name"],
+                type=RECORD_TYPE, ttl=entry["ttl"], records=list(service.addresses),
+                description=f"multidc: {service.endpoint.label} ({service.endpoint.visibility}), RTO {service.rto_s}s",
                 opts=on_site)
             for service, entry in zip(args.names, described)
         }

@@ -45,6 +45,7 @@ def _placement(declared: "Platform", system: spec.System, site: str) -> dict[str
         placement["database"] = {
             "engine": database.engine, "host": database.endpoint, "port": database.port,
             "database": database.database, "user": database.user, "password": database.password,
+            "parameters": database.server_parameters or None,
         }
         if props["role"] == STANDBY:
             placement["replication_link"] = database.replication_link
@@ -91,7 +92,7 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
                     "schedule": copy.schedule, "urn": copy.urn}
                    for copy in declared.copies if copy.system == system.name],
     }
-    document["service_name"] = service_name(declared, system)
+    document["service_names"] = service_names(declared, system)
     if backup is not None and system.backup is not None:
         document["backup"] = {
             "site": system.backup.offsite_site, "protects_site": system.primary_site,
@@ -107,21 +108,20 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
     return document
 
 
-def service_name(declared: "Platform", system: spec.System) -> Optional[dict[str, Any]]:
-    """The record set a system's clients resolve, as declared in every zoned site (None without one).
+def service_names(declared: "Platform", system: spec.System) -> list[dict[str, Any]]:
+    """The record sets a system's clients resolve, as declared in every zoned site (none without a zone).
 
-    ``records`` is what the name resolves to now; ``site_addresses`` what each site would put
+    ``records`` is what a name resolves to now; ``site_addresses`` what each site would put
     there, so that a DNS failover step writes exactly the declared record with the lost site's
     address removed (active-active) or the standby's in its place (active-passive).
     """
     for names in declared.service_names.values():
-        entry = next((record for record in names.described if record["system"] == system.name), None)
-        if entry is None:
-            continue
-        return {**{key: entry[key] for key in ("name", "type", "ttl", "visibility")}, "zone": names.zone,
-                "sites": sorted(declared.service_names), "records": names.record_sets[system.name].records,
-                "site_addresses": {site: address for site, address in names.site_addresses[system.name].items()}}
-    return None
+        return [{**{key: entry[key] for key in ("endpoint", "name", "type", "ttl", "visibility")},
+                 "zone": names.zone, "sites": sorted(declared.service_names),
+                 "records": names.record_sets[label].records, "site_addresses": dict(names.site_addresses[label])}
+                for entry in names.described if entry["system"] == system.name
+                for label in [str(entry["name"])[:-len(names.zone) - 1]]]
+    return []
 
 
 def stack_outputs(declared: "Platform") -> dict[str, Any]:

@@ -30,6 +30,7 @@ from multidc.components.entrypoints import declare_entrypoints, declare_monitori
 from multidc.components.interconnect import Interconnect, InterconnectArgs
 from multidc.components.dns import ServiceNames
 from multidc.components.loadbalancer import LoadBalancer
+from multidc.components.ml_endpoints import MlEndpoints
 from multidc.components.monitoring import Monitoring
 from multidc.components.kubernetes import KubernetesCluster, KubernetesClusterArgs
 from multidc.components.ml_platform import (
@@ -47,6 +48,7 @@ from multidc.components.site import Site, SiteArgs
 from multidc.components.velero import Velero, VeleroArgs
 from multidc.components.vm_group import VmGroup, VmGroupArgs
 from multidc.contract import PLATFORM, WAIVERS
+from multidc.spec.service_names import MLFLOW, endpoints
 
 Placement = tuple[str, str]  # (system, site)
 
@@ -74,6 +76,8 @@ class Platform(pulumi.ComponentResource):
     """The load balancer in front of each VM group placement."""
     service_names: dict[str, ServiceNames]
     """Each site's zone and service names, by site (sites without a zone have none)."""
+    ml_endpoints: dict[Placement, MlEndpoints]
+    """The load-balanced endpoints (JupyterHub, MLflow, served models) of each ML platform placement."""
     monitoring: dict[Placement, Monitoring]
     """The monitoring release in each cluster placement."""
     spec: spec.Platform
@@ -128,7 +132,7 @@ class Platform(pulumi.ComponentResource):
             cluster = self.clusters[placement]
             Velero(f"{cluster.placement}-velero", VeleroArgs(cluster=cluster, targets=tuple(targets)),
                    opts=pulumi.ResourceOptions(parent=cluster))
-        self.load_balancers, self.service_names = declare_entrypoints(self, self._child)
+        self.load_balancers, self.ml_endpoints, self.service_names = declare_entrypoints(self, self._child)
         self.monitoring = declare_monitoring(self, self._child)
 
         self.register_outputs(contract)
@@ -196,6 +200,8 @@ class Platform(pulumi.ComponentResource):
                     system=system, site=site_name, scale=ml_scale(platform, system, site_name),
                     provider=cluster.provider, gpu=gpu.scheduling if gpu else None, mlflow_db=mlflow_db,
                     artifacts=artifacts, datasets=training_datasets(platform, system, site_name, copies),
+                    service_hosts=tuple(e.name(zone).rstrip(".") for e in endpoints(system) if e.endpoint == MLFLOW
+                                        for zone in [platform.site(site_name).cloud.dns_zone] if zone),
                     placement=placement_props(platform, system, site_name)),
                 opts=self._child)
 

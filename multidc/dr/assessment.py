@@ -7,13 +7,14 @@ site that survives. For every system and scenario the assessment lists the ways 
 come back (stay up, fail over to a standby, restore a backup, rebuild from the spec),
 keeps the best (smallest RPO, then RTO), and reports its RPO and RTO with the formula
 they came from and a one-sentence reason. Every figure not in the spec or the graph is
-a named constant in `multidc.dr.assumptions`.
+a named figure of `multidc.dr.assumptions`, with the stack's own values where its spec
+declares them (`assumptions:`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from rich.markup import escape
 from rich.table import Table
@@ -22,6 +23,8 @@ from rich.text import Text
 from multidc.contract import BACKUP_ONLY, REPLICAOF
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
+from multidc.spec.capacity import Quota
+from multidc.spec.service_names import endpoints, ttl_of
 
 from . import assumptions as A
 from .capacity import CapacityVerdict, capacity
@@ -33,9 +36,11 @@ CLUSTER_KINDS = frozenset({Kind.kubernetes, Kind.ml_platform})
 
 
 def human(seconds: float | None) -> str:
-    """0s, 45s, 25m, 1h40m, 2d; '∞' for None (not recoverable)."""
+    """0s, 0.04s, 7.3s, 45s, 25m, 1h40m, 2d; '∞' for None (not recoverable)."""
     if seconds is None:
         return "∞"
+    if 0 < seconds < 10 and seconds != round(seconds):
+        return f"{seconds:.2g}s"  # a measured step of a fraction of a second is not 0s
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -135,6 +140,8 @@ class Assessment:
     notes: tuple[str, ...] = field(default_factory=tuple)
     capacity: tuple[CapacityVerdict, ...] = ()
     """Each site's usage now and after each failover, against its declared quota."""
+    figures: A.Figures = A.Figures()
+    """The figures the verdicts used: the defaults, with what the stack declares."""
 
     @property
     def capacity_misses(self) -> list[CapacityVerdict]:
@@ -157,8 +164,7 @@ class Assessment:
             "flagged": len(self.flagged),
             "notes": list(self.notes),
             "capacity": [verdict.to_json() for verdict in self.capacity],
-            "assumptions": [{"name": a.name, "value": a.value, "unit": a.unit, "source": a.source,
-                             "kind": a.kind} for a in A.ALL],
+            "assumptions": self.figures.to_json(),
         }
 
     def __rich__(self) -> Table:
@@ -217,11 +223,12 @@ def scenarios(platform: Platform, deployed: Deployed) -> list[Scenario]:
 class _Context:
     platform: Platform
     deployed: Deployed
+    figures: A.Figures
 
     def volume_gb(self, system: System, placement: Placement | None) -> float:
         if placement is not None and placement.volume_gb:
             return float(placement.volume_gb)
-        return float(system.size.volume_gb or A.DEFAULT_VOLUME_GB.value)
+        return float(system.size.volume_gb or self.figures.value("DEFAULT_VOLUME_GB"))
 
     def detection(self, lost: str, target: str) -> tuple[str, float]:
         """How long until failover starts: the watcher with a witness, or a human without one."""
@@ -229,7 +236,7 @@ class _Context:
             lease = A.LEASE_TTL_S.value + A.ETCD_ELECTION_S.value + A.WATCH_LOOP_S.value
             return (f"detect (LEASE_TTL_S + ETCD_ELECTION_S + WATCH_LOOP_S, witness {self.platform.witness.name} "
                     "in the etcd quorum)", lease)
-        return "OPERATOR_DECLARATION_S (no qualified witness)", A.OPERATOR_DECLARATION_S.value
+        return "OPERATOR_DECLARATION_S (no qualified witness)", self.figures.value("OPERATOR_DECLARATION_S")
 
 
 def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Optional[float], str]:
@@ -243,13 +250,14 @@ def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Opti
         interval = A.cron_interval_s(copy.schedule)
         return interval, f"copy schedule '{copy.schedule}' interval {human(interval)}"
     if system.kind in DATABASE_KINDS and target.mechanism == REPLICAOF:
-        return A.ASYNC_LAG_S.value, (f"Redis replicates asynchronously only (REPLICAOF): writes acknowledged but not "
-                                     f"yet streamed are lost, ASYNC_LAG_S {human(A.ASYNC_LAG_S.value)}; WAIT where "
-                                     "a write must reach the replica")
+        lag = ctx.figures.value("ASYNC_LAG_S")
+        return lag, (f"Redis replicates asynchronously only (REPLICAOF): writes acknowledged but not "
+                     f"yet streamed are lost, ASYNC_LAG_S {human(lag)}; WAIT where a write must reach the replica")
     if system.kind in DATABASE_KINDS and target.mechanism != BACKUP_ONLY:
         if target.replication == "sync":
             return 0.0, "synchronous replication: every acknowledged commit is on the standby"
-        return A.ASYNC_LAG_S.value, f"asynchronous replication: ASYNC_LAG_S {human(A.ASYNC_LAG_S.value)}"
+        lag = ctx.figures.value("ASYNC_LAG_S")
+        return lag, f"asynchronous replication: ASYNC_LAG_S {human(lag)}"
     backup = next((b for b in ctx.deployed.backups_of(system.name) if b.site == target.site), None)
     if backup is not None:
         interval = A.cron_interval_s(backup.schedule)
@@ -259,20 +267,28 @@ def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Opti
     return None, f"persistent volumes have no copy in {target.site}"
 
 
+def _dns_ttl(ctx: "_Context", system: System) -> tuple[str, float]:
+    """How long resolvers keep the old address: the TTL the program declares on the system's service names
+    (multidc.spec.service_names.ttl_of), else the DNS_TTL_S figure (names kept elsewhere)."""
+    if endpoints(system) and any(site.cloud.dns_zone for site in ctx.platform.sites):
+        return "declared DNS TTL", float(ttl_of(ctx.platform, system))
+    return ctx.figures.term("DNS_TTL_S")
+
+
 def _failover(ctx: _Context, system: System, lost_site: str, target: Placement) -> Recovery:
     rpo, rpo_formula = _replica_rpo(ctx, system, target)
     if target.role == "active":
-        terms = [("HEALTH_CHECK_DETECTION_S", A.HEALTH_CHECK_DETECTION_S.value), ("DNS_TTL_S", A.DNS_TTL_S.value)]
+        terms = [ctx.figures.term("HEALTH_CHECK_DETECTION_S"), _dns_ttl(ctx, system)]
         how = f"{target.site} is already active and takes the traffic when health checks drop {lost_site}"
     else:
         terms = [ctx.detection(lost_site, target.site)]
         if system.kind in DATABASE_KINDS:
-            terms += [("FENCE_S", A.FENCE_S.value), ("PROMOTE_S", A.PROMOTE_S.value)]
+            terms += [ctx.figures.term("FENCE_S"), ctx.figures.term("PROMOTE_S")]
         if target.scale == "warm-standby" and system.kind in CLUSTER_KINDS:
-            terms.append(("NODE_GROUP_SCALE_UP_S", A.NODE_GROUP_SCALE_UP_S.value))
+            terms.append(ctx.figures.term("NODE_GROUP_SCALE_UP_S"))
         if target.scale == "warm-standby" and system.kind is Kind.vm_group:
-            terms.append(("VM_BOOT_S", A.VM_BOOT_S.value))
-        terms.append(("DNS_TTL_S", A.DNS_TTL_S.value))
+            terms.append(ctx.figures.term("VM_BOOT_S"))
+        terms.append(_dns_ttl(ctx, system))
         how = f"fail over to the standby in {target.site}"
     rto, rto_formula = _sum(terms)
     if rpo is None:
@@ -284,8 +300,9 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
     interval = A.cron_interval_s(backup.schedule)
     volume = ctx.volume_gb(system, ctx.deployed.primary_of(system.name, system.sites))
     terms = [ctx.detection(lost_site, backup.site)] if detect else []
-    terms += [("RESTORE_PROVISION_S", A.RESTORE_PROVISION_S.value),
-              (f"{volume:.0f} GB / RESTORE_MB_S {A.RESTORE_MB_S.value:.0f} MB/s", volume * 1024 / A.RESTORE_MB_S.value)]
+    rate = ctx.figures.value("RESTORE_MB_S")
+    terms += [ctx.figures.term("RESTORE_PROVISION_S"),
+              (f"{volume:.0f} GB / RESTORE_MB_S {rate:g} MB/s", volume * 1024 / rate)]
     rto, rto_formula = _sum(terms)
     if backup.archive_lag_s is not None:
         # Point-in-time from the WAL archive: what is lost is what had not reached the vault yet.
@@ -297,7 +314,7 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
 
 
 def _rebuild(ctx: _Context, system: System, lost_site: str, into: str) -> Recovery:
-    rto, rto_formula = _sum([ctx.detection(lost_site, into), ("REBUILD_S", A.REBUILD_S.value)])
+    rto, rto_formula = _sum([ctx.detection(lost_site, into), ctx.figures.term("REBUILD_S")])
     return Recovery(0.0, "stateless: nothing to lose", rto, rto_formula, f"rebuild it from the spec in {into}")
 
 
@@ -320,7 +337,7 @@ def _site_loss(ctx: _Context, system: System, lost: frozenset[str]) -> Recovery:
         if sync_standby_lost and system.kind in DATABASE_KINDS:
             primary = serving[0]
             lost_site = next(p.site for p in placements if p.site in lost)
-            rto, formula = _sum([ctx.detection(lost_site, primary.site), ("RELAX_SYNC_S", A.RELAX_SYNC_S.value)])
+            rto, formula = _sum([ctx.detection(lost_site, primary.site), ctx.figures.term("RELAX_SYNC_S")])
             return Recovery(0.0, "the primary keeps every commit", rto, formula,
                             f"the synchronous standby in {lost_site} is gone: writes block until sync is relaxed, "
                             "then the primary runs without a copy")
@@ -353,17 +370,16 @@ def _in_site(ctx: _Context, system: System, primary: Placement, what: str) -> Op
         or (what == "az" and len(primary.zones) >= 2))
     if spread:
         if system.kind in CLUSTER_KINDS:
-            rto, formula = _sum([("POD_EVICTION_S", A.POD_EVICTION_S.value)])
+            rto, formula = _sum([ctx.figures.term("POD_EVICTION_S")])
         elif system.kind in DATABASE_KINDS:
-            rto, formula = _sum([("HEALTH_CHECK_DETECTION_S", A.HEALTH_CHECK_DETECTION_S.value),
-                                 ("PROMOTE_S", A.PROMOTE_S.value)])
+            rto, formula = _sum([ctx.figures.term("HEALTH_CHECK_DETECTION_S"), ctx.figures.term("PROMOTE_S")])
         else:
-            rto, formula = _sum([("HEALTH_CHECK_DETECTION_S", A.HEALTH_CHECK_DETECTION_S.value)])
+            rto, formula = _sum([ctx.figures.term("HEALTH_CHECK_DETECTION_S")])
         where = ("on distinct hosts" if what == "host" else f"across zones {', '.join(sorted(primary.zones))}")
         rpo_note = "replicas in the site hold every commit" if system.kind in DATABASE_KINDS else "no state lost"
         return Recovery(0.0, rpo_note, rto, formula, f"{primary.instances} instances {where} keep it up")
     if what == "host" and system.kind is not Kind.bucket:
-        rto, formula = _sum([("HOST_EVACUATION_S", A.HOST_EVACUATION_S.value)])
+        rto, formula = _sum([ctx.figures.term("HOST_EVACUATION_S")])
         return Recovery(0.0, "volumes are on network block storage and survive the host", rto, formula,
                         "the provider restarts the instance on another host (provider responsibility)",
                         owner="provider")
@@ -388,10 +404,10 @@ def _hardware(ctx: _Context, system: System, what: str) -> Recovery:
 def _ransomware(ctx: _Context, system: System) -> Recovery:
     primary = ctx.deployed.primary_of(system.name, system.sites)
     if system.kind in STATELESS_KINDS:
-        rto, formula = _sum([("REBUILD_S", A.REBUILD_S.value)])
+        rto, formula = _sum([ctx.figures.term("REBUILD_S")])
         return Recovery(0.0, "stateless: nothing to lose", rto, formula, "rebuilt from the spec on clean images")
     backups = ctx.deployed.backups_of(system.name)
-    window = A.RANSOMWARE_DETECTION_DAYS.value
+    window = ctx.figures.value("RANSOMWARE_DETECTION_DAYS")
     usable = [b for b in backups if b.immutable and b.immutable_days >= window]
     if usable:
         site = primary.site if primary else usable[0].protects_site
@@ -423,7 +439,7 @@ def _partition(ctx: _Context, system: System, pair: tuple[str, str]) -> Recovery
     if primary and any(p.role == "standby" and p.replication == "sync" for p in across) \
             and system.kind in DATABASE_KINDS:
         standby = next(p.site for p in across)
-        rto, formula = _sum([ctx.detection(standby, primary.site), ("RELAX_SYNC_S", A.RELAX_SYNC_S.value)])
+        rto, formula = _sum([ctx.detection(standby, primary.site), ctx.figures.term("RELAX_SYNC_S")])
         return Recovery(0.0, "the primary keeps every commit", rto, formula,
                         f"synchronous commits wait for {standby} across the cut link: writes block until sync is "
                         "relaxed, then the primary runs without a copy" + no_auto)
@@ -447,10 +463,11 @@ def _evaluate(ctx: _Context, system: System, scenario: Scenario) -> Recovery:
     return _partition(ctx, system, scenario.pair)
 
 
-def assess(platform: Platform, graph: ResourceGraph) -> Assessment:
-    """Every system × scenario verdict of the platform as the graph declares it."""
+def assess(platform: Platform, graph: ResourceGraph, quotas: Optional[Mapping[str, Quota]] = None) -> Assessment:
+    """Every system × scenario verdict of the platform as the graph declares it; capacity against the declared
+    quotas, or those `quotas` read from the sites' clouds."""
     deployed = read(graph)
-    ctx = _Context(platform, deployed)
+    ctx = _Context(platform, deployed, A.figures(platform))
     found = scenarios(platform, deployed)
     outcomes = []
     for system in platform.systems:
@@ -464,4 +481,4 @@ def assess(platform: Platform, graph: ResourceGraph) -> Assessment:
                 reason=recovery.reason, owner=recovery.owner))
     notes = tuple(f"{urn} declares no resources and protects nothing" for urn in deployed.hollow)
     return Assessment(graph.stack, tuple(found), tuple(outcomes), witness_problem(platform), notes,
-                      capacity(platform, graph))
+                      capacity(platform, graph, quotas), ctx.figures)

@@ -1,7 +1,8 @@
 """The side effects of a runbook, behind small backends the executor calls by action prefix.
 
 `db.*` and `storage.*` act on real servers and endpoints (in the drill: real local
-PostgreSQL and S3 processes); `dns.*`, `k8s.*` and `pulumi.*` need a real cloud. A step no
+PostgreSQL and S3 processes); `dns.*` on a DNS server that takes RFC 2136 updates or on
+Designate (multidc.dr.dns); `k8s.*` and `pulumi.*` need a real cloud. A step no
 backend can act on raises NeedsOperator (multidc.dr.states) with what to do by hand: the
 executor stops there and it is never counted as done. Each backend states what is atomic,
 what is idempotent and its timeout. Every verb is idempotent, so the executor may repeat a
@@ -301,38 +302,7 @@ def _unreachable(location: S3Location) -> str:
     return ""
 
 
-# --- DNS (Designate), Pulumi: real cloud only (Kubernetes: multidc.dr.kubernetes) ---------------------------------------------------
-
-@dataclass
-class DnsBackend:
-    """Switch a Designate recordset to the new site's address with a low TTL (openstacksdk).
-
-    `addresses` maps (system, site) to the address the record should answer. Atomic: one
-    recordset update. Idempotent: setting the same records again changes nothing. Timeout:
-    openstacksdk's (the connection's `api_timeout`). Needs `pip install openstacksdk` and a
-    clouds.yaml entry per site. Records of systems without a known address go to
-    `fallback` (record mode), as the database and storage backends do.
-    """
-
-    connect: Callable[[str], Any]  # site -> openstack.connection.Connection
-    addresses: Mapping[tuple[str, str], str]
-    fallback: Backend
-
-    def run(self, step: Step) -> str:
-        record, ttl = step.param("record"), int(step.param("ttl", 60))
-        address = self.addresses.get((step.system, step.site))
-        if address is None:
-            return self.fallback.run(step)
-        conn = self.connect(step.site)
-        zone_name = record.split(".", 1)[1]
-        zone = conn.dns.find_zone(zone_name, ignore_missing=False)
-        found = list(conn.dns.recordsets(zone, name=record, type="A"))
-        if found:
-            conn.dns.update_recordset(found[0], records=[address], ttl=ttl)
-        else:
-            conn.dns.create_recordset(zone, name=record, type="A", records=[address], ttl=ttl)
-        return f"{record} -> {address} (TTL {ttl}s)"
-
+# --- Pulumi: real cloud only (DNS: multidc.dr.dns, .designate; Kubernetes: multidc.dr.kubernetes) ----------
 
 def flip_platform(platform: Platform, from_site: str, to_site: str,
                   only: Optional[frozenset[str]] = None) -> Platform:

@@ -8,8 +8,10 @@ scales to full size (what the failover runbook does); active-active placements a
 full. A site whose declared quota cannot hold that gets a verdict that misses and names the
 resource, with the numbers.
 
-Counted: worker nodes, VMs and database instances (their flavor's vCPUs, RAM and GPUs),
-database volumes and VM boot volumes, floating IPs. Not counted: Kubernetes control-plane
+Counted: worker nodes, VMs and database instances (as instances, and their flavor's vCPUs,
+RAM and GPUs), database volumes and VM boot volumes, floating IPs (public load balancers and
+public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
+(`multidc plan --read-quotas`, multidc.dr.cloud_quota), with where the two differ. Not counted: Kubernetes control-plane
 nodes (Magnum's master flavor is the provider's), load balancer amphorae (the provider's
 quota), object storage.
 """
@@ -20,14 +22,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from multidc.contract import DATABASE, GPU_POOL, KUBERNETES, LOAD_BALANCER, PUBLIC, STANDBY, VM_GROUP
+from multidc.contract import DATABASE, GPU_POOL, KUBERNETES, LOAD_BALANCER, ML_ENDPOINTS, PUBLIC, STANDBY, VM_GROUP
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import Platform
 from multidc.spec.capacity import FlavorSize, Quota
 
-RESOURCES = ("vcpus", "ram_gb", "volume_gb", "floating_ips", "gpus")
-UNITS = {"vcpus": "vCPUs", "ram_gb": "GB RAM", "volume_gb": "GB volumes", "floating_ips": "floating IPs",
-         "gpus": "GPUs"}
+RESOURCES = ("vcpus", "ram_gb", "instances", "volume_gb", "floating_ips", "gpus")
+UNITS = {"vcpus": "vCPUs", "ram_gb": "GB RAM", "instances": "instances", "volume_gb": "GB volumes",
+         "floating_ips": "floating IPs", "gpus": "GPUs"}
 _FLAVOR_SIZE = re.compile(r"-(\d+)-(\d+)$")
 NOW = "now"
 
@@ -68,13 +70,14 @@ class _Footprint:
 def _footprints(graph: ResourceGraph) -> list[_Footprint]:
     """What each component demands; a component without the sizing properties demands nothing."""
     found = []
-    for node in graph.of_type(VM_GROUP, DATABASE, KUBERNETES, GPU_POOL, LOAD_BALANCER):
+    for node in graph.of_type(VM_GROUP, DATABASE, KUBERNETES, GPU_POOL, LOAD_BALANCER, ML_ENDPOINTS):
         p: Mapping[str, Any] = node.inputs
         system, site = p.get("system"), p.get("site")
         if not isinstance(system, str) or not isinstance(site, str):
             continue
-        if node.type == LOAD_BALANCER:
-            public = int(p.get("visibility") == PUBLIC)
+        if node.type in (LOAD_BALANCER, ML_ENDPOINTS):
+            shown = p.get("endpoints") if node.type == ML_ENDPOINTS else {"": p.get("visibility")}
+            public = sum(1 for visibility in (shown or {}).values() if visibility == PUBLIC)
             found.append(_Footprint(system, site, site, "", None, 0, 0, floating_ips=public))
             continue
         now = int(p.get("node_count") or 0)
@@ -101,6 +104,7 @@ def _usage(footprints: list[_Footprint], platform: Platform, site: str, lost: Op
             used["vcpus"] += nodes * size.vcpus
             used["ram_gb"] += nodes * size.ram_gb
             used["gpus"] += nodes * max(size.gpus, fp.gpus_per_node)
+            used["instances"] += nodes
         used["volume_gb"] += nodes * fp.volume_gb_per_node
         used["floating_ips"] += fp.floating_ips
     return used
@@ -115,6 +119,18 @@ class CapacityVerdict:
     used: Usage
     quota: Optional[Quota]
     problem: Optional[str] = None  # a flavor of unknown size: the figures are incomplete
+    source: str = "declared"  # or "cloud": read from the site's cloud (multidc.dr.cloud_quota)
+    declared: Optional[Quota] = None
+    """The spec's quota where the judged one was read from the cloud (for the comparison)."""
+
+    @property
+    def differs(self) -> list[str]:
+        """Each limit the spec declares that the cloud states otherwise."""
+        if self.source != "cloud" or self.declared is None or self.quota is None:
+            return []
+        return [f"{UNITS[r]}: declared {getattr(self.declared, r)}, the cloud says {getattr(self.quota, r)}"
+                for r in RESOURCES if getattr(self.declared, r) is not None
+                and getattr(self.declared, r) != getattr(self.quota, r)]
 
     @property
     def situation(self) -> str:
@@ -148,6 +164,7 @@ class CapacityVerdict:
     def to_json(self) -> dict[str, Any]:
         return {"site": self.site, "lost_site": self.lost, "used": dict(self.used),
                 "quota": None if self.quota is None else self.quota.model_dump(exclude={"flavors"}),
+                "quota_source": self.source, "declared_differs": self.differs,
                 "fits": self.fits, "misses": self.misses, "over": self.over, "reason": self.reason}
 
 
@@ -155,15 +172,22 @@ def _n(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def capacity(platform: Platform, graph: ResourceGraph) -> tuple[CapacityVerdict, ...]:
-    """Per site: its usage now and after the loss of each other site (judged where a quota is declared)."""
+def capacity(platform: Platform, graph: ResourceGraph,
+             read: Optional[Mapping[str, Quota]] = None) -> tuple[CapacityVerdict, ...]:
+    """Per site: its usage now and after the loss of each other site, judged where a quota is declared, or
+    against the quota `read` from the site's cloud (`multidc plan --read-quotas`)."""
     footprints = _footprints(graph)
     verdicts = []
     for site in platform.sites:
+        from_cloud = (read or {}).get(site.name)
+        quota = site.quota if from_cloud is None else from_cloud.model_copy(
+            update={"flavors": site.quota.flavors if site.quota else {}})
         for lost in [None, *(other.name for other in platform.sites if other.name != site.name)]:
             try:
                 used, problem = _usage(footprints, platform, site.name, lost), None
             except UnknownFlavor as error:
                 used, problem = {resource: 0.0 for resource in RESOURCES}, str(error)
-            verdicts.append(CapacityVerdict(site.name, lost, used, site.quota, problem))
+            verdicts.append(CapacityVerdict(site.name, lost, used, quota, problem,
+                                            source="declared" if from_cloud is None else "cloud",
+                                            declared=site.quota if from_cloud is not None else None))
     return tuple(verdicts)

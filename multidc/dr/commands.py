@@ -63,7 +63,10 @@ def assess_command(stack: str = typer.Option(..., "--stack", help="stack name (s
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     else:
+        from .render import figures_table
+
         console.print(result)
+        console.print(figures_table(stack, result.figures))
 
 
 def runbook_command(stack: Optional[str] = typer.Option(None, "--stack", help="one stack; default: every stack"),

@@ -97,8 +97,9 @@ class Executor:
             for step in group.steps:
                 if step.id in performed:
                     record = performed[step.id]
+                    # The time it took when it was performed (journaled), not this run's zero.
                     results.append(StepResult(step.id, StepState(record["event"]), record.get("detail", ""),
-                                              0.0, earlier=True))
+                                              float(record.get("seconds") or 0.0), earlier=True))
             if not pending:
                 continue
             with ThreadPoolExecutor(max_workers=len(pending)) as pool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from multidc.spec import Location, Platform, SeismicZone
 
-from .assumptions import EARTHQUAKE_RADIUS_KM, FAILURE_DOMAIN_KM, SEISMIC_REGION_KM
+from .assumptions import figures
 
 EARTH_RADIUS_KM = 6371.0
 
@@ -19,8 +19,13 @@ def distance_km(a: Location, b: Location) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
-def failure_domains(platform: Platform, min_distance_km: float = FAILURE_DOMAIN_KM.value) -> list[frozenset[str]]:
-    """Groups of sites that fail together: sites closer than `min_distance_km`, transitively."""
+def failure_domains(platform: Platform, min_distance_km: float | None = None) -> list[frozenset[str]]:
+    """Groups of sites that fail together: sites closer than `min_distance_km`, transitively.
+
+    Default: the stack's FAILURE_DOMAIN_KM (multidc.dr.assumptions, or what its spec declares).
+    """
+    if min_distance_km is None:
+        min_distance_km = figures(platform).value("FAILURE_DOMAIN_KM")
     domain = {site.name: {site.name} for site in platform.sites}
     for i, a in enumerate(platform.sites):
         for b in platform.sites[i + 1:]:
@@ -48,16 +53,20 @@ class Quake:
 def earthquakes(
     platform: Platform,
     *,
-    radius_km: float = EARTHQUAKE_RADIUS_KM.value,
-    region_km: float = SEISMIC_REGION_KM.value,
-    min_distance_km: float = FAILURE_DOMAIN_KM.value,
+    radius_km: float | None = None,
+    region_km: float | None = None,
+    min_distance_km: float | None = None,
 ) -> list[Quake]:
     """One earthquake centred on each site, with a distinct set of lost sites each.
 
     Lost together: sites within `radius_km` of the epicentre; if the epicentre is in a
     high seismic zone, every other high-zone site within `region_km` (same fault system);
-    then every site sharing a failure domain with a lost one.
+    then every site sharing a failure domain with a lost one. Each default is the stack's figure
+    (EARTHQUAKE_RADIUS_KM, SEISMIC_REGION_KM, FAILURE_DOMAIN_KM).
     """
+    table = figures(platform)
+    radius_km = table.value("EARTHQUAKE_RADIUS_KM") if radius_km is None else radius_km
+    region_km = table.value("SEISMIC_REGION_KM") if region_km is None else region_km
     domains = failure_domains(platform, min_distance_km)
     quakes: list[Quake] = []
     for centre in platform.sites:
@@ -87,14 +96,16 @@ def earthquakes(
 
 
 def witness_problem(platform: Platform, sites: tuple[str, str] | None = None,
-                    min_distance_km: float = FAILURE_DOMAIN_KM.value) -> str | None:
+                    min_distance_km: float | None = None) -> str | None:
     """Why the spec's witness cannot vote on automatic failover, or None if it can.
 
     A witness must exist and sit in a third location: not within `min_distance_km` of
     either site of the pair (default: the primary and every other site), or a disaster
     that takes out a site would take out the witness too, and a partition would leave
-    the witness on one side of it.
+    the witness on one side of it. Default distance: the stack's FAILURE_DOMAIN_KM.
     """
+    if min_distance_km is None:
+        min_distance_km = figures(platform).value("FAILURE_DOMAIN_KM")
     witness = platform.witness
     if witness is None:
         return ("no witness in the spec: a lost interconnect looks exactly like a lost site, so automatic "

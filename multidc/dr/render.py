@@ -1,7 +1,9 @@
 """Runbooks and the resilience matrix as Markdown, for docs/runbooks/<stack>.md.
 
 The text is generated, never edited by hand: `multidc runbook --stack S` rewrites it and
-a test fails when a committed file differs from what the current code generates.
+a test fails when a committed file differs from what the current code generates. Also the
+compact, one line per kind, account of the figures behind the verdicts that `multidc plan`
+prints under the matrix.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from rich.table import Table
+from rich.text import Text
+
 from multidc import project
 
 from .assessment import Assessment, human
+from .assumptions import DECLARED, ESTIMATED, KINDS, Assumption, Figures
 from .runbook import Runbook, RunbookKind
 
 
@@ -74,17 +80,16 @@ def assessment_markdown(assessment: Assessment) -> str:
     return "\n".join(lines)
 
 
-def figures_markdown() -> str:
+def figures_markdown(figures: Figures) -> str:
     """Every figure the verdicts and the runbooks use, with where it comes from."""
-    from . import assumptions as A
-
-    estimated = sum(1 for a in A.ALL if a.kind == A.ESTIMATED)
+    counts = ", ".join(f"{figures.count(kind)} {kind}" for kind in KINDS if figures.count(kind))
     lines = ["## Figures the verdicts use", "",
-             f"{estimated} of {len(A.ALL)} figures are estimates with no source yet (only a drill on a real cloud "
-             "can confirm them); `cited` ones come from a standard or a documented default, `default` ones are "
-             "this toolkit's own settings (`multidc/dr/assumptions.py`).", "",
+             f"{counts} (of {len(figures.items)}). `measured`: by a benchmark here, on local servers (a lower bound "
+             "for a cloud); `cited`: a standard or a documented default; `default`: this toolkit's own setting; "
+             "`estimated`: no source yet, only a drill on a real cloud can confirm it; `declared`: the stack's spec "
+             "states it, with its source (`assumptions:`, docs/dr.md). The table: `multidc/dr/assumptions.py`.", "",
              "| figure | value | kind | source |", "|---|---|---|---|"]
-    for a in A.ALL:
+    for a in figures.items:
         value = f"{a.value:g} {a.unit}"
         lines.append(f"| `{a.name}` | {value} | {a.kind} | {_cell(a.source)} |")
     return "\n".join(lines)
@@ -114,7 +119,7 @@ def stack_markdown(stack: str, assessment: Assessment, books: list[Runbook]) -> 
     if not books:
         parts += ["No system of this stack has a standby, active copy or backup in another site: there is no "
                   "failover runbook.", ""]
-    parts += [figures_markdown(), ""]
+    parts += [figures_markdown(assessment.figures), ""]
     parts += [runbook_markdown(book) for book in books]
     return "\n".join(parts).rstrip() + "\n"
 
@@ -126,3 +131,34 @@ def write_stack(stack: str, text: str, directory: Optional[Path] = None) -> Path
     path = directory / f"{stack}.md"
     path.write_text(text)
     return path
+
+
+_KIND_LABELS = {"measured": "measured locally (lower bound)", "estimated": "estimated (no source yet)"}
+
+
+def figure_value(a: Assumption) -> str:
+    """`0.4s`, `15m`, `100 km`, `23.1 MB/s`."""
+    if a.unit == "s":
+        return f"{a.value:g}s" if a.value < 60 else human(a.value)
+    return f"{a.value:g} {a.unit}"
+
+
+def figures_table(stack: str, figures: Figures) -> Table:
+    """The figures behind the verdicts, one row per kind (what `multidc plan` prints under the matrix)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.title = (f"Figures behind the verdicts, by where they come from (each with its source: "
+                  f"`multidc plan --stack {stack} --json`, docs/runbooks/{stack}.md)")
+    grid.title_justify = "left"
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for kind in KINDS:
+        chosen = [a for a in figures.items if a.kind == kind]
+        if not chosen:
+            continue
+        label = f"declared by {stack}" if kind == DECLARED else _KIND_LABELS.get(kind, kind)
+        if kind == DECLARED:
+            body = " · ".join(f"{a.name} {figure_value(a)} ({a.source.split(': ', 1)[-1]})" for a in chosen)
+        else:
+            body = " · ".join(f"{a.name} {figure_value(a)}" for a in chosen)
+        grid.add_row(Text(label, style="yellow" if kind == ESTIMATED else "cyan"), Text(body))
+    return grid

@@ -20,9 +20,9 @@ from enum import Enum
 from typing import Any, Iterator, Optional, Union
 
 from multidc.plan.graph import ResourceGraph
-from multidc.spec import DATABASE_KINDS, Kind, Platform, System
+from multidc.spec import DATABASE_KINDS, Kind, Platform, System, Topology
+from multidc.spec.service_names import endpoints, ttl_of
 
-from .assumptions import DNS_TTL_S
 from .geography import witness_problem
 from .inventory import Deployed, read
 from .mechanism_steps import PROMOTE, REPROTECT, texts as mechanism_texts
@@ -134,9 +134,24 @@ def _moves(platform: Platform, deployed: Deployed, from_site: str, to_site: str)
     return moves
 
 
-def _dns_name(platform: Platform, system: System, site: str) -> Optional[str]:
+def _dns_names(platform: Platform, system: System, site: str) -> list[str]:
+    """The service names the program declares for `system` in `site`'s zone (multidc.spec.service_names)."""
     zone = platform.site(site).cloud.dns_zone
-    return f"{system.name}.{zone}" if zone else None
+    return [endpoint.name(zone) for endpoint in endpoints(system)] if zone else []
+
+
+def _dns_serves(platform: Platform, move: _Move, *, lost: Optional[str], back: bool) -> list[str]:
+    """The sites the names point at after the step: the new site (active-passive; an ML platform keeps
+    running where it trains unless that site is the one handed over); every declared site but the one
+    handed over or lost (active-active), all of them again in a failback."""
+    if move.system.kind is Kind.ml_platform and move.system.topology is not Topology.active_active:
+        trains = platform.ml_site(move.system)
+        return [move.to_site if trains == move.from_site else trains]
+    if move.system.topology is not Topology.active_active:
+        return [move.to_site]
+    if back:
+        return sorted(move.system.sites)
+    return sorted(site for site in move.system.sites if site != (lost or move.from_site))
 
 
 def _is_db(move: _Move) -> bool:
@@ -180,7 +195,8 @@ def _groups(*groups: tuple[str, list[Step]]) -> tuple[Group, ...]:
 # --- the groups every runbook shares ------------------------------------------------------------
 
 def _scale_dns_pulumi(platform: Platform, moves: list[_Move], first: int, from_site: str, to_site: str,
-                      stack: str, only: Optional[frozenset[str]] = None) -> list[tuple[str, list[Step]]]:
+                      stack: str, only: Optional[frozenset[str]] = None, *, lost: Optional[str] = None,
+                      back: bool = False) -> list[tuple[str, list[Step]]]:
     scale = [_step(first, "k8s.scale", m, title=f"Scale {m.system.name} in {m.to_site} to full size",
                    precondition="the data stores it uses are writable in this site (previous groups done)",
                    verification="every node group and deployment reports its full ready count",
@@ -189,14 +205,21 @@ def _scale_dns_pulumi(platform: Platform, moves: list[_Move], first: int, from_s
              for m in moves if _is_cluster(m)]
     dns = []
     for m in moves:
-        name = _dns_name(platform, m.system, m.to_site)
-        if name is None:
+        names = _dns_names(platform, m.system, m.to_site)
+        if not names:
             continue
-        dns.append(_step(first + 1, "dns.switch", m, title=f"Point {name} at {m.to_site}",
-                         precondition=f"{m.system.name} serves in {m.to_site}",
-                         verification=f"Designate answers {name} with {m.to_site}'s address, TTL {DNS_TTL_S.value:.0f}s",
-                         rollback=f"point {name} back at {m.from_site}",
-                         params={"record": name, "ttl": int(DNS_TTL_S.value)}))
+        serve, ttl = _dns_serves(platform, m, lost=lost, back=back), ttl_of(platform, m.system)
+        sites, name = ", ".join(serve), ", ".join(names)
+        what = (f"Point {name} at {sites}" if m.system.topology is not Topology.active_active
+                else f"Make {name} answer {sites} again" if back else f"Make {name} answer {sites} only")
+        dns.append(_step(first + 1, "dns.switch", m, title=what,
+                         precondition=f"{m.system.name} serves in {sites}",
+                         verification=f"every surviving copy of the zone answers {name} with exactly the declared "
+                                      f"address(es) of {sites}, TTL {ttl}s",
+                         rollback=(f"point {name} back at {m.from_site}" if m.system.topology is not
+                                   Topology.active_active else f"give {name} the declared addresses again"),
+                         params={"records": ",".join(names), "ttl": ttl, "serve": ",".join(serve),
+                                 **({"lost": lost} if lost else {})}))
     flip = [_step(first + 2, "pulumi.flip", to_site,
                   title=f"Make {to_site} the active site of stack {stack} and run pulumi up",
                   precondition="every earlier group is done: the code must describe what now runs",
@@ -250,7 +273,7 @@ def unplanned_failover(platform: Platform, deployed: Deployed, from_site: str, t
         ("Declare the site lost", declare),
         ("Fence the old primary; release surviving primaries from their lost sync standby", fence),
         ("Promote and switch storage", promote),
-        *_scale_dns_pulumi(platform, moves, 4, from_site, to_site, platform.name)),
+        *_scale_dns_pulumi(platform, moves, 4, from_site, to_site, platform.name, lost=from_site)),
         automatic, _notes(platform, deployed, moves, from_site, to_site, automatic))
 
 
@@ -280,10 +303,11 @@ def _relax_steps(platform: Platform, deployed: Deployed, lost: str, group: int) 
 
 
 def planned_switchover(platform: Platform, deployed: Deployed, from_site: str, to_site: str,
-                       *, first_group: int = 1, only: Optional[frozenset[str]] = None) -> Runbook:
+                       *, first_group: int = 1, only: Optional[frozenset[str]] = None, back: bool = False) -> Runbook:
     """Both sites are up: stop writes, let the standbys catch up, swap roles, keep protection.
 
-    `only` limits the switchover to those systems (failback: the ones the failover moved).
+    `only` limits the switchover to those systems (failback: the ones the failover moved);
+    `back` (failback) gives active-active names every declared site again.
     """
     moves = [m for m in _moves(platform, deployed, from_site, to_site) if only is None or m.system.name in only]
     g = first_group
@@ -311,7 +335,7 @@ def planned_switchover(platform: Platform, deployed: Deployed, from_site: str, t
     return Runbook(platform.name, RunbookKind.planned, from_site, to_site, _groups(
         ("Stop writes at the old primary", drain), ("Let the standbys catch up", catch_up),
         ("Promote and switch storage", promote),
-        *_scale_dns_pulumi(platform, moves, g + 3, from_site, to_site, platform.name, only),
+        *_scale_dns_pulumi(platform, moves, g + 3, from_site, to_site, platform.name, only, back=back),
         ("Re-protect: the old primary becomes the standby", reprotect)),
         witness_problem(platform, (from_site, to_site)), _notes(platform, deployed, moves, from_site, to_site, None))
 
@@ -343,7 +367,7 @@ def failback(platform: Platform, deployed: Deployed, original: str, interim: str
               if m.how == "replica"]
     reprotect = _reprotect_steps(moves + stayed, 1, old_site=original, new_site=interim, deployed=deployed)
     back = planned_switchover(platform, _after_failover(deployed, moves), interim, original, first_group=2,
-                              only=frozenset(m.system.name for m in moves))
+                              only=frozenset(m.system.name for m in moves), back=True)
     return Runbook(platform.name, RunbookKind.failback, interim, original,
                    (Group(f"Re-protect {original} from {interim}", tuple(reprotect)), *back.groups) if reprotect
                    else back.groups,

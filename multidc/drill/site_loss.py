@@ -58,6 +58,7 @@ from multidc.spec import Platform
 from . import automatic
 from .clients import ObjectWriter, Writer
 from .confirm import ConfirmError, run_confirming
+from .mariadb_pair import mariadb_pairs
 from .redis_pair import redis_pairs, stop_all
 from .report import BucketResult, DrillError, DrillResult, SystemResult
 
@@ -262,7 +263,7 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
                 password=first.password, dbname=first.dbname, target_session_attrs="read-write"))
             pair.writer.start()
             stoppers.append(pair.writer.halt)
-        kv_pairs = redis_pairs(document, {from_site, to_site})
+        kv_pairs = redis_pairs(document, {from_site, to_site}) + mariadb_pairs(document, {from_site, to_site})
         for kv in kv_pairs:
             kv.start()
         stoppers.append(stop_all(kv_pairs))

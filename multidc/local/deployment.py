@@ -2,9 +2,9 @@
 
 `multidc local up` starts, per stack, what a machine can run for real:
 
-- every PostgreSQL system: one server per site it is placed in (two at most), the standby
-  streaming from the primary in the system's replication mode (`physical-streaming`: a
-  local deployment controls its servers' files, as a self-managed one does);
+- every PostgreSQL, Redis and MySQL/MariaDB system: one server per site it is placed in (two at
+  most), the standby replicating from the primary with the mechanism the stack deploys, in the
+  system's replication mode (`multidc.local.replicated`);
 - one S3 endpoint (a moto server process) per site that holds a bucket or a backup vault,
   with the buckets and vaults the program declares (vaults with object lock);
 - one copier process per declared bucket copy, in the destination site (what the
@@ -42,6 +42,7 @@ from multidc.local.etcd import LocalEtcd, LocalEtcdError
 from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
 from multidc.local import replicated
+from multidc.local.mariadb import LocalMariaDBError
 from multidc.local.redis import LocalRedisError
 from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
@@ -109,6 +110,11 @@ def _redis_systems(platform: Platform) -> list[tuple[str, list[str]]]:
     return [(s.name, replicated.replicated_sites(s)) for s in platform.systems if s.kind is Kind.redis]
 
 
+def _mariadb_systems(platform: Platform) -> list[tuple[str, list[str]]]:
+    """(system, its sites, primary first) of every MySQL/MariaDB system."""
+    return [(s.name, replicated.replicated_sites(s)) for s in platform.systems if s.kind is Kind.mysql]
+
+
 def missing_tools(platform: Platform, planned: dict[str, Any],
                   which: Callable[[str], Optional[str]] = shutil.which) -> list[str]:
     """What this machine lacks to run the stack locally, each with the command that installs it."""
@@ -124,6 +130,10 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
     if _redis_systems(platform) and which("redis-server") is None:
         missing.append("redis-server, which stands in for the stack's Redis (install: make system-deps, or "
                        "apt-get install redis-server)")
+    for tool in ("mariadbd", "mariadb-install-db", "mariadb-dump", "mariadb"):
+        if _mariadb_systems(platform) and which(tool) is None:
+            missing.append(f"{tool}, which stands in for the stack's MySQL/MariaDB (install: make system-deps, or "
+                           "apt-get install mariadb-server)")
     buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
     if buckets and importlib.util.find_spec("moto") is None:
         missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
@@ -248,6 +258,12 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
             log(f"starting Redis: {name} ({' -> '.join(sites)}, REPLICAOF)")
             state["engines"] += _linked(name, lambda: replicated.start_redis(stack, name, sites))
             _save_state(stack, state)
+        for name, sites in _mariadb_systems(platform):
+            log(f"starting MariaDB: {name} ({' -> '.join(sites)}, GTID, {modes[name]})")
+            login = planned["systems"][name]["placements"][sites[0]]["database"]
+            state["engines"] += _linked(name, lambda: replicated.start_mariadb(
+                stack, name, sites, modes[name], login["database"], login["user"]))
+            _save_state(stack, state)
         site_buckets = _site_buckets(planned)
         for site, buckets in site_buckets.items():
             log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
@@ -293,7 +309,7 @@ def _linked(system: str, start: Callable[[], list[dict[str, Any]]]) -> list[dict
     """`start()`, with a failure of its servers or of their replication link said as a deployment error."""
     try:
         return start()
-    except (LinkError, LocalRedisError, LocalPostgresError) as error:
+    except (LinkError, LocalRedisError, LocalMariaDBError, LocalPostgresError) as error:
         raise LocalDeploymentError(f"system {system}: {error}") from None
 
 
@@ -321,6 +337,7 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
     for name, system in document["systems"].items():
         kind = system["kind"]
         realised = False
+        system["service_names"] = []  # no DNS server in a local deployment: the planned addresses are the mocks'
         for site, placement in system["placements"].items():
             placement["dns_record"] = None  # no DNS server in a local deployment
             placement["cluster"] = None
@@ -353,7 +370,7 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
             system["replication_auth"] = {"user": auth.user, "password": auth.password}
         if not realised:
             document["not_realised"][name] = (f"no local stand-in for {kind}: a local deployment runs PostgreSQL, "
-                                              "Redis, S3 endpoints and bucket copies only")
+                                              "Redis, MariaDB, S3 endpoints and bucket copies only")
     return document
 
 

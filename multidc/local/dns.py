@@ -1,7 +1,7 @@
 """A real authoritative DNS server for tests and drills: Knot DNS (Debian `knot`) on 127.0.0.1.
 
-One zone, dynamic updates (RFC 2136) allowed only with a TSIG key, as an on-prem DNS server
-of a hybrid stack is set up. As root the server runs as ``nobody`` in a private directory
+One zone, dynamic updates (RFC 2136) and zone transfers allowed only with a TSIG key, as an
+on-prem DNS server of a hybrid stack is set up. As root the server runs as ``nobody`` in a private directory
 (multidc.local.postgres.as_server_user); `stop()` ends it and removes the directory.
 """
 
@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional, Sequence, Union
 
 import dns.exception
 import dns.message
@@ -39,14 +39,15 @@ def knotd_path() -> Optional[str]:
 
 
 class LocalDns:
-    """Knot serving `zone` on 127.0.0.1:`port` with the A records `records` (name -> (address, ttl))."""
+    """Knot serving `zone` on 127.0.0.1:`port` with the A records `records` (name -> (address or
+    addresses, ttl)) and any further zone-file `lines` (other records the zone holds)."""
 
     host = "127.0.0.1"
 
-    def __init__(self, zone: str, records: dict[str, tuple[str, int]], *, key_name: str = "multidc-update",
-                 start_timeout: float = 30.0) -> None:
+    def __init__(self, zone: str, records: Mapping[str, tuple[Union[str, Sequence[str]], int]],
+                 *, lines: Sequence[str] = (), key_name: str = "multidc-update", start_timeout: float = 30.0) -> None:
         self.zone = zone if zone.endswith(".") else zone + "."
-        self.records, self.key_name, self.start_timeout = records, key_name, start_timeout
+        self.records, self.lines, self.key_name, self.start_timeout = records, lines, key_name, start_timeout
         self.key_secret = base64.b64encode(secrets.token_bytes(32)).decode()
         self.port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="multidc-dns-"))
@@ -56,7 +57,9 @@ class LocalDns:
         lines = [f"$ORIGIN {self.zone}", "$TTL 300",
                  f"@ SOA ns.{self.zone} hostmaster.{self.zone} 1 3600 600 86400 60", f"@ NS ns.{self.zone}",
                  "ns A 127.0.0.1"]
-        lines += [f"{name} {ttl} A {address}" for name, (address, ttl) in self.records.items()]
+        lines += [f"{name} {ttl} A {address}" for name, (addresses, ttl) in self.records.items()
+                  for address in ([addresses] if isinstance(addresses, str) else addresses)]
+        lines += list(self.lines)
         (self._dir / f"{self.zone}zone").write_text("\n".join(lines) + "\n")
         config = self._dir / "knot.conf"
         config.write_text(f"""server:
@@ -71,7 +74,7 @@ key:
 acl:
   - id: update
     key: {self.key_name}
-    action: update
+    action: [update, transfer]
 zone:
   - domain: {self.zone}
     storage: "{self._dir}"

@@ -18,6 +18,7 @@ import atexit
 import importlib.util
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -41,7 +42,9 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     "max_connections": "40",
     "max_wal_senders": "10",
     "max_replication_slots": "10",
-    "wal_keep_size": "64MB",
+    # pg_rewind reads the old primary's WAL back to the last checkpoint before the fork: a
+    # drill's writers fill 64 MB in seconds, and a recycled segment fails the failback.
+    "wal_keep_size": "512MB",
     "hot_standby": "on",
     "hot_standby_feedback": "on",
     "wal_receiver_status_interval": "1s",
@@ -152,6 +155,11 @@ def _bin(name: str) -> str:
     return str(_BIN_DIR / name)
 
 
+def _redacted(command: Sequence[str]) -> str:
+    """The command line as an error may show it: a password in a conninfo argument masked."""
+    return re.sub(r"password=('(?:[^'\\]|\\.)*'|\S+)", "password=********", " ".join(command))
+
+
 def run_pg_tool(
     tool: str,
     args: Sequence[str],
@@ -177,14 +185,14 @@ def run_pg_tool(
         except subprocess.TimeoutExpired as exc:
             err.seek(0)
             raise LocalPostgresError(
-                f"{tool} did not finish within {timeout:.0f}s: {' '.join(command)}\n{err.read()[-2000:]}"
+                f"{tool} did not finish within {timeout:.0f}s: {_redacted(command)}\n{err.read()[-2000:]}"
             ) from exc
         out.seek(0)
         err.seek(0)
         result = subprocess.CompletedProcess(command, proc.returncode, out.read(), err.read())
     if check and result.returncode != 0:
         raise LocalPostgresError(
-            f"{tool} failed with exit code {result.returncode}: {' '.join(command)}\n"
+            f"{tool} failed with exit code {result.returncode}: {_redacted(command)}\n"
             f"{(result.stderr or result.stdout)[-2000:]}"
         )
     return result

@@ -7,7 +7,11 @@ same ``ReplicationLinkProvider.create`` that `pulumi up` runs on the deployed en
   independent servers and logical replication (``logical``); with ``--postgres-mechanism
   physical-streaming`` (a self-managed deployment of the same stack on VMs) the streaming pair
   of ``multidc.local.deployment`` instead;
-- Redis: two ``redis-server`` processes and ``REPLICAOF`` (``replicaof``, asynchronous only).
+- Redis: two ``redis-server`` processes and ``REPLICAOF`` (``replicaof``, asynchronous only);
+- MySQL/MariaDB: two ``mariadbd`` processes and GTID replication (``gtid``, semi-synchronous for
+  ``sync``), with the database and login the component declares on Trove (an application login
+  with its database only, subject to ``read_only``); the administrative login the failover steps
+  use is named in the placement's ``local`` entry.
 
 Records of the servers started here go in the deployment's state (``postgres`` for PostgreSQL,
 ``engines`` for the others) so that ``local kill``, ``local start`` and ``local down`` reach them.
@@ -15,11 +19,14 @@ Records of the servers started here go in the deployment's state (``postgres`` f
 
 from __future__ import annotations
 
+import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
 from multidc.components.common import REPLICATION_MECHANISMS
-from multidc.contract import LOGICAL, REPLICAOF, STREAMING
+from multidc.contract import GTID, LOGICAL, REPLICAOF, STREAMING
+from multidc.local.mariadb import LocalMariaDB
 from multidc.local.postgres import LocalPostgres
 from multidc.local.redis import LocalRedis
 from multidc.providers.replication_link import ReplicationLinkArgs, ReplicationLinkProvider
@@ -103,13 +110,42 @@ def start_redis(stack: str, system: str, sites: list[str]) -> list[dict[str, Any
     return records
 
 
-def server_of(record: dict[str, Any]) -> LocalRedis:
+def start_mariadb(stack: str, system: str, sites: list[str], mode: str, database: str,
+                  user: str) -> list[dict[str, Any]]:
+    """Two mariadbd processes with `database` and its login `user`, the second a GTID replica of the first."""
+    password = secrets.token_urlsafe(16)  # one password for both logins of both servers, as for Redis
+    servers = [LocalMariaDB(f"{stack}-{site}-{system}", password=password) for site in sites]
+    records: list[dict[str, Any]] = []
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # initialising a data directory takes seconds
+            list(pool.map(LocalMariaDB.start, servers))
+        for site, server in zip(sites, servers):
+            server.add_application_login(database, user, password)
+            records.append({"system": system, "site": site, "engine": "mysql", "base_dir": str(server.base_dir),
+                            "port": server.port, "password": password, "mechanism": GTID, "database": database,
+                            "user": user, "admin_user": server.user})
+        if len(servers) == 2:
+            _link(system, sites, GTID, mode, servers[0], servers[1], database=database)
+    except BaseException:
+        for started in servers:
+            started.close()
+        raise
+    return records
+
+
+def server_of(record: dict[str, Any]) -> Any:
     """The server of an `engines` record (another process started it)."""
-    return LocalRedis(f"{record['site']}-{record['system']}", port=record["port"], password=record["password"],
-                      base_dir=Path(record["base_dir"]))
+    kind = LocalMariaDB if record["engine"] == "mysql" else LocalRedis
+    return kind(f"{record['site']}-{record['system']}", port=record["port"], password=record["password"],
+                base_dir=Path(record["base_dir"]))
 
 
 def database_entry(record: dict[str, Any]) -> dict[str, Any]:
-    """The `database` of a placement in the outputs document, for an `engines` record."""
-    return {"engine": record["engine"], "host": "127.0.0.1", "port": record["port"], "database": None,
-            "user": None, "password": record["password"], "local": {"base_dir": record["base_dir"]}}
+    """The `database` of a placement in the outputs document, for an `engines` record: the keys the
+    component exports for the engine (multidc.components.outputs), and where the local server lives."""
+    local = {"base_dir": record["base_dir"]}
+    if record.get("admin_user"):
+        local["admin_user"] = record["admin_user"]
+    return {"engine": record["engine"], "host": "127.0.0.1", "port": record["port"],
+            "database": record.get("database"), "user": record.get("user"), "password": record["password"],
+            "local": local}

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from multidc.contract import OUTPUTS_KEY, OUTPUTS_SCHEMA
 
@@ -39,9 +39,10 @@ class _Model(BaseModel):
 class LocalServer(_Model):
     """Only in documents `multidc local up` writes: the directory of a local server (its data
     directory is `data/` in it), which the fence and re-protect steps reach as the operator of a
-    self-managed server does."""
+    self-managed server does, and (MariaDB) its administrative login, whose password is the placement's."""
 
     base_dir: str
+    admin_user: Optional[str] = None
 
 
 class Database(_Model):
@@ -51,6 +52,9 @@ class Database(_Model):
     database: Optional[str] = None
     user: Optional[str] = None
     password: Optional[SecretStr] = None
+    parameters: Optional[dict[str, str]] = Field(
+        default=None, description="what the instance's configuration group sets (secrets left out): server "
+                                  "parameters its login cannot set by SQL")
     local: Optional[LocalServer] = None
 
     _masked = field_validator("password", mode="before")(_secret)
@@ -80,8 +84,10 @@ class LoadBalancer(_Model):
 
 
 class ServiceName(_Model):
-    """The record set a system's clients resolve, declared alike in every site listed in ``sites``."""
+    """A record set a system's clients resolve, declared alike in every site listed in ``sites``."""
 
+    endpoint: Optional[str] = Field(None, description="the ML platform endpoint it names (jupyterhub, mlflow, "
+                                                      "model-<name>); null for the system's own name")
     name: str
     zone: str
     type: str = "A"
@@ -159,7 +165,16 @@ class System(_Model):
     backup: Optional[Backup] = None
     copies: list[Copy] = Field(default_factory=list)
     replication_auth: Optional[ReplicationAuth] = None
-    service_name: Optional[ServiceName] = None
+    service_names: list[ServiceName] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name(cls, data: Any) -> Any:
+        # v1 documents written before ML endpoints had names carry one `service_name` (or null).
+        if isinstance(data, dict) and "service_name" in data and "service_names" not in data:
+            data = {**data, "service_names": [data["service_name"]] if data["service_name"] else []}
+            del data["service_name"]
+        return data
 
 
 class S3Keys(_Model):

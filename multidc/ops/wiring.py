@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from multidc.dr.backends import DatabaseBackend, DnsBackend, PulumiBackend, RecordingBackend, StorageBackend
-from multidc.dr.dns import DnsServer, Rfc2136Backend
+from multidc.dr.backends import DatabaseBackend, PulumiBackend, RecordingBackend, StorageBackend
+from multidc.dr.designate import DesignateZone
+from multidc.dr.dns import DeclaredName, DnsServer, Rfc2136Zone, ServiceNameBackend, ZoneCopy
 from multidc.dr.kubernetes import KubernetesBackend
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import S3Location
@@ -68,6 +69,32 @@ def dns_servers(outputs: StackOutputs) -> dict[str, DnsServer]:
             for name, site in outputs.sites.items() if site.dns_server is not None}
 
 
+def service_names(outputs: StackOutputs) -> dict[str, tuple[DeclaredName, ...]]:
+    """Each system's service names exactly as the deployed stack declares them (`systems.<s>.service_names`)."""
+    return {name: tuple(DeclaredName(system=name, name=declared.name, zone=declared.zone, type=declared.type,
+                                     ttl=declared.ttl, active_active=system.topology == "active-active",
+                                     copies=tuple(declared.sites), site_addresses=dict(declared.site_addresses))
+                        for declared in system.service_names)
+            for name, system in outputs.systems.items() if system.service_names}
+
+
+def zone_copies(platform: Platform, outputs: StackOutputs) -> dict[str, ZoneCopy]:
+    """Each site's copy of the service names' zone: its RFC 2136 server where the outputs name one, else
+    its Designate (a deployed stack; a local deployment has none)."""
+    copies: dict[str, ZoneCopy] = {site: Rfc2136Zone(server) for site, server in dns_servers(outputs).items()}
+    for name, site in outputs.sites.items():
+        if name in copies or outputs.local or not site.dns_zone:
+            continue
+
+        def connect(name: str = name) -> Any:
+            import openstack
+
+            return openstack.connect(cloud=platform.site(name).cloud.profile or name)
+
+        copies[name] = DesignateZone(name, connect)
+    return copies
+
+
 def kubeconfigs(platform: Platform, outputs: StackOutputs) -> dict[tuple[str, str], dict[str, Any]]:
     """(system, site) -> the kubeconfig of the cluster that runs the system's workloads there: a kubernetes
     system's own cluster; for an ML platform, the cluster it runs on (`ml.cluster` in the spec)."""
@@ -104,19 +131,9 @@ class Declared:
 def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str, Any]:
     """Backends for a real run of a runbook against what `outputs` says is deployed."""
     not_deployed = RecordingBackend("the stack outputs give no endpoint of this system in this site")
-    addresses = {(name, site): placement.database.host
-                 for name, system in outputs.systems.items() for site, placement in system.placements.items()
-                 if placement.dns_record and placement.database is not None}
     no_record = RecordingBackend("the stack outputs name no DNS record for this system here"
                                  + (" (a local deployment has no DNS server)" if outputs.local else ""))
-    dns: Any = no_record
-    if addresses and len(dns_servers(outputs)) < len(outputs.sites):
-        import openstack
-
-        dns = DnsBackend(lambda site: openstack.connect(cloud=platform.site(site).cloud.profile or site),
-                         addresses, fallback=no_record)
-    if dns_servers(outputs):
-        dns = Rfc2136Backend(dns_servers(outputs), addresses, fallback=dns)
+    dns = ServiceNameBackend(service_names(outputs), zone_copies(platform, outputs), fallback=no_record)
     return {
         "db": database_backend(platform, outputs, not_deployed),
         "storage": StorageBackend(buckets(outputs), fallback=not_deployed),
@@ -135,7 +152,8 @@ def backends(platform: Platform, outputs: StackOutputs, root: Path) -> dict[str,
 
 def database_backend(platform: Platform, outputs: StackOutputs, fallback: Any) -> Any:
     """The `db` backend: each system's steps go to the backend of its replication mechanism."""
-    from multidc.contract import LOGICAL, REPLICAOF
+    from multidc.contract import GTID, LOGICAL, REPLICAOF
+    from multidc.dr.engines import mariadb as mariadb_engine
     from multidc.dr.engines import redis as redis_engine
     from multidc.dr.engines.dispatch import MechanismDispatch
     from multidc.dr.engines.logical import LogicalDatabaseBackend
@@ -147,4 +165,5 @@ def database_backend(platform: Platform, outputs: StackOutputs, fallback: Any) -
     return MechanismDispatch(mechanisms, {
         LOGICAL: LogicalDatabaseBackend(postgres, replication_auth(outputs), names, fallback=fallback),
         REPLICAOF: redis_engine.RedisDatabaseBackend(redis_engine.servers(outputs), fallback=fallback),
+        GTID: mariadb_engine.MariaDBDatabaseBackend(mariadb_engine.servers(outputs), fallback=fallback),
     }, default=DatabaseBackend(postgres, replication_auth(outputs), names, fallback=fallback))

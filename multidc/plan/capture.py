@@ -105,6 +105,9 @@ class PlanMocks(pulumi_mocks.Mocks):
         elif typ == "openstack:loadbalancer/loadBalancer:LoadBalancer":
             state.setdefault("vipAddress", _fake_ip(seed, self._subnet_cidr(args.inputs.get("vipSubnetId"))))
             state.setdefault("vipPortId", str(uuid.UUID(_stable("vip-port", seed)[:32])))
+        elif typ == "openstack:networking/port:Port":
+            subnets = [ip.get("subnetId") for ip in args.inputs.get("fixedIps") or [] if isinstance(ip, dict)]
+            state.setdefault("allFixedIps", [_fake_ip(seed, self._subnet_cidr(subnets[0] if subnets else None))])
         elif typ == "openstack:networking/floatingIp:FloatingIp":
             state.setdefault("address", _fake_ip(seed, "198.51.100.0/24"))
         state.setdefault("id", resource_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from multidc.contract import LOAD_BALANCER, SERVICE_NAMES
@@ -13,7 +14,7 @@ from multidc.monitoring.rules import RuleGroup
 from multidc.plan.graph import ResourceGraph
 
 RECORD_SET = "openstack:dns/recordSet:RecordSet"
-CAPACITY_COLUMNS = (("vcpus", "vCPUs"), ("ram_gb", "RAM GB"), ("volume_gb", "volume GB"),
+CAPACITY_COLUMNS = (("vcpus", "vCPUs"), ("ram_gb", "RAM GB"), ("instances", "instances"), ("volume_gb", "volume GB"),
                     ("floating_ips", "floating IPs"), ("gpus", "GPUs"))
 
 
@@ -68,10 +69,13 @@ def alerts_table(groups: Sequence[RuleGroup]) -> Optional[Table]:
 
 
 def capacity_table(verdicts: Sequence[dict[str, Any]]) -> Optional[Table]:
-    """Per site, usage now and after each failover, against the declared quota (the assessment's JSON)."""
+    """Per site, usage now and after each failover, against the declared quota or the one read from the
+    site's cloud (the assessment's JSON)."""
     if not verdicts:
         return None
-    table = Table(title="Capacity per site: now and after each failover (used / quota)")
+    read = any(v.get("quota_source") == "cloud" for v in verdicts)
+    table = Table(title="Capacity per site: now and after each failover (used / quota"
+                        + (", read from each site's cloud)" if read else ")"))
     table.add_column("site")
     table.add_column("when")
     for _, label in CAPACITY_COLUMNS:
@@ -85,7 +89,9 @@ def capacity_table(verdicts: Sequence[dict[str, Any]]) -> Optional[Table]:
         mark = ("[red]✗ " + ", ".join(verdict["over"]) + "[/red]" if verdict["misses"]
                 else "[green]✓ fits[/green]" if quota else "[dim]no quota declared[/dim]")
         if verdict["misses"] and not verdict["over"]:
-            mark = f"[red]✗ {verdict['reason']}[/red]"
+            mark = f"[red]✗ {escape(verdict['reason'])}[/red]"
+        if verdict.get("declared_differs") and verdict["lost_site"] is None:
+            mark += "[yellow]; " + escape("; ".join(verdict["declared_differs"])) + "[/yellow]"
         table.add_row(verdict["site"], when, *cells, mark)
     return table
 

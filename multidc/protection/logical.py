@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 
 from psycopg import sql
 
+from multidc.contract import publication_name, subscription_name, synchronous_standby_names
 from multidc.protection import postgres as pg
 from multidc.protection.link_health import (ABSENT, DISABLED, DISCONNECTED, REPLICATING, LinkHealth)
 
@@ -27,7 +28,7 @@ _WRITABLE_SESSION = "SET default_transaction_read_only = off"
 
 def names(system: str, standby_site: str) -> tuple[str, str]:
     """(publication, subscription) of a system's link into ``standby_site``: SQL identifiers."""
-    return pg.slot_name(f"multidc_{system}"), pg.slot_name(f"multidc_{system}_{standby_site}")
+    return publication_name(system), subscription_name(system, standby_site)
 
 
 def create_link(publisher: pg.PgServer, subscriber: pg.PgServer, *, dbname: str, publication: str,
@@ -92,9 +93,13 @@ def set_mode(publisher: pg.PgServer, subscription: str, mode: Mode, *, subscribe
     (off) every publisher commit would wait for the subscriber's WAL writer (``wal_writer_delay``,
     200 ms), which benchmarks/replication_lag.py measured.
     """
+    current = pg._scalar(publisher, "SHOW synchronous_standby_names", timeout=timeout) or ""
     if mode == "sync":
-        pg.set_replication_mode(publisher, "sync", standby_names=[subscription], timeout=timeout)
-    elif subscription in (pg._scalar(publisher, "SHOW synchronous_standby_names", timeout=timeout) or ""):
+        if current != synchronous_standby_names([subscription]):
+            # On Trove the configuration group sets it already (ALTER SYSTEM needs a superuser, which
+            # the customer is not there): nothing to do then.
+            pg.set_replication_mode(publisher, "sync", standby_names=[subscription], timeout=timeout)
+    elif subscription in current:
         pg.set_replication_mode(publisher, "async", timeout=timeout)
     if subscriber is not None:
         with pg._connect(subscriber, timeout=timeout, dbname=dbname) as conn:

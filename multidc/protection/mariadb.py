@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 from contextlib import contextmanager
@@ -92,14 +93,17 @@ def copy_data(primary: Server, replica: Server, *, timeout: float = 600.0) -> st
     with _cursor(primary) as cursor:
         cursor.execute("SHOW DATABASES")
         databases = [row["Database"] for row in cursor.fetchall() if row["Database"] not in SYSTEM_DATABASES]
-    with tempfile.TemporaryFile("w+") as dump:
+    with tempfile.TemporaryFile("w+b") as dump:
         _tool("mariadb-dump", primary, ["--single-transaction", "--gtid", "--master-data=2", "--routines",
                                         "--events", "--triggers", "--databases", *databases] if databases else
               ["--single-transaction", "--gtid", "--master-data=2", "--no-data", "--databases", "mysql"],
               stdout=dump, timeout=timeout)
         dump.seek(0)
-        header = dump.read(64 * 1024)
-        found = _GTID.search(header)
+        found = _GTID.search(dump.read(64 * 1024).decode(errors="replace"))
+        if found is None:  # mariadb-dump >= 10.11 defers the position to the end of the dump
+            size = dump.seek(0, os.SEEK_END)
+            dump.seek(max(0, size - 64 * 1024))
+            found = _GTID.search(dump.read().decode(errors="replace"))
         if found is None:
             raise MariaDBReplicationError(f"the dump of {primary.address} carries no GTID position; is binary "
                                           "logging (log_bin) on there?")
@@ -117,13 +121,7 @@ def create_link(primary: Server, replica: Server, *, primary_host: str, primary_
     Idempotent: a replica already replicating from that primary is not copied again; only the
     mode is applied and the catch-up waited for.
     """
-    with _cursor(primary) as cursor:
-        # Checked first: in semi-synchronous mode with the replica stopped, any write here (even
-        # a GRANT) would wait for an acknowledgement that cannot come before START SLAVE below.
-        cursor.execute("SELECT 1 FROM mysql.user WHERE user = %s AND host = '%%'", [repl_user])
-        if cursor.fetchone() is None:
-            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", [repl_user, repl_password])
-            cursor.execute("GRANT REPLICATION SLAVE ON *.* TO %s@'%%'", [repl_user])
+    _replication_login(primary, repl_user, repl_password)
     status = _slave_status(replica)
     following = status is not None and status["Master_Host"] == primary_host and \
         int(status["Master_Port"]) == int(primary_port)
@@ -131,18 +129,37 @@ def create_link(primary: Server, replica: Server, *, primary_host: str, primary_
         with _cursor(replica) as cursor:
             cursor.execute("STOP SLAVE")
             cursor.execute("RESET SLAVE ALL")
-        position = copy_data(primary, replica, timeout=timeout)
-        with _cursor(replica) as cursor:
-            cursor.execute("SET GLOBAL gtid_slave_pos = %s", [position])
-            cursor.execute("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
-                           "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
-                           [primary_host, int(primary_port), repl_user, repl_password])
+        _follow(replica, copy_data(primary, replica, timeout=timeout), primary_host=primary_host,
+                primary_port=primary_port, repl_user=repl_user, repl_password=repl_password)
     set_mode(primary, replica, mode)
     with _cursor(replica) as cursor:
         cursor.execute("SET GLOBAL read_only = ON")
         cursor.execute("START SLAVE")
     wait_caught_up(primary, replica, timeout=timeout)
     return link_health(primary, replica, primary_host=primary_host, primary_port=primary_port)
+
+
+def _follow(replica: Server, position: str, *, primary_host: str, primary_port: int, repl_user: str,
+            repl_password: str) -> None:
+    """The replica asks the primary for what follows `position` (its GTIDs): ``MASTER_USE_GTID = slave_pos``."""
+    with _cursor(replica) as cursor:
+        cursor.execute("SET GLOBAL gtid_slave_pos = %s", [position])
+        cursor.execute("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, "
+                       "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
+                       [primary_host, int(primary_port), repl_user, repl_password])
+
+
+def _replication_login(primary: Server, repl_user: str, repl_password: str) -> None:
+    """The login replicas connect with, on the primary; not binlogged, so that no replica that has it
+    already (a former primary) fails to apply it."""
+    with _cursor(primary) as cursor:
+        # Checked first: in semi-synchronous mode with the replica stopped, any write here (even
+        # a GRANT) would wait for an acknowledgement that cannot come before START SLAVE.
+        cursor.execute("SELECT 1 FROM mysql.user WHERE user = %s AND host = '%%'", [repl_user])
+        if cursor.fetchone() is None:
+            cursor.execute("SET SESSION sql_log_bin = 0")
+            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", [repl_user, repl_password])
+            cursor.execute("GRANT REPLICATION SLAVE ON *.* TO %s@'%%'", [repl_user])
 
 
 def set_mode(primary: Server, replica: Server, mode: str) -> None:
@@ -211,13 +228,131 @@ def link_health(primary: Optional[Server], replica: Server, *, primary_host: str
     return LinkHealth(REPLICATING, lag_bytes, None if behind is None else float(behind), error, mode)
 
 
-def promote(replica: Server) -> None:
-    """The replica stops replicating, forgets its primary and takes writes. Idempotent."""
+def promote(replica: Server, *, timeout: float = 60.0) -> None:
+    """The replica applies what it received, stops replicating, forgets its primary and takes writes.
+    Idempotent.
+
+    Semi-synchronous replication acknowledges a commit once the replica has *received* it: it may
+    still be in the relay log, which RESET SLAVE deletes. So the IO thread stops first (nothing more
+    arrives) and the SQL thread is given until `timeout` to apply the rest. The promoted server does
+    not wait for a semi-synchronous acknowledgement either, whatever it was set to when it last was a
+    primary: with no replica yet, every commit would wait for one (re-protect sets the mode).
+    """
+    if _slave_status(replica) is not None:
+        with _cursor(replica) as cursor:
+            cursor.execute("STOP SLAVE IO_THREAD")
+        _apply_relay_log(replica, timeout)
     with _cursor(replica) as cursor:
         cursor.execute("STOP SLAVE")
         cursor.execute("RESET SLAVE ALL")
         cursor.execute("SET GLOBAL rpl_semi_sync_slave_enabled = OFF")
+        cursor.execute("SET GLOBAL rpl_semi_sync_master_enabled = OFF")
         cursor.execute("SET GLOBAL read_only = OFF")
+
+
+def _apply_relay_log(replica: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _slave_status(replica) or {}
+        state = status.get("Slave_SQL_Running_State") or ""
+        if status.get("Slave_SQL_Running") == "Yes" and state.startswith("Slave has read all relay log"):
+            return
+        if status.get("Last_SQL_Error"):
+            raise MariaDBReplicationError(
+                f"{replica.address}: the SQL thread stopped before applying everything it received "
+                f"({status['Last_SQL_Error']}); fix that transaction, START SLAVE SQL_THREAD, then promote")
+        if time.monotonic() > deadline:
+            raise MariaDBReplicationError(f"{replica.address}: the relay log was not applied within {timeout:.0f}s "
+                                          f"(SQL thread: {state or 'not running'}); promote again once it is")
+        if status.get("Slave_SQL_Running") != "Yes":
+            with _cursor(replica) as cursor:  # stopped by hand: what it holds must still be applied
+                cursor.execute("START SLAVE SQL_THREAD")
+        time.sleep(0.05)
+
+
+def accepts_writes(server: Server, *, timeout: float = 5.0) -> bool:
+    """Whether applications can write on `server`: it answers, replicates from nobody and is not read-only."""
+    with _cursor(server, timeout=timeout) as cursor:
+        cursor.execute("SELECT @@read_only AS ro")
+        read_only = bool(cursor.fetchone()["ro"])
+        cursor.execute("SHOW SLAVE STATUS")
+        return not read_only and cursor.fetchone() is None
+
+
+def fence(server: Server) -> None:
+    """``read_only = ON``: application logins (without READ_ONLY ADMIN) can no longer write. Idempotent."""
+    with _cursor(server) as cursor:
+        cursor.execute("SET GLOBAL read_only = ON")
+
+
+def unfence(server: Server) -> None:
+    with _cursor(server) as cursor:
+        cursor.execute("SET GLOBAL read_only = OFF")
+
+
+def relax(primary: Server) -> None:
+    """A primary whose semi-synchronous replica is lost stops waiting for it (commits are asynchronous)."""
+    with _cursor(primary) as cursor:
+        cursor.execute("SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+
+
+def _gtids(position: str) -> list[tuple[int, int, int]]:
+    return [tuple(int(part) for part in gtid.split("-")) for gtid in position.replace(" ", "").split(",") if gtid]
+
+
+def contained(position: str, binlog_state: str) -> bool:
+    """Whether every GTID of `position` is in the history a server's `binlog_state` (its
+    ``gtid_binlog_state``, and ``gtid_slave_pos``) describes.
+
+    With ``gtid_strict_mode`` sequence numbers only grow within a domain, so a server's GTID d-s-n is
+    in the other history when its last GTID from domain d and server s is d-s-m with m >= n.
+    """
+    last: dict[tuple[int, int], int] = {}
+    for domain, server, seq in _gtids(binlog_state):
+        last[(domain, server)] = max(seq, last.get((domain, server), -1))
+    return all(last.get((domain, server), -1) >= seq for domain, server, seq in _gtids(position))
+
+
+def reprotect(new_primary: Server, old: Server, *, primary_host: str, primary_port: int, repl_user: str,
+              repl_password: str, mode: str, timeout: float = 300.0) -> tuple[LinkHealth, bool]:
+    """The old primary becomes a replica of the new one: ``CHANGE MASTER ... MASTER_USE_GTID=slave_pos``.
+
+    When everything the old primary wrote reached the new one (its GTID position is in the new
+    primary's binlog), it resumes from its own position and nothing is copied. Otherwise it took
+    writes the new primary never got (an asynchronous failover): its binlog is reset and its
+    databases are replaced by a copy of the new primary's, so those writes are gone for good (they
+    were counted as lost at the failover). Returns the link's health and whether a copy was made.
+    Idempotent: a replica already following the new primary is left as it is (only the mode is set).
+    """
+    status = _slave_status(old)
+    if status is not None and status["Master_Host"] == primary_host and int(status["Master_Port"]) == \
+            int(primary_port) and status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
+        set_mode(new_primary, old, mode)
+        return link_health(new_primary, old, primary_host=primary_host, primary_port=primary_port), False
+    _replication_login(new_primary, repl_user, repl_password)
+    with _cursor(old) as cursor:
+        cursor.execute("SET GLOBAL read_only = ON")  # only replication writes here from now on
+        cursor.execute("STOP SLAVE")
+        cursor.execute("RESET SLAVE ALL")
+        cursor.execute("SELECT @@gtid_binlog_pos AS pos")
+        own = cursor.fetchone()["pos"]
+    with _cursor(new_primary) as cursor:
+        # What it has seen: its binlog, and what it applied as a replica (a server re-protected after a
+        # fresh copy has nothing of that copy in its binlog, only in gtid_slave_pos).
+        cursor.execute("SELECT @@gtid_binlog_state AS state, @@gtid_slave_pos AS applied")
+        seen = cursor.fetchone()
+        diverged = not contained(own, ",".join(p for p in (seen["state"], seen["applied"]) if p))
+    if diverged:
+        with _cursor(old) as cursor:
+            cursor.execute("RESET MASTER")
+        own = copy_data(new_primary, old, timeout=timeout)
+    _follow(old, own, primary_host=primary_host, primary_port=primary_port, repl_user=repl_user,
+            repl_password=repl_password)
+    set_mode(new_primary, old, mode)
+    with _cursor(old) as cursor:
+        cursor.execute("START SLAVE")
+    wait_caught_up(new_primary, old, timeout=timeout)
+    return link_health(new_primary, old, primary_host=primary_host, primary_port=primary_port), diverged
 
 
 def drop_link(primary: Optional[Server], replica: Server) -> None:

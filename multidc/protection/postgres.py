@@ -22,7 +22,6 @@ The same code runs on local servers in tests and on real ones. Errors name the s
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +34,8 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
+
+from multidc.contract import sql_name, synchronous_standby_names
 
 
 class ReplicationError(RuntimeError):
@@ -192,7 +193,7 @@ def lsn_to_int(lsn: str) -> int:
 
 def slot_name(standby_name: str) -> str:
     """The physical replication slot name for a standby: lower-case, [a-z0-9_], <= 63 chars."""
-    return re.sub(r"[^a-z0-9_]", "_", standby_name.lower())[:63]
+    return sql_name(standby_name)
 
 
 def _owned_write(path: Path, text: str, owner_of: Path) -> None:
@@ -455,8 +456,7 @@ def set_replication_mode(
     if mode == "sync":
         if not standby_names:
             raise ReplicationError(f"{address(primary)}: sync mode needs at least one standby name")
-        names = ", ".join('"' + n.replace('"', "") + '"' for n in standby_names)
-        standby_setting = f"FIRST {num_sync} ({names})"
+        standby_setting = synchronous_standby_names(standby_names, num_sync)
     else:
         standby_setting = ""
     with _connect(primary, timeout=timeout) as conn:
@@ -653,7 +653,9 @@ def rewind_as_standby(
     result = old_primary.run_tool(
         "pg_rewind",
         ["--target-pgdata", str(old_primary.data_dir),
-         "--source-server", conninfo(new_primary, connect_timeout=None)],
+         # No password on the command line (ps shows it, errors print it): a physical clone
+         # shares its superuser password, which run_tool passes as PGPASSWORD.
+         "--source-server", conninfo(new_primary, connect_timeout=None, password=None)],
         timeout=timeout,
     )
     if result.returncode != 0:  # run_tool raises already; kept for tools that do not

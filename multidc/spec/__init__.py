@@ -10,12 +10,14 @@ validators. Every problem is reported at once as a dotted path and a short reaso
 By concept: `scalars` (names, durations, cron, CIDRs, URLs, DNS zones, Kubernetes
 quantities, versions: each checked as its target would), `sites` (cloud, location,
 catalogue, witness, interconnect), `systems` (System, Size, backups, the ML platform),
-`waivers` (accepted exceptions to policies), `platform` (the Platform and the rules
+`waivers` (accepted exceptions to policies), `assumptions` (the stack's own values
+of the assessment's figures, each with its source), `platform` (the Platform and the rules
 between its sites and systems), `secrets` (no plaintext secret anywhere in a stack
 file), `errors` (SpecError, problems worded with the value, the rule and the fix),
 `load` (stack files), `cloud` (the flavors and images a site's cloud really offers).
 """
 
+from multidc.spec.assumptions import AmountFigure, Assumptions, DurationFigure
 from multidc.spec.errors import SpecError, problems_of
 from multidc.spec.load import CONFIG_KEY, config_problems, load_stack, parse_platform, read_stack_config, stack_file
 from multidc.spec.platform import Platform, copy_destinations
@@ -51,6 +53,7 @@ from multidc.spec.systems import (
 from multidc.spec.waivers import Waiver
 
 __all__ = [
+    "AmountFigure", "Assumptions", "DurationFigure",
     "CONFIG_KEY", "SpecError", "config_problems", "load_stack", "parse_platform", "problems_of", "read_stack_config",
     "stack_file", "Platform", "copy_destinations",
     "Cidr", "CpuQuantity", "Cron", "DnsZone", "Duration", "MemoryQuantity", "Name", "Url", "Version",

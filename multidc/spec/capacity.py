@@ -2,7 +2,10 @@
 
 Declared per site under ``quota`` (every limit optional: an absent one is not checked):
 
-    quota: {vcpus: 200, ram_gb: 800, volume_gb: 20000, floating_ips: 10, gpus: 4}
+    quota: {vcpus: 200, ram_gb: 800, instances: 40, volume_gb: 20000, floating_ips: 10, gpus: 4}
+
+`multidc plan --read-quotas` reads the same limits from each site's cloud (multidc.dr.cloud_quota)
+and judges with those, showing where the declared ones differ.
 
 Flavor sizes come from the flavor's name where it follows the providers' pattern
 ``<family>-<vCPUs>-<RAM GB>`` (``STD3-4-8``, ``DB-8-32``, ``GPU-A100-40-12-96``: the last two
@@ -35,6 +38,7 @@ class Quota(SpecModel):
 
     vcpus: Optional[Count] = None
     ram_gb: Optional[Count] = None
+    instances: Optional[Count] = None
     volume_gb: Optional[Count] = None
     floating_ips: Optional[Count] = None
     gpus: Optional[Count] = None

@@ -81,8 +81,9 @@ def _reason(item: dict, loc: tuple, model: type[BaseModel]) -> str:
     kind, ctx, value = item["type"], item.get("ctx") or {}, item.get("input")
     if kind == "extra_forbidden":
         known = fields_at(model, loc[:-1])
-        return (f"unknown field '{loc[-1]}'{did_you_mean(loc[-1], known)}"
-                + (f" (fields here: {', '.join(known)})" if known else "; check its spelling against the README"))
+        what = "figure" if tuple(loc[:-1]) == ("assumptions",) else "field"  # multidc.spec.assumptions
+        return (f"unknown {what} '{loc[-1]}'{did_you_mean(loc[-1], known)}"
+                + (f" ({what}s here: {', '.join(known)})" if known else "; check its spelling against the README"))
     if kind == "missing":
         return f"required field '{loc[-1]}' is missing; add it" if loc else "required; add it"
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:

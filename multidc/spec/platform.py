@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 from pydantic import Field, model_validator
 
+from multidc.spec.assumptions import Assumptions
 from multidc.spec.errors import nearest
 from multidc.spec.scalars import Name, SpecModel, duplicate_problems, raise_problems
 from multidc.spec.sites import Interconnect, Site, SiteRole, Witness
@@ -23,6 +24,8 @@ class Platform(SpecModel):
     witness: Optional[Witness] = None
     systems: Annotated[list[System], Field(min_length=1)]
     waivers: list[Waiver] = Field([], description="accepted exceptions to policies (the policy pack applies them)")
+    assumptions: Optional[Assumptions] = Field(
+        None, description="this stack's own values of the assessment's figures, each with its source")
 
     def site(self, name: str) -> Site:
         return next(site for site in self.sites if site.name == name)
@@ -51,9 +54,17 @@ class Platform(SpecModel):
     def _cross_field(self) -> "Platform":
         problems = self.reference_problems(self.model_dump(mode="json"))
         if not problems:
-            problems = self._ml_placement_problems() + self._catalogue_problems()
+            problems = self._ml_placement_problems() + self._catalogue_problems() + self._zone_problems()
         raise_problems(problems)
         return self
+
+    def _zone_problems(self) -> list[tuple[str, str]]:
+        """The sites that name a DNS zone hold copies of one zone: the failover re-points names in each copy."""
+        zoned = [site for site in self.sites if site.cloud.dns_zone]
+        return [(f"sites.{site.name}.cloud.dns_zone",
+                 f"'{site.cloud.dns_zone}' differs from '{zoned[0].cloud.dns_zone}' of site '{zoned[0].name}'; every "
+                 "site holds a copy of the same zone of service names (a failover re-points them in each copy): "
+                 "name the same zone") for site in zoned[1:] if site.cloud.dns_zone != zoned[0].cloud.dns_zone]
 
     def _ml_placement_problems(self) -> list[tuple[str, str]]:
         """MLflow writes where it runs; training reads only copies present in its site."""

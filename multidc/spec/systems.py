@@ -132,8 +132,15 @@ class Size(SpecModel):
         return self
 
 
+# Who may resolve an ML platform endpoint's service name: `private` (the site networks and the VPN) or
+# `public` (a floating IP); multidc.spec.service_names.
+EndpointVisibility = Literal["private", "public"]
+VISIBILITY_HELP = "private (reached over the site networks and the VPN) or public (a floating IP)"
+
+
 class JupyterHub(SpecModel):
     enabled: bool = True
+    visibility: EndpointVisibility = Field("private", description=VISIBILITY_HELP)
     gpu_profile: bool = True
     user_storage_gb: Annotated[int, Field(ge=1)] = 20
     authenticator: Literal["dummy", "native", "generic-oauth", "ldap"] = "native"
@@ -142,6 +149,7 @@ class JupyterHub(SpecModel):
 
 class Mlflow(SpecModel):
     enabled: bool = True
+    visibility: EndpointVisibility = Field("private", description=VISIBILITY_HELP)
     backend_db: Name = Field(description="a postgres system of this stack")
     artifact_bucket: Name = Field(description="a bucket system of this stack")
 
@@ -156,6 +164,7 @@ class ServedModel(SpecModel):
     min_replicas: Annotated[int, Field(ge=1)] = 2
     max_replicas: Annotated[int, Field(ge=1)] = 10
     workers: Annotated[int, Field(ge=1, le=64)] = 4
+    visibility: EndpointVisibility = Field("private", description=VISIBILITY_HELP)
     image: Optional[str] = Field(
         None, description="the model server's image, built from serving/Dockerfile by your CI and pinned by "
                           "tag or digest; default: multidc's serving image of this release")

@@ -92,6 +92,22 @@ class Placement:
             stateless_reason=str(props.get(STATELESS_REASON) or ""))
 
 
+def placement_urn(resource: PolicyResource) -> Optional[str]:
+    """The placement component a resource is declared under (its parent chain), or None."""
+    parent = resource.parent
+    while parent is not None:
+        if parent.resource_type in PLACEMENTS:
+            return parent.urn
+        parent = parent.parent
+    return None
+
+
+def configuration_settings(configuration: PolicyResource) -> dict[str, str]:
+    """The parameters a Trove configuration group sets, by name."""
+    return {str(item.get("name")): str(item.get("value"))
+            for item in plain(configuration.props.get("configurations") or [])}
+
+
 def placement_of(args: ResourceValidationArgs) -> Optional[Placement]:
     """The placement a resource policy is looking at, from the component's inputs; None for other resources."""
     if args.resource_type not in PLACEMENTS or any(key not in args.props for key in PLACEMENT_KEYS):

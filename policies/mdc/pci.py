@@ -16,9 +16,8 @@ from typing import Any, Iterable, Mapping, Optional
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs
 
 from mdc.common import plain, schema, setting
-from multidc.contract import PLACEMENTS
 
-from mdc.facts import Placement, StackFacts
+from mdc.facts import Placement, StackFacts, configuration_settings, placement_urn
 from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER,
                            LOAD_BALANCER, NETWORK, PORT, SUBNET, VOLUME)
 from mdc.waivers import stack_policy
@@ -30,16 +29,6 @@ TLS_SETTINGS = {"mysql": ("require_secure_transport", "ON"), "mariadb": ("requir
                 "postgresql": ("ssl", "on")}
 
 
-def _placement_urn(resource: PolicyResource) -> Optional[str]:
-    """The placement component a resource is declared under, or None."""
-    parent = resource.parent
-    while parent is not None:
-        if parent.resource_type in PLACEMENTS:
-            return parent.urn
-        parent = parent.parent
-    return None
-
-
 def _cardholder(facts: StackFacts) -> dict[str, Placement]:
     return {p.urn: p for p in facts.placements if PAYMENT_CARD in p.data_classes}
 
@@ -47,7 +36,7 @@ def _cardholder(facts: StackFacts) -> dict[str, Placement]:
 def _in_cardholder(resources: Iterable[PolicyResource],
                    cardholder: Mapping[str, Placement]) -> Iterable[tuple[PolicyResource, Placement]]:
     for resource in resources:
-        urn = _placement_urn(resource)
+        urn = placement_urn(resource)
         if urn in cardholder:
             yield resource, cardholder[urn]
 
@@ -87,7 +76,7 @@ def validate_cardholder_segment(args: StackValidationArgs, report_violation: Rep
     networks: dict[str, PolicyResource] = {}
     cardholder_networks: dict[str, set[str]] = defaultdict(set)  # placement URN -> network URNs
     for resource in args.resources:
-        placement = _placement_urn(resource)
+        placement = placement_urn(resource)
         if placement not in systems and resource.resource_type not in ATTACHING:
             continue
         user = systems[placement] if placement in systems else f"'{resource.name}' (declared outside the spec)"
@@ -161,11 +150,6 @@ encrypted_at_rest = stack_policy(
 
 # --- MDC-PCI-003 ------------------------------------------------------------------------------
 
-def _settings(configuration: PolicyResource) -> dict[str, str]:
-    return {str(item.get("name")): str(item.get("value"))
-            for item in plain(configuration.props.get("configurations") or [])}
-
-
 def _tls_problem(resource: PolicyResource) -> Optional[str]:
     props: Mapping[str, Any] = resource.props
     if resource.resource_type == LISTENER:
@@ -180,7 +164,7 @@ def _tls_problem(resource: PolicyResource) -> Optional[str]:
     if wanted is None:
         return f"runs {engine}, on which Trove cannot require TLS; keep card data in postgresql or mysql"
     configurations = [d for d in resource.dependencies if d.resource_type == DATABASE_CONFIGURATION]
-    if not any(_settings(c).get(wanted[0], "").lower() == wanted[1].lower() for c in configurations):
+    if not any(configuration_settings(c).get(wanted[0], "").lower() == wanted[1].lower() for c in configurations):
         return (f"has no configuration group setting {wanted[0]} = {wanted[1]}, so clients may connect without "
                 "TLS; attach one (configuration_id)")
     return None

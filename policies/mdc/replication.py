@@ -1,5 +1,6 @@
 """Replication claims: a database standby that promises sync or async replication must have a mechanism
-that realises it (MDC-REP-001).
+that realises it (MDC-REP-001), and a managed PostgreSQL replicated logically the server parameters
+that mechanism needs and its customer cannot set by SQL (MDC-REP-002).
 
 ClickHouse (and any engine with no cross-site mechanism here) is deployed backup-only: its
 standby is restored from backups, so a `replication: sync` or `async` on it is a promise nothing
@@ -9,11 +10,17 @@ that are realised at `pulumi up` (by a ReplicationLink) are listed in `multidc.c
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+import re
 
-from multidc.contract import LINK_MECHANISMS, REPLICAOF
+from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
+                           StackValidationArgs)
 
-from mdc.facts import DATABASE_KINDS, placement_of
+from multidc.contract import (LINK_MECHANISMS, LOGICAL, REPLICAOF, SYNCHRONOUS_STANDBY_NAMES, WAL_LEVEL,
+                              subscription_name)
+
+from mdc.facts import DATABASE_KINDS, StackFacts, configuration_settings, placement_of, placement_urn
+from mdc.openstack import DATABASE_CONFIGURATION, DATABASE_INSTANCE
+from mdc.waivers import stack_policy
 
 
 def validate_replication_realised(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -42,4 +49,55 @@ replication_realised = ResourceValidationPolicy(
                 "mechanism that realises it (async only for Redis).",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_replication_realised,
+)
+
+
+# --- MDC-REP-002 ------------------------------------------------------------------------------
+
+def _missing(settings: dict[str, str], primary: bool, sync: bool, subscriptions: list[str]) -> list[str]:
+    missing = []
+    if settings.get(WAL_LEVEL, "").lower() != "logical":
+        missing.append(f"{WAL_LEVEL} = logical (without it no publication can be subscribed to)")
+    named = set(re.findall(r"[A-Za-z0-9_$]+", settings.get(SYNCHRONOUS_STANDBY_NAMES, "").lower()))
+    absent = [name for name in subscriptions if name not in named]
+    if primary and sync and absent:
+        missing.append(f"{SYNCHRONOUS_STANDBY_NAMES} naming {', '.join(absent)} (without it commits return before "
+                       "the subscriber has them, so RPO 0 is not kept)")
+    return missing
+
+
+def validate_trove_logical_parameters(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    facts = StackFacts.of(args.resources)
+    by_urn = {resource.urn: resource for resource in args.resources}
+    for placement in facts.placements:
+        if placement.kind != "postgres":
+            continue
+        logical = [p for p in facts.placements_of(placement.system) if p.role == "standby"
+                   and by_urn[p.urn].props.get("replication_mechanism") == LOGICAL]
+        if not logical:
+            continue
+        subscriptions = [subscription_name(p.system, p.site) for p in logical]
+        sync = placement.replication == "sync"
+        for instance in args.resources:
+            if instance.resource_type != DATABASE_INSTANCE or placement_urn(instance) != placement.urn:
+                continue
+            settings: dict[str, str] = {}
+            for dependency in instance.dependencies:
+                if dependency.resource_type == DATABASE_CONFIGURATION:
+                    settings.update(configuration_settings(dependency))
+            missing = _missing(settings, placement.role == "primary", sync, subscriptions)
+            if missing:
+                report_violation(
+                    f"'{instance.name}' ({placement.role} of '{placement.system}' in '{placement.site}', replicated "
+                    f"logically{' with sync' if sync else ''}) has no configuration group setting "
+                    f"{'; '.join(missing)}. On Trove the customer has no superuser, so ALTER SYSTEM is refused: "
+                    "attach a configuration group (configuration_id) that sets them.", instance.urn)
+
+
+trove_logical_parameters = stack_policy(
+    name="mdc-rep-002-trove-logical-parameters",
+    description="Requires managed PostgreSQL replicated logically to set wal_level = logical, and the primary of a "
+                "sync system synchronous_standby_names naming its subscriptions, through a configuration group.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_trove_logical_parameters,
 )

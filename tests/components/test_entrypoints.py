@@ -5,7 +5,7 @@ IP, and members that the internet reaches only through it."""
 
 from __future__ import annotations
 
-from multidc.components.dns import ttl_for_rto
+from multidc.spec.service_names import ttl_for_rto
 from multidc.components.loadbalancer import HEALTH_PATH
 from multidc.contract import LOAD_BALANCER, OUTPUTS_KEY, SERVICE_NAMES, VM_GROUP
 from multidc.spec import DATABASE_KINDS, Kind, Topology
@@ -31,11 +31,12 @@ def test_kz_prod_names_every_client_facing_system_in_each_sites_zone(graphs, spe
     graph, platform = graphs["kz-prod"], specs["kz-prod"]
     facing = [s for s in platform.systems if s.kind is Kind.vm_group or s.kind in DATABASE_KINDS]
     assert {s.name for s in facing} == {"core-db", "cards-db", "sessions", "analytics", "web", "mlflow-db"}
+    ml = [f"{endpoint}.ml.bank.example.kz." for endpoint in ("jupyterhub", "mlflow", "model-churn-60d")]
     for site in platform.sites:
         names = component(graph, SERVICE_NAMES, f"{site.name}-dns")
         assert [z.inputs["name"] for z in descendant(graph, names, ZONE)] == ["bank.example.kz."]
         records = {r.inputs["name"]: r for r in descendant(graph, names, RECORD_SET)}
-        assert set(records) == {f"{s.name}.bank.example.kz." for s in facing}, names.urn
+        assert set(records) == {f"{s.name}.bank.example.kz." for s in facing} | set(ml), names.urn
         for system in facing:
             record = records[f"{system.name}.bank.example.kz."]
             serving = system.sites if system.topology is Topology.active_active else [system.primary_site]
@@ -45,13 +46,14 @@ def test_kz_prod_names_every_client_facing_system_in_each_sites_zone(graphs, spe
 
 def test_the_outputs_carry_each_name_and_every_sites_address_for_failover(graphs, specs):
     document = graphs["kz-prod"].outputs[OUTPUTS_KEY]
-    web = document["systems"]["web"]["service_name"]
+    [web] = document["systems"]["web"]["service_names"]
     assert (web["name"], web["type"], web["ttl"], web["visibility"]) == ("web.bank.example.kz.", "A", 180, "public")
     assert web["records"] == [web["site_addresses"]["astana"], web["site_addresses"]["almaty"]]
-    core = document["systems"]["core-db"]["service_name"]
+    [core] = document["systems"]["core-db"]["service_names"]
     assert core["visibility"] == "private" and core["records"] == [core["site_addresses"]["astana"]]
     assert core["site_addresses"]["almaty"] == document["systems"]["core-db"]["placements"]["almaty"]["database"]["host"]
-    assert document["systems"]["documents"]["service_name"] is None  # buckets are reached through S3
+    assert document["systems"]["documents"]["service_names"] == []  # buckets are reached through S3
+    assert web["endpoint"] is None and core["endpoint"] is None
     lb = document["systems"]["web"]["placements"]["almaty"]["load_balancer"]
     assert lb["address"] == lb["floating_ip"] == web["site_addresses"]["almaty"]
 

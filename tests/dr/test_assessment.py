@@ -140,4 +140,5 @@ def test_assessment_json_lists_assumptions_and_flags():
 
 
 def test_human_durations():
-    assert [human(s) for s in (0, 45, 60, 6000, 86400, None)] == ["0s", "45s", "1m", "1h40m", "1d", "∞"]
+    assert [human(s) for s in (0, 0.04, 7.3, 45, 60, 6000, 86400, None)] == [
+        "0s", "0.04s", "7.3s", "45s", "1m", "1h40m", "1d", "∞"]

@@ -177,3 +177,11 @@ def test_binaries_are_copied_to_a_world_readable_cache_when_nobody_cannot_reach_
     assert bin_dir.parent.parent == cache_parent and bin_dir.name == "bin"
     assert real_check(bin_dir)
     assert local_pg.pg_bin_dir() == bin_dir  # the second caller reuses the copy
+
+
+def test_a_failed_tools_error_masks_the_password_of_its_conninfo():
+    from multidc.local.postgres import _redacted
+
+    shown = _redacted(["pg_rewind", "--source-server", "host=127.0.0.1 port=5 user=postgres password=s3cr3t"])
+    assert "s3cr3t" not in shown and "password=********" in shown and "host=127.0.0.1" in shown
+    assert "a b" not in _redacted(["psql", "password='a b' dbname=x"])

@@ -249,6 +249,15 @@ def _backup_target(stack: Stack, system: str, primary: str, offsite: str, backup
               inputs=cron_job(f"backup-{system}", backup["schedule"]))
 
 
+def logical_parameters(system: str, site: str, sites: list[str]) -> list[dict[str, str]]:
+    """What the components' configuration group sets for a sync system replicated logically."""
+    parameters = [{"name": "wal_level", "value": "logical"}]
+    if site == sites[0]:
+        names = ", ".join(f'"multidc_{system.replace("-", "_")}_{other}"' for other in sites[1:])
+        parameters.append({"name": "synchronous_standby_names", "value": f"FIRST 1 ({names})"})
+    return parameters
+
+
 def add_postgres(stack: Stack, system: str) -> None:
     """A critical PostgreSQL system with personal data: active-passive, synchronous, RPO 0,
     a Trove instance per site, immutable offsite backups (vault bucket and dump job)."""
@@ -261,11 +270,16 @@ def add_postgres(stack: Stack, system: str) -> None:
             "node_count": 1, "port": 5432}, parent="kz")
         stack.add("random:index/randomPassword:RandomPassword", f"{name}-password", parent=name,
                   provider=f"{site}-random", inputs={"length": 32, "special": False})
+        stack.add("openstack:database/configuration:Configuration", f"{name}-parameters", parent=name,
+                  provider=f"{site}-openstack", inputs={
+                      "name": f"kz-{name}-parameters", "datastore": {"type": "postgresql", "version": "16"},
+                      "configurations": logical_parameters(system, site, sites)})
         stack.add("openstack:database/instance:Instance", f"{name}-0", parent=name, provider=f"{site}-openstack",
-                  depends_on=[f"{site}-network", f"{name}-password"], secret_inputs=["users"], inputs={
+                  depends_on=[f"{site}-network", f"{name}-password", f"{name}-parameters"], secret_inputs=["users"],
+                  inputs={
                       "name": f"kz-{name}-0", "flavorId": "db-8-32", "size": 500,
                       "datastore": {"type": "postgresql", "version": "16"},
-                      "networks": [{"uuid": f"{site}-network-id"}],
+                      "configurationId": f"{name}-parameters-id", "networks": [{"uuid": f"{site}-network-id"}],
                       "databases": [{"name": system.replace("-", "_")}], "users": SECRET_MASK})
     _backup_target(stack, system, "astana", "almaty", backup, "pg-dump")
 
@@ -326,7 +340,7 @@ def with_cards(stack: Stack) -> Stack:
         on_site = {"parent": name, "provider": f"{site}-openstack"}
         stack.add("openstack:database/configuration:Configuration", f"{name}-tls-only", **on_site, inputs={
             "name": f"kz-{name}-tls-only", "datastore": {"type": "postgresql", "version": "16"},
-            "configurations": [{"name": "ssl", "value": "on"}]})
+            "configurations": [{"name": "ssl", "value": "on"}, *logical_parameters("cards-db", site, sites)]})
         stack.add("openstack:database/instance:Instance", f"{name}-0", **on_site,
                   depends_on=[f"{site}-cardholder-network", f"{name}-tls-only"], inputs={
                       "name": f"kz-{name}-0", "flavorId": "db-4-16", "size": 200, "volumeType": "encrypted",

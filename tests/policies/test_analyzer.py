@@ -124,7 +124,7 @@ def test_config_with_an_invalid_enforcement_level_is_rejected():
 def test_disabled_policy_is_not_run():
     report = run_policy_pack(violating().graph(), config={"mdc-net-001-admin-ports-closed": "disabled"})
     assert report.violations == ()
-    assert report.summary.policies_run == 34
+    assert report.summary.policies_run == 35
 
 
 def test_all_sets_every_policy_to_advisory():
@@ -205,7 +205,7 @@ def test_report_summary_counts_policies_and_violations(pack):
     stack.set_system("documents", backup=None)  # an advisory MDC-BAK-001
     summary = pack.analyze(stack.graph()).summary
     assert (summary.policies_run, summary.passed, summary.mandatory_violations, summary.advisory_violations) == (
-        35, 33, 1, 1)
+        36, 34, 1, 1)
 
 
 def test_report_renders_as_a_table_and_as_json(pack):
@@ -218,4 +218,4 @@ def test_report_renders_as_a_table_and_as_json(pack):
     data = json.loads(policy_report_json(report))
     assert data["ok"] is False
     assert [(v["id"], v["enforcement"]) for v in data["violations"]] == [("MDC-NET-001", "mandatory")]
-    assert len(data["policies"]) == 35
+    assert len(data["policies"]) == 36

@@ -19,9 +19,10 @@ import socket
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
-from multidc.dr.backends import Backend, BackendError
+from multidc.dr.backends import BackendError
+from multidc.dr.engines.dispatch import EngineBackend
 from multidc.dr.runbook import Step
 from multidc.protection import redis as rr
 
@@ -63,23 +64,8 @@ def _reachable(server: RedisServer) -> bool:
 
 
 @dataclass
-class RedisDatabaseBackend:
-    """`db.*` steps of Redis systems on the servers it is given; others go to `fallback`."""
-
-    servers: Mapping[tuple[str, str], RedisServer]
-    fallback: Backend
-    timeout: float = 30.0
-
-    def run(self, step: Step) -> str:
-        server = self.servers.get((step.system, step.site))
-        handler = getattr(self, f"_{step.action.split('.', 1)[1]}", None)
-        if server is None or handler is None:
-            return self.fallback.run(step)
-        return handler(step, server)
-
-    def _peer(self, step: Step) -> Optional[RedisServer]:
-        other = step.param("to_site") if step.site == step.param("from_site") else step.param("from_site")
-        return self.servers.get((step.system, other))
+class RedisDatabaseBackend(EngineBackend):
+    """`db.*` steps of Redis systems on the servers it is given (``RedisServer``); others go to `fallback`."""
 
     def _fence(self, step: Step, server: RedisServer) -> str:
         if _reachable(server):
