@@ -3,15 +3,19 @@
 Each site's watcher talks to its own etcd member (the sites and the witness location form a
 three-member cluster). The primary site's watcher holds the lease (multidc.ops.lease) and, if it
 cannot renew it, fences its own databases before the lease can expire anywhere. The standby
-site's watcher takes the lease only once it has expired, through a member with a quorum, and
-then runs `multidc failover` with the lease's revision as the fencing token (it is journalled).
-Without a witness there is no third member to break a tie, and automatic failover is refused.
-"""
+site's watcher takes the lease only once it saw it held and then expire, through a member with a
+quorum, and then runs `multidc failover --fencing-token T --etcd URL` in the background (its loop
+goes on renewing the new lease): the failover journals the token and does its `manual.isolate`
+step on it (multidc.ops.isolation). Every watcher keeps a presence key naming the holder it saw
+(`multidc status` reports automatic failover armed from both). Without a qualified witness
+(multidc.dr.geography.witness_problem) there is no third member to break a tie, and automatic
+failover is refused."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Callable, Optional
 
 import typer
 
-from .lease import EtcdUnavailable, SiteLease
+from .lease import EtcdUnavailable, Presence, SiteLease, lease_key
 
 RENEW, FENCE, TAKE_OVER, WAIT = "renew", "fence", "take-over", "wait"
 
@@ -34,6 +38,7 @@ class View:
     holder: Optional[str]  # the site holding the key (known only with a quorum)
     fence_by: Optional[float]  # when this site must stop writes unless renewed (None: never held it)
     fenced: bool
+    seen_holder: Optional[str] = None  # the last holder this watcher saw (None: it never saw the key held)
 
 
 def decide(view: View) -> tuple[str, str]:
@@ -49,7 +54,12 @@ def decide(view: View) -> tuple[str, str]:
             return FENCE, "the lease could not be renewed through a quorum before its deadline: stop writes here"
         return WAIT, "renewal failing; fencing at the deadline unless it is answered"
     if view.quorum and view.holder is None and not view.holds:
-        return TAKE_OVER, "the lease expired and this site's etcd member has a quorum"
+        if view.seen_holder is None:
+            # A standby started before the primary's watcher took the lease (a fresh deployment, a
+            # restart) sees no key: that is not an expiry, and failing over then would move a
+            # healthy primary. Only a lease seen held and then gone counts as the primary lost.
+            return WAIT, "nobody holds the lease yet: a standby takes over only a lease it saw held and expire"
+        return TAKE_OVER, f"{view.seen_holder}'s lease expired and this site's etcd member has a quorum"
     if not view.quorum:
         return WAIT, "this site's etcd member has no quorum: nothing is decided from here"
     return WAIT, f"{view.holder} holds the lease"
@@ -59,10 +69,13 @@ class Watcher:
     """One site's loop. `fence()` stops this site's writes; `take_over(token)` runs the failover."""
 
     def __init__(self, lease: SiteLease, fence: Callable[[], None], take_over: Callable[[int], None],
-                 primary: bool, log: Callable[[str], None] = lambda _: None) -> None:
+                 primary: bool, log: Callable[[str], None] = lambda _: None,
+                 presence: Optional[Presence] = None) -> None:
         self.lease, self.fence, self.take_over, self.primary, self.log = lease, fence, take_over, primary, log
+        self.presence = presence  # tells `multidc status` this watcher runs and which holder it saw
         self.fenced = False
         self.fence_by: Optional[float] = None
+        self.seen_holder: Optional[str] = None
 
     def step(self) -> tuple[str, str]:
         """One round: talk to etcd, decide, act."""
@@ -74,13 +87,17 @@ class Watcher:
                 holds = self.lease.renew()
             current = self.lease.holder()
             holder = current.site if current else None
+            if holder is not None and holder != self.lease.site:
+                self.seen_holder = holder
+            if self.presence is not None:
+                self.presence.beat(holder or "")
         except EtcdUnavailable as error:
             quorum = False
             self.log(f"etcd: {error}")
         if holds:
             self.fence_by = self.lease.must_fence_by()
         action, reason = decide(View(time.monotonic(), holds, quorum, holder, self.fence_by if not holds else None,
-                                     self.fenced))
+                                     self.fenced, self.seen_holder))
         if action == FENCE:
             self.fence()
             self.fenced = True
@@ -93,10 +110,12 @@ class Watcher:
         return action, reason
 
     def run(self, stop: Callable[[], bool]) -> None:
+        said = None
         while not stop():
             action, reason = self.step()
-            if action != RENEW:
+            if (action, reason) != said:  # each change once, not every round
                 self.log(f"{action}: {reason}")
+                said = (action, reason)
             time.sleep(max(0.1, self.lease.ttl / 6))
 
 
@@ -109,6 +128,7 @@ def watch_command(
                                              "the failover's own time)"),
 ) -> None:
     """Watch the primary site's lease in etcd; fail over automatically when it expires (needs a witness)."""
+    from multidc.dr.geography import witness_problem
     from multidc.protection import postgres as pg
 
     from .commands import _deployed_state, _fail, errors
@@ -116,12 +136,13 @@ def watch_command(
     from .wiring import servers
 
     platform, document = _deployed_state(stack, outputs)
-    if platform.witness is None:
-        _fail(f"stack {stack} has no witness: two sites cannot tell a lost site from a cut link, so automatic "
-              "failover is refused; declare a witness in the spec (a third location) or fail over by hand "
-              "(multidc failover)")
+    problem = witness_problem(platform)
+    if problem is not None:
+        _fail(f"stack {stack}: automatic failover is refused: {problem}; fail over by hand (multidc failover)")
+    if site not in {s.name for s in platform.sites}:
+        _fail(f"--site {site}: stack {stack} has no such site; its sites: {', '.join(s.name for s in platform.sites)}")
     primary = platform.primary.name
-    lease = SiteLease(Etcd(etcd), f"/multidc/{stack}/primary", site, ttl)
+    lease = SiteLease(Etcd(etcd), lease_key(stack), site, ttl)
 
     def fence() -> None:
         for (system, where), server in servers(document).items():
@@ -130,16 +151,37 @@ def watch_command(
                 errors.print(f"fenced {system} in {site}", highlight=False)
 
     def take_over(token: int) -> None:
+        # In the background: this loop must go on renewing the lease it just took while the failover runs,
+        # or the lease would expire under the new primary. The failover verifies the token in etcd through
+        # this site's member (its `manual.isolate` step rests on it) and journals into a file of its own.
+        ledger = journal_path(stack, site, token, lease.lease or 0)
         command = [sys.executable, "-m", "multidc", "failover", "--stack", stack, "--to", site, "--from", primary,
-                   "--yes", "--json", "--fencing-token", str(token)]
+                   "--yes", "--json", "--fencing-token", str(token), "--etcd", etcd, "--journal", str(ledger)]
         if outputs is not None:
             command += ["--outputs", str(outputs)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        sys.stdout.write(done.stdout)
-        errors.print(f"failover to {site} (fencing token {token}) exited {done.returncode}", highlight=False)
+        errors.print(f"took the lease (fencing token {token}): {' '.join(command[2:])}", highlight=False, markup=False)
+        sys.stdout.flush()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # its JSON report goes to this stdout
+
+        def reap() -> None:
+            errors.print(f"failover to {site} (fencing token {token}) exited {process.wait()}; journal {ledger}",
+                         highlight=False, markup=False)
+
+        threading.Thread(target=reap, daemon=True).start()
 
     Watcher(lease, fence, take_over, primary=(site == primary),
-            log=lambda line: errors.print(line, highlight=False, markup=False)).run(lambda: False)
+            log=lambda line: errors.print(line, highlight=False, markup=False),
+            presence=Presence(lease.etcd, stack, site, ttl)).run(lambda: False)
+
+
+def journal_path(stack: str, site: str, token: int, lease: int) -> Path:
+    """The journal of the failover `multidc watch` in `site` starts with fencing token `token` under etcd lease
+    `lease`: one per take-over. A revision alone repeats when the etcd cluster is built anew (a fresh cluster
+    counts from 1 again), and resuming an earlier take-over's finished journal would skip every step; the
+    lease ID, which etcd draws afresh, tells them apart."""
+    from multidc import project
+
+    return project.state_dir() / "journal" / f"{stack}-unplanned-{site}-token-{token}-lease-{lease:x}.jsonl"
 
 
 def register(app: typer.Typer) -> None:

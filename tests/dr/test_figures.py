@@ -70,7 +70,7 @@ def test_a_declared_failure_domain_decides_whether_the_witness_is_a_third_locati
     ({"promte_s": {"value": "4s", "source": "x"}}, "assumptions.promte_s", "did you mean 'promote_s'?"),
     ({"promote_s": {"value": "4s"}}, "assumptions.promote_s.source", "required field 'source' is missing"),
     ({"restore_mb_s": {"value": 0, "source": "x"}}, "assumptions.restore_mb_s.value", "greater than 0"),
-    ({"heartbeat_interval_s": {"value": "1s", "source": "x"}}, "assumptions.heartbeat_interval_s",
+    ({"lease_ttl_s": {"value": "1s", "source": "x"}}, "assumptions.lease_ttl_s",
      "unknown figure"),
 ])
 def test_a_bad_declaration_is_refused_with_its_path_and_the_fix(figures, path, phrase):
