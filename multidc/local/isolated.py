@@ -1,0 +1,115 @@
+"""`multidc local up --netns`: each site, and the witness, in its own network namespace.
+
+What a partition drill needs and nothing else (multidc.drill.partition):
+
+- the namespaces and their links (multidc.local.netns): every location has its site address;
+- every PostgreSQL system, with the mechanism the stack deploys (logical replication, set up by
+  the same `ReplicationLinkProvider.create` that `pulumi up` runs): each server runs inside its
+  site's namespace and listens on the site address, so replication crosses the inter-site link;
+- the etcd cluster `multidc watch` needs: one member per site and one in the witness location,
+  each in its namespace on its location's address.
+
+Redis, the S3 endpoints, bucket copies and the archives are not run inside namespaces: the outputs
+document lists those systems under `not_realised` and no backups, so a failover reports their
+steps as not performed (needs-operator), never as done.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from multidc.contract import LOGICAL
+from multidc.spec import Platform
+
+from . import replicated
+from .etcd import LocalEtcd, LocalEtcdError
+from .netns import NetnsUnavailable, Topology
+
+NOT_IN_NAMESPACES = ("not run inside network namespaces: a local deployment with --netns runs the PostgreSQL "
+                     "systems and the etcd cluster only (what the partition drill drills)")
+
+
+class IsolatedError(RuntimeError):
+    """The namespaced deployment cannot be made; the message says why and the fix."""
+
+
+def locations(platform: Platform) -> list[str]:
+    """The sites, then the witness location: one namespace each."""
+    if platform.witness is None:
+        raise IsolatedError(f"stack {platform.name} has no witness: --netns puts the sites and the witness location "
+                            "in namespaces of their own (three etcd members); declare a witness in the spec")
+    return [site.name for site in platform.sites] + [platform.witness.name]
+
+
+def start(platform: Platform, stack: str, pairs: list[tuple[str, list[str]]], modes: dict[str, str],
+          mechanisms: dict[str, Any], state: dict[str, Any], save: Callable[[], None],
+          log: Callable[[str], None], link_errors: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Namespaces, PostgreSQL pairs and etcd members; each recorded in `state` (then `save()`d) as it starts."""
+    names = locations(platform)
+    unsupported = sorted(name for name, _ in pairs if mechanisms[name] != LOGICAL)
+    if unsupported:
+        raise IsolatedError(f"--netns runs PostgreSQL with logical replication (what the stack deploys on Trove); "
+                            f"{', '.join(unsupported)} would need another mechanism: drop --postgres-mechanism")
+    log(f"creating network namespaces for {', '.join(names)}")
+    try:
+        topology = Topology.create(names)
+    except NetnsUnavailable as error:
+        raise IsolatedError(str(error)) from None
+    state["netns"] = topology.to_record()
+    save()
+    clients = [f"{address}/32" for address in [*topology.addresses.values(), topology.host_address]]
+
+    def placed(site: str) -> dict[str, Any]:
+        return {"host": topology.addresses[site], "launcher": topology.launcher(site), "clients": clients}
+
+    def start_pair(pair: tuple[str, list[str]]) -> list[dict[str, Any]]:
+        name, sites = pair
+        records = link_errors(name, lambda: replicated.start_logical_postgres(stack, name, sites, modes[name],
+                                                                               placed=placed))
+        for record in records:
+            record.update(host=topology.addresses[record["site"]], netns=topology.namespace(record["site"]))
+        return records
+
+    log("starting PostgreSQL in the sites' namespaces: " + ", ".join(
+        f"{name} ({' -> '.join(sites)}, {modes[name]})" for name, sites in pairs))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for records in pool.map(start_pair, pairs):
+            state["postgres"] += records
+            save()
+    log(f"starting etcd: one member in each of {', '.join(names)}")
+    etcd = LocalEtcd(names, hosts=topology.addresses, launchers={n: topology.launcher(n) for n in names},
+                     detached=True)
+    try:
+        etcd.start()
+    except LocalEtcdError as error:
+        raise IsolatedError(str(error)) from None
+    state["etcd"] = {"dir": str(etcd.directory),
+                     "members": {n: {"endpoint": etcd.endpoint(n), "pid": etcd.pids[n]} for n in names}}
+    save()
+
+
+def describe(document: dict[str, Any], state: dict[str, Any]) -> None:
+    """The document of a namespaced deployment: site addresses, the witness's etcd member, what is not run."""
+    topology = Topology.from_record(state["netns"])
+    document["witness"]["endpoint"] = state["etcd"]["members"][topology.locations[-1]]["endpoint"]
+    for name, system in document["systems"].items():
+        system["backup"] = None
+        if name in document["not_realised"] and system["kind"] in ("redis", "bucket"):
+            document["not_realised"][name] = NOT_IN_NAMESPACES
+
+
+def stop(state: dict[str, Any], kill: Callable[[int], None]) -> list[str]:
+    """The etcd members (by pid) and the namespaces; idempotent. Servers are stopped by the caller first."""
+    stopped = []
+    for name, member in state.get("etcd", {}).get("members", {}).items():
+        kill(member["pid"])
+        stopped.append(f"etcd member {name}")
+    if state.get("etcd"):
+        shutil.rmtree(Path(state["etcd"]["dir"]), ignore_errors=True)
+    if state.get("netns"):
+        Topology.from_record(state["netns"]).remove()
+        stopped.append("network namespaces " + ", ".join(state["netns"]["locations"]))
+    return stopped
