@@ -8,7 +8,10 @@
 - one S3 endpoint (a moto server process) per site that holds a bucket or a backup vault,
   with the buckets and vaults the program declares (vaults with object lock);
 - one copier process per declared bucket copy, in the destination site (what the
-  BucketCopy CronJob does in a cluster).
+  BucketCopy CronJob does in a cluster);
+- with a witness in the spec, an etcd cluster of one member per site plus one in the witness
+  location (multidc.local.etcd), which `multidc watch` uses for automatic failover; each member
+  is a process of its site (`kill --site` kills it with the site).
 
 It writes the stack outputs document in the production format (`multidc.ops.outputs`),
 with local endpoints and plaintext credentials (as `--show-secrets` prints them), and
@@ -35,6 +38,7 @@ from typing import Any, Callable, Optional
 
 from multidc import project
 from multidc.contract import OUTPUTS_KEY
+from multidc.local.etcd import LocalEtcd, LocalEtcdError
 from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
 from multidc.local import replicated
@@ -128,6 +132,9 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
     buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
     if buckets and importlib.util.find_spec("moto") is None:
         missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
+    if platform.witness is not None and which("etcd") is None:
+        missing.append("etcd, the consensus store of automatic failover (the stack has a witness) (install: "
+                       "make system-deps, or apt-get install etcd-server)")
     copies = any(s["copies"] for s in planned["systems"].values())
     if copies and which("rclone") is None:
         missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
@@ -250,6 +257,23 @@ def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: l
     _save_state(stack, state)
 
 
+def _start_etcd(platform: Platform, state: dict[str, Any], log: Callable[[str], None], **placement: Any) -> None:
+    """The etcd cluster of `multidc watch`: one member per site plus one in the witness location (`placement`:
+    their addresses and launchers in a deployment with --netns)."""
+    stack = state["stack"]
+    members = [site.name for site in platform.sites] + [platform.witness.name]
+    log(f"starting etcd: one member each in {', '.join(members)}")
+    cluster = LocalEtcd(members, detached=True, **placement)
+    state["etcd"] = cluster.record()  # saved first: a failed start is still stopped by `down`
+    _save_state(stack, state)
+    try:
+        cluster.start()
+    except LocalEtcdError as error:
+        raise LocalDeploymentError(str(error)) from None
+    state["etcd"] = cluster.record()
+    _save_state(stack, state)
+
+
 def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optional[str] = None,
        copy_interval: float = 1.0, log: Callable[[str], None] = lambda _: None,
        postgres_mechanism: Optional[str] = None, netns: bool = False) -> dict[str, Any]:
@@ -284,6 +308,8 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
             state["archives"] = []
         else:
             _start_all(platform, planned, stack, pairs, modes, mechanisms, auth, state, log)
+        if platform.witness is not None:
+            _start_etcd(platform, state, log, **(isolated.etcd_placement(state) if netns else {}))
         document = _document(platform, planned, state, auth, modes)
         archiving.describe(document, state["archives"])
         if netns:
@@ -315,7 +341,11 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
     endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
     servers = {(r["system"], r["site"]): r for r in state["postgres"]}
     engines = {(r["system"], r["site"]): r for r in state.get("engines", [])}
+    etcd = LocalEtcd.attach(state["etcd"]) if state.get("etcd") else None
+    if etcd is not None and document.get("witness"):
+        document["witness"]["etcd"] = etcd.endpoint(document["witness"]["name"])
     for name, site in document["sites"].items():
+        site["etcd"] = etcd.endpoint(name) if etcd is not None else None
         site["s3_endpoint"] = endpoints.get(name)
         site["dns_zone"] = None
         site["s3"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
@@ -421,7 +451,10 @@ def down(stack: str) -> list[str]:
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")
-    stopped += isolated.stop(state, lambda pid: _kill_pid(pid, signal.SIGTERM, timeout=5))
+    if state.get("etcd"):
+        LocalEtcd.attach(state["etcd"]).stop()
+        stopped += [f"etcd member {name}" for name in state["etcd"]["names"]]
+    stopped += isolated.stop(state)
     shutil.rmtree(directory, ignore_errors=True)
     return stopped
 
@@ -447,9 +480,13 @@ def kill_site(stack: str, site: str) -> list[str]:
         if record["destination_site"] == site:
             _kill_pid(record["pid"])
             killed.append(f"copier {record['system']} into {site}")
+    if site in state.get("etcd", {}).get("names", []):
+        LocalEtcd.attach(state["etcd"]).kill(site)
+        killed.append(f"etcd member {site}")
     if not killed:
+        places = {r["site"] for r in state["postgres"] + state["s3"]} | set(state.get("etcd", {}).get("names", []))
         raise LocalDeploymentError(f"--site {site}: nothing of stack {stack} runs there locally; sites: "
-                                   f"{', '.join(sorted({r['site'] for r in state['postgres'] + state['s3']}))}")
+                                   f"{', '.join(sorted(places))}")
     return killed
 
 
@@ -482,5 +519,14 @@ def start_site(stack: str, site: str) -> list[str]:
         if record["destination_site"] == site and not _pid_alive(record["pid"]):
             record["pid"] = _start_copier(stack, record, state.get("copy_interval", 1.0))
             started.append(f"copier {record['system']} into {site}")
+    if site in state.get("etcd", {}).get("names", []):
+        cluster = LocalEtcd.attach(state["etcd"])
+        if not cluster.alive(site):
+            try:
+                cluster.start(site)  # rejoins with its data directory
+            except LocalEtcdError as error:
+                raise LocalDeploymentError(f"the etcd member of {site} did not come back: {error}") from None
+            state["etcd"] = cluster.record()
+        started.append(f"etcd member {site}")
     _save_state(stack, state)
     return started

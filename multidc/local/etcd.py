@@ -3,12 +3,13 @@
 etcd comes from Debian (`etcd-server`); as root each member runs as ``nobody`` in a private
 directory (multidc.local.postgres.as_server_user). `kill(name)` is a SIGKILL (a site lost),
 `start(name)` brings the member back with its data; `stop()` ends every member and removes
-the directories.
+the directories. `detached=True` members outlive this process (`multidc local up` starts them so):
+`record()` is what the local deployment's state keeps, `LocalEtcd.attach(record)` controls them
+again from another process, by their pids.
 
 In a partition drill each member runs in its location's network namespace: `hosts` gives each
 member's address (it then listens on the standard ports 2379 and 2380 there) and `launchers` the
-command prefix that starts it inside (`ip netns exec NS`); `detached` members outlive this process
-(`multidc local up`), stopped later by their `pids`.
+command prefix that starts it inside (`ip netns exec NS`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from .process import terminate
-from .postgres import _must_drop_privileges, _run_as_ids, as_server_user, free_port
+from .postgres import _must_drop_privileges, _pid_alive, _run_as_ids, as_server_user, free_port
 
 
 class LocalEtcdError(RuntimeError):
@@ -34,25 +36,34 @@ class LocalEtcdError(RuntimeError):
 class LocalEtcd:
     """Members `names` (e.g. astana, almaty, karaganda), each with a client and a peer port on 127.0.0.1."""
 
-    def __init__(self, names: list[str], *, start_timeout: float = 60.0, hosts: Optional[dict[str, str]] = None,
-                 launchers: Optional[dict[str, list[str]]] = None, detached: bool = False) -> None:
-        self.names, self.start_timeout = list(names), start_timeout
-        self.hosts = hosts or {name: "127.0.0.1" for name in names}
-        self.launchers = launchers or {}
-        self.detached = detached
+    def __init__(self, names: list[str], *, start_timeout: float = 60.0, detached: bool = False,
+                 hosts: Optional[dict[str, str]] = None, launchers: Optional[dict[str, list[str]]] = None) -> None:
+        self.names, self.start_timeout, self.detached = list(names), start_timeout, detached
+        self.hosts = dict(hosts or {name: "127.0.0.1" for name in names})
+        self.launchers = dict(launchers or {})
         self.client_ports = {name: 2379 if hosts else free_port() for name in names}
         self.peer_ports = {name: 2380 if hosts else free_port() for name in names}
         self._dir = Path(tempfile.mkdtemp(prefix="multidc-etcd-"))
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.pids: dict[str, int] = {}
         self._started = False
 
-    @property
-    def directory(self) -> Path:
-        return self._dir
+    def record(self) -> dict:
+        """What another process needs to control these members (JSON)."""
+        return {"dir": str(self._dir), "names": self.names, "client_ports": self.client_ports,
+                "peer_ports": self.peer_ports, "pids": self.pids, "hosts": self.hosts, "launchers": self.launchers}
 
-    @property
-    def pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self._processes.items()}
+    @classmethod
+    def attach(cls, record: dict) -> "LocalEtcd":
+        """Members started detached by another process, from their `record()`."""
+        cluster = cls.__new__(cls)
+        cluster.names, cluster.start_timeout, cluster.detached = list(record["names"]), 60.0, True
+        cluster.client_ports, cluster.peer_ports = dict(record["client_ports"]), dict(record["peer_ports"])
+        cluster._dir, cluster._processes, cluster._started = Path(record["dir"]), {}, True
+        cluster.pids = {name: int(pid) for name, pid in record["pids"].items()}
+        cluster.hosts = dict(record.get("hosts") or {name: "127.0.0.1" for name in cluster.names})
+        cluster.launchers = dict(record.get("launchers") or {})
+        return cluster
 
     def endpoint(self, name: str) -> str:
         return f"http://{self.hosts[name]}:{self.client_ports[name]}"
@@ -79,14 +90,17 @@ class LocalEtcd:
     def start(self, name: Optional[str] = None) -> "LocalEtcd":
         """Every member (the first time), or the one named; returns once each started member is healthy."""
         names = [name] if name else self.names
-        if _must_drop_privileges() and not self._started:
+        first = not self._started
+        if _must_drop_privileges() and first:
             uid, gid = _run_as_ids()
             os.chown(self._dir, uid, gid)
         for member in names:
             log = open(self._dir / f"{member}.log", "ab")
-            self._processes[member] = subprocess.Popen(
-                [*self.launchers.get(member, ()), *as_server_user(self._command(member))], stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd="/", start_new_session=self.detached)
+            self._processes[member] = subprocess.Popen([*self.launchers.get(member, ()),
+                                                        *as_server_user(self._command(member))], stdout=log,
+                                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd="/",
+                                                       start_new_session=self.detached)
+            self.pids[member] = self._processes[member].pid
             log.close()
         self._started = True
         deadline = time.monotonic() + self.start_timeout
@@ -100,7 +114,11 @@ class LocalEtcd:
         if waiting:
             logs = "\n".join(f"--- {m}\n" + (self._dir / f"{m}.log").read_text(errors="replace")[-1500:]
                              for m in sorted(waiting))
-            self.stop()
+            if first:
+                self.stop()
+            else:  # one member coming back: the others keep running
+                for member in waiting:
+                    self.kill(member)
             raise LocalEtcdError(f"etcd members {', '.join(sorted(waiting))} not healthy within "
                                  f"{self.start_timeout:.0f}s:\n{logs}")
         return self
@@ -113,14 +131,28 @@ class LocalEtcd:
             return False
 
     def kill(self, name: str) -> None:
+        """SIGKILL member `name` (a site lost with it); returns once it is gone. Idempotent."""
         process = self._processes.pop(name, None)
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        self._signal(name, signal.SIGKILL)
+
+    def alive(self, name: str) -> bool:
+        return name in self.pids and _pid_alive(self.pids[name])
+
+    def _signal(self, name: str, sig: signal.Signals) -> None:
+        from .deployment import _kill_pid  # signals, waits, escalates to SIGKILL
+
+        pid = self.pids.pop(name, None)
+        if pid is not None:
+            _kill_pid(pid, sig, timeout=10)
 
     def stop(self) -> None:
         for name in list(self._processes):
             terminate(self._processes.pop(name))
+        for name in list(self.pids):
+            self._signal(name, signal.SIGTERM)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "LocalEtcd":

@@ -6,8 +6,8 @@ What a partition drill needs and nothing else (multidc.drill.partition):
 - every PostgreSQL system, with the mechanism the stack deploys (logical replication, set up by
   the same `ReplicationLinkProvider.create` that `pulumi up` runs): each server runs inside its
   site's namespace and listens on the site address, so replication crosses the inter-site link;
-- the etcd cluster `multidc watch` needs: one member per site and one in the witness location,
-  each in its namespace on its location's address.
+- the etcd cluster `multidc watch` needs (started by `local up` for any stack with a witness):
+  here one member in each site's namespace and one in the witness's, on its location's address.
 
 Redis, the S3 endpoints, bucket copies and the archives are not run inside namespaces: the outputs
 document lists those systems under `not_realised` and no backups, so a failover reports their
@@ -16,16 +16,13 @@ steps as not performed (needs-operator), never as done.
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Callable
 
 from multidc.contract import LOGICAL
 from multidc.spec import Platform
 
 from . import replicated
-from .etcd import LocalEtcd, LocalEtcdError
 from .netns import NetnsUnavailable, Topology
 
 NOT_IN_NAMESPACES = ("not run inside network namespaces: a local deployment with --netns runs the PostgreSQL "
@@ -47,7 +44,7 @@ def locations(platform: Platform) -> list[str]:
 def start(platform: Platform, stack: str, pairs: list[tuple[str, list[str]]], modes: dict[str, str],
           mechanisms: dict[str, Any], state: dict[str, Any], save: Callable[[], None],
           log: Callable[[str], None], link_errors: Callable[[str, Callable[[], Any]], Any]) -> None:
-    """Namespaces, PostgreSQL pairs and etcd members; each recorded in `state` (then `save()`d) as it starts."""
+    """Namespaces and PostgreSQL pairs; each recorded in `state` (then `save()`d) as it starts."""
     names = locations(platform)
     unsupported = sorted(name for name, _ in pairs if mechanisms[name] != LOGICAL)
     if unsupported:
@@ -79,36 +76,26 @@ def start(platform: Platform, stack: str, pairs: list[tuple[str, list[str]]], mo
         for records in pool.map(start_pair, pairs):
             state["postgres"] += records
             save()
-    log(f"starting etcd: one member in each of {', '.join(names)}")
-    etcd = LocalEtcd(names, hosts=topology.addresses, launchers={n: topology.launcher(n) for n in names},
-                     detached=True)
-    try:
-        etcd.start()
-    except LocalEtcdError as error:
-        raise IsolatedError(str(error)) from None
-    state["etcd"] = {"dir": str(etcd.directory),
-                     "members": {n: {"endpoint": etcd.endpoint(n), "pid": etcd.pids[n]} for n in names}}
-    save()
+
+
+def etcd_placement(state: dict[str, Any]) -> dict[str, Any]:
+    """Where each etcd member runs (multidc.local.etcd.LocalEtcd's `hosts` and `launchers`)."""
+    topology = Topology.from_record(state["netns"])
+    return {"hosts": dict(topology.addresses),
+            "launchers": {name: topology.launcher(name) for name in topology.locations}}
 
 
 def describe(document: dict[str, Any], state: dict[str, Any]) -> None:
-    """The document of a namespaced deployment: site addresses, the witness's etcd member, what is not run."""
-    topology = Topology.from_record(state["netns"])
-    document["witness"]["endpoint"] = state["etcd"]["members"][topology.locations[-1]]["endpoint"]
+    """The document of a namespaced deployment: no backups, and why the other systems are not run."""
     for name, system in document["systems"].items():
         system["backup"] = None
         if name in document["not_realised"] and system["kind"] in ("redis", "bucket"):
             document["not_realised"][name] = NOT_IN_NAMESPACES
 
 
-def stop(state: dict[str, Any], kill: Callable[[int], None]) -> list[str]:
-    """The etcd members (by pid) and the namespaces; idempotent. Servers are stopped by the caller first."""
+def stop(state: dict[str, Any]) -> list[str]:
+    """The namespaces (what still runs inside is killed); idempotent. The caller stops the servers first."""
     stopped = []
-    for name, member in state.get("etcd", {}).get("members", {}).items():
-        kill(member["pid"])
-        stopped.append(f"etcd member {name}")
-    if state.get("etcd"):
-        shutil.rmtree(Path(state["etcd"]["dir"]), ignore_errors=True)
     if state.get("netns"):
         Topology.from_record(state["netns"]).remove()
         stopped.append("network namespaces " + ", ".join(state["netns"]["locations"]))

@@ -31,6 +31,7 @@ from multidc.dr.runbook import Runbook, RunbookError, RunbookKind, Step, build
 from multidc.spec import Platform, SpecError, load_stack
 
 from .deployed import deployed
+from .lease import lease_key
 from .outputs import OutputsError, StackOutputs, load
 
 OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --show-secrets` saved to a file, or "
@@ -60,20 +61,27 @@ def status_command(
     stack: str = typer.Option(..., "--stack", "-s", help="stack name: stacks/Pulumi.<stack>.yaml"),
     outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    etcd: Optional[str] = typer.Option(None, "--etcd", help="an etcd member of the stack's cluster, to read the "
+                                       "primary lease (default: the members the outputs name)"),
 ) -> None:
-    """Live state per system and site: primary, reachability, replication lag, backup and copy age.
+    """Live state per system and site: primary, reachability, replication lag, backup and copy age, and whether
+    automatic failover is armed.
 
     Exits 1 when a system is outside its targets.
     """
-    from .status import stack_status
+    from .status import automatic_failover, stack_status
 
-    _, document = _deployed_state(stack, outputs)
+    platform, document = _deployed_state(stack, outputs)
     started = time.monotonic()
-    results = stack_status(document)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        automatic = pool.submit(automatic_failover, platform, stack, document, etcd)
+        results = stack_status(document)
+        auto = automatic.result()
     ok = all(r.ok for r in results)
     if as_json:
         json.dump({"stack": stack, "ok": ok, "probed_in_s": round(time.monotonic() - started, 3),
-                   "systems": [r.to_json() for r in results]}, sys.stdout, indent=2)
+                   "systems": [r.to_json() for r in results], "automatic_failover": auto.to_json()},
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         table = Table(title=f"{stack}: live status ({'all within targets' if ok else 'OUTSIDE TARGETS'})")
@@ -88,6 +96,8 @@ def status_command(
                           "-" if r.backup_age_s is None else f"{r.backup_age_s:.0f}s",
                           escape("; ".join(r.problems) or ("ok" if r.probed else "not probed (see --json)")))
         console.print(table)
+        token = f" (fencing token {auto.token})" if auto.token is not None else ""
+        console.print(f"automatic failover: {auto.state}{token}: {escape(auto.reason)}", highlight=False)
     if not ok:
         raise typer.Exit(1)
 
@@ -168,11 +178,16 @@ def _resume_hint(stack: str, book: Runbook, steps: list[str]) -> str:
 
 def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], yes: bool, dry_run: bool,
             journal: Optional[Path], outputs: Optional[Path], as_json: bool,
-            resume: bool = False, confirm: Optional[list[str]] = None, fencing_token: Optional[int] = None) -> None:
+            resume: bool = False, confirm: Optional[list[str]] = None, fencing_token: Optional[int] = None,
+            etcd: Optional[str] = None) -> None:
     """Build the runbook from what is deployed, confirm, run it with backends on the deployed endpoints."""
     from .wiring import backends
 
     out = errors if as_json else console  # with --json, stdout carries only the report
+    if (fencing_token is None) != (etcd is None):
+        _fail("--fencing-token and --etcd go together: the token is verified in etcd (the lease key is held by the "
+              "site taking over with that create revision) through the member --etcd names; `multidc watch` passes "
+              "both")
     platform, document = _deployed_state(stack, outputs)
     try:
         book = build(platform, deployed(document), kind, to, from_site)
@@ -213,16 +228,20 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
     try:
         ledger = _journal(journal, stack, book, resume)
         report["journal"] = str(ledger.path)
-        if fencing_token is not None:
+        acting = backends(platform, document, project.root())
+        if fencing_token is not None and etcd is not None:
+            acting.update(_lease_backends(stack, book, fencing_token, etcd, acting))
             # The etcd lease revision `multidc watch` took over with: the journal proves which holder acted.
-            ledger.append("lease", token=fencing_token)
+            ledger.append("lease", token=fencing_token, etcd=etcd, key=lease_key(stack))
             report["fencing_token"] = fencing_token
-        executor = Executor(book, backends(platform, document, project.root()), ledger, on_step=shown,
-                            confirmed=confirm or ())
+        executor = Executor(book, acting, ledger, on_step=shown, confirmed=confirm or ())
         results.update({r.step: r for r in executor.run()})
+        if executor.waiting:
+            ledger.append("stopped", result="needs-operator", steps=[r.step for r in executor.waiting])
     except StepFailed as error:
         results.update({r.step: r for r in error.results})
         failure = str(error)
+        ledger.append("stopped", result="failed")
     except JournalError as error:
         failure = str(error)
     report["steps"] = [_step_json(step, results.get(step.id)) for step in book.steps()]
@@ -251,6 +270,16 @@ def execute(stack: str, kind: RunbookKind, to: str, from_site: Optional[str], ye
     out.print(f"{book.kind.value} succeeded: every step performed ({summary}); journal {report['journal']}")
 
 
+def _lease_backends(stack: str, book: Runbook, token: int, etcd: str, acting: dict[str, Any]) -> dict[str, Any]:
+    """The decision and the lost site's isolation, taken from the etcd lease `multidc watch` took over with."""
+    from .isolation import LeaseDecision, LeaseIsolation
+    from .lease import Etcd
+
+    return {"decide": LeaseDecision(book.from_site, book.to_site, token),
+            "manual": LeaseIsolation(Etcd(etcd, timeout=3.0), lease_key(stack), book.from_site, book.to_site, token,
+                                     fallback=acting["manual"])}
+
+
 RESUME_HELP = "resume the last unfinished run from its journal (an error if there is none)"
 CONFIRM_HELP = ("STEP was done by hand (a needs-operator step: its id is in the report); repeat for several. "
                 "A step a backend can carry out is never taken as confirmed")
@@ -271,13 +300,15 @@ def failover_command(
     confirm: Optional[list[str]] = typer.Option(None, "--confirm", metavar="STEP", help=CONFIRM_HELP),
     fencing_token: Optional[int] = typer.Option(None, "--fencing-token", hidden=True,
                                                 help="the etcd lease revision `multidc watch` took over with"),
+    etcd: Optional[str] = typer.Option(None, "--etcd", hidden=True,
+                                       help="the etcd member through which --fencing-token is verified"),
 ) -> None:
     """Fail over a stack to another site: fence, promote, re-point, scale, flip the code.
 
     Exits 0 when every step was performed, 3 when it stopped at a step that needs an operator.
     """
     kind = RunbookKind.test if test else RunbookKind.planned if planned else RunbookKind.unplanned
-    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json, resume, confirm, fencing_token)
+    execute(stack, kind, to, from_site, yes, dry_run, journal, outputs, as_json, resume, confirm, fencing_token, etcd)
 
 
 def failback_command(

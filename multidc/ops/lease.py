@@ -61,6 +61,19 @@ class Etcd:
         return answer
 
 
+def lease_key(stack: str) -> str:
+    """The etcd key the primary site of `stack` holds (`multidc watch`, `failover --fencing-token`, `status`)."""
+    return f"/multidc/{stack}/primary"
+
+
+def current_holder(etcd: Etcd, key: str) -> Optional[Holder]:
+    """Who holds `key` now (None: nobody; the lease expired or was never taken). Linearizable: needs a quorum."""
+    answer = etcd.call("kv/range", {"key": _b64(key)})
+    for kv in answer.get("kvs", []):
+        return Holder(base64.b64decode(kv["value"]).decode(), int(kv["create_revision"]), int(kv.get("lease", 0)))
+    return None
+
+
 class SiteLease:
     """The lease key `key` as seen by site `site` through its own etcd member."""
 
@@ -75,10 +88,7 @@ class SiteLease:
 
     def holder(self) -> Optional[Holder]:
         """Who holds the key now (None: nobody; the lease expired or was never taken)."""
-        answer = self.etcd.call("kv/range", {"key": _b64(self.key)})
-        for kv in answer.get("kvs", []):
-            return Holder(base64.b64decode(kv["value"]).decode(), int(kv["create_revision"]), int(kv.get("lease", 0)))
-        return None
+        return current_holder(self.etcd, self.key)
 
     def acquire(self) -> Optional[int]:
         """Take the key if nobody holds it; the fencing token when taken, None when another site holds it."""

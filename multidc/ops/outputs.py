@@ -192,11 +192,14 @@ class Site(_Model):
     dns_zone: Optional[str] = None
     s3: S3Keys = Field(default_factory=S3Keys)
     dns_server: Optional[DnsServer] = None
+    etcd: Optional[str] = Field(None, description="client URL of the site's etcd member (automatic failover: "
+                                                  "`multidc watch --etcd`, `status`); absent where none is known")
 
 
 class Witness(_Model):
     name: str
     endpoint: Optional[str] = None
+    etcd: Optional[str] = Field(None, description="client URL of the etcd member in the witness location")
 
 
 class StackOutputs(_Model):

@@ -7,6 +7,11 @@ bucket copy's lag (the oldest object of the source that the copy lacks). Every p
 short timeout and runs in parallel. A system is outside its targets when it has no reachable
 primary or more than one, a standby that does not replicate, a lag beyond its RPO (for RPO 0:
 a standby that is not synchronous), or a backup or copy older than its schedule allows.
+
+Automatic failover is reported apart (it is no system's target): `armed` when a site's `multidc
+watch` holds the primary lease in etcd (with its fencing token), `not-armed` when nobody holds it,
+`refused` when the spec allows none (no witness, or one too close: multidc.dr.geography), and
+`unknown` when no etcd member answers with a quorum.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from croniter import croniter
 
 from multidc.dr.backends import s3_client
+from multidc.dr.geography import witness_problem
 from multidc.protection import postgres as pg
 from multidc.protection.rclone import S3Location
 
+from multidc.spec import Platform
+
 from . import wiring
+from .lease import Etcd, EtcdUnavailable, current_holder, lease_key
 from .outputs import StackOutputs, System
 
 PROBE_TIMEOUT_S = 3.0
@@ -217,6 +226,46 @@ def system_status(name: str, outputs: StackOutputs) -> SystemStatus:
         return status
     _backup(name, system, outputs, status)
     return status
+
+
+@dataclass
+class AutomaticFailover:
+    """Whether `multidc watch` would fail the stack over by itself now, and why (not)."""
+
+    state: str  # armed, not-armed (no watcher holds the lease), refused (the spec forbids it), unknown (etcd silent)
+    reason: str
+    holder: Optional[str] = None  # the site whose watcher holds the primary lease
+    token: Optional[int] = None  # its fencing token (the key's create revision)
+    etcd: Optional[str] = None  # the member that answered
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def automatic_failover(platform: Platform, stack: str, outputs: StackOutputs,
+                       etcd: Optional[str] = None) -> AutomaticFailover:
+    """Read the primary lease through `etcd`, or through each member the outputs name, until one answers."""
+    problem = witness_problem(platform)
+    if problem is not None:
+        return AutomaticFailover("refused", problem)
+    members = [etcd] if etcd else [site.etcd for site in outputs.sites.values() if site.etcd] + (
+        [outputs.witness.etcd] if outputs.witness is not None and outputs.witness.etcd else [])
+    if not members:
+        return AutomaticFailover("unknown", "no etcd member known: the outputs name none; give --etcd URL (any "
+                                            "member of the stack's cluster)")
+    key, silent = lease_key(stack), []
+    for member in members:
+        try:
+            holder = current_holder(Etcd(member, timeout=PROBE_TIMEOUT_S), key)
+        except EtcdUnavailable as error:
+            silent.append(str(error))
+            continue
+        if holder is None:
+            return AutomaticFailover("not-armed", f"nobody holds {key}: no `multidc watch` runs in the primary site "
+                                                  "(start one in every site)", etcd=member)
+        return AutomaticFailover("armed", f"{holder.site}'s `multidc watch` holds {key}; another site's watcher "
+                                          "fails over once that lease expires", holder.site, holder.token, member)
+    return AutomaticFailover("unknown", "no etcd member answered with a quorum: " + "; ".join(silent))
 
 
 def stack_status(outputs: StackOutputs) -> list[SystemStatus]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Callable, Optional
 
 import typer
 
-from .lease import EtcdUnavailable, SiteLease
+from .lease import EtcdUnavailable, SiteLease, lease_key
 
 RENEW, FENCE, TAKE_OVER, WAIT = "renew", "fence", "take-over", "wait"
 
@@ -34,6 +35,7 @@ class View:
     holder: Optional[str]  # the site holding the key (known only with a quorum)
     fence_by: Optional[float]  # when this site must stop writes unless renewed (None: never held it)
     fenced: bool
+    seen_holder: Optional[str] = None  # the last holder this watcher saw (None: it never saw the key held)
 
 
 def decide(view: View) -> tuple[str, str]:
@@ -49,7 +51,12 @@ def decide(view: View) -> tuple[str, str]:
             return FENCE, "the lease could not be renewed through a quorum before its deadline: stop writes here"
         return WAIT, "renewal failing; fencing at the deadline unless it is answered"
     if view.quorum and view.holder is None and not view.holds:
-        return TAKE_OVER, "the lease expired and this site's etcd member has a quorum"
+        if view.seen_holder is None:
+            # A standby started before the primary's watcher took the lease (a fresh deployment, a
+            # restart) sees no key: that is not an expiry, and failing over then would move a
+            # healthy primary. Only a lease seen held and then gone counts as the primary lost.
+            return WAIT, "nobody holds the lease yet: a standby takes over only a lease it saw held and expire"
+        return TAKE_OVER, f"{view.seen_holder}'s lease expired and this site's etcd member has a quorum"
     if not view.quorum:
         return WAIT, "this site's etcd member has no quorum: nothing is decided from here"
     return WAIT, f"{view.holder} holds the lease"
@@ -63,6 +70,7 @@ class Watcher:
         self.lease, self.fence, self.take_over, self.primary, self.log = lease, fence, take_over, primary, log
         self.fenced = False
         self.fence_by: Optional[float] = None
+        self.seen_holder: Optional[str] = None
 
     def step(self) -> tuple[str, str]:
         """One round: talk to etcd, decide, act."""
@@ -74,13 +82,15 @@ class Watcher:
                 holds = self.lease.renew()
             current = self.lease.holder()
             holder = current.site if current else None
+            if holder is not None and holder != self.lease.site:
+                self.seen_holder = holder
         except EtcdUnavailable as error:
             quorum = False
             self.log(f"etcd: {error}")
         if holds:
             self.fence_by = self.lease.must_fence_by()
         action, reason = decide(View(time.monotonic(), holds, quorum, holder, self.fence_by if not holds else None,
-                                     self.fenced))
+                                     self.fenced, self.seen_holder))
         if action == FENCE:
             self.fence()
             self.fenced = True
@@ -109,6 +119,7 @@ def watch_command(
                                              "the failover's own time)"),
 ) -> None:
     """Watch the primary site's lease in etcd; fail over automatically when it expires (needs a witness)."""
+    from multidc.dr.geography import witness_problem
     from multidc.protection import postgres as pg
 
     from .commands import _deployed_state, _fail, errors
@@ -116,12 +127,13 @@ def watch_command(
     from .wiring import servers
 
     platform, document = _deployed_state(stack, outputs)
-    if platform.witness is None:
-        _fail(f"stack {stack} has no witness: two sites cannot tell a lost site from a cut link, so automatic "
-              "failover is refused; declare a witness in the spec (a third location) or fail over by hand "
-              "(multidc failover)")
+    problem = witness_problem(platform)
+    if problem is not None:
+        _fail(f"stack {stack}: automatic failover is refused: {problem}; fail over by hand (multidc failover)")
+    if site not in {s.name for s in platform.sites}:
+        _fail(f"--site {site}: stack {stack} has no such site; its sites: {', '.join(s.name for s in platform.sites)}")
     primary = platform.primary.name
-    lease = SiteLease(Etcd(etcd), f"/multidc/{stack}/primary", site, ttl)
+    lease = SiteLease(Etcd(etcd), lease_key(stack), site, ttl)
 
     def fence() -> None:
         for (system, where), server in servers(document).items():
@@ -130,16 +142,34 @@ def watch_command(
                 errors.print(f"fenced {system} in {site}", highlight=False)
 
     def take_over(token: int) -> None:
+        # In the background: this loop must go on renewing the lease it just took while the failover runs,
+        # or the lease would expire under the new primary. The failover verifies the token in etcd through
+        # this site's member (its `manual.isolate` step rests on it) and journals into a file of its own.
+        ledger = journal_path(stack, site, token)
         command = [sys.executable, "-m", "multidc", "failover", "--stack", stack, "--to", site, "--from", primary,
-                   "--yes", "--json", "--fencing-token", str(token)]
+                   "--yes", "--json", "--fencing-token", str(token), "--etcd", etcd, "--journal", str(ledger)]
         if outputs is not None:
             command += ["--outputs", str(outputs)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        sys.stdout.write(done.stdout)
-        errors.print(f"failover to {site} (fencing token {token}) exited {done.returncode}", highlight=False)
+        errors.print(f"took the lease (fencing token {token}): {' '.join(command[2:])}", highlight=False, markup=False)
+        sys.stdout.flush()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # its JSON report goes to this stdout
+
+        def reap() -> None:
+            errors.print(f"failover to {site} (fencing token {token}) exited {process.wait()}; journal {ledger}",
+                         highlight=False, markup=False)
+
+        threading.Thread(target=reap, daemon=True).start()
 
     Watcher(lease, fence, take_over, primary=(site == primary),
             log=lambda line: errors.print(line, highlight=False, markup=False)).run(lambda: False)
+
+
+def journal_path(stack: str, site: str, token: int) -> Path:
+    """The journal of the failover `multidc watch` in `site` starts with fencing token `token` (one per take-over:
+    a later take-over never resumes an earlier one's journal)."""
+    from multidc import project
+
+    return project.state_dir() / "journal" / f"{stack}-unplanned-{site}-lease-{token}.jsonl"
 
 
 def register(app: typer.Typer) -> None:
