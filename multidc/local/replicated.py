@@ -89,21 +89,25 @@ def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str,
     return records
 
 
-def start_redis(stack: str, system: str, sites: list[str]) -> list[dict[str, Any]]:
-    """Two redis-server processes, the second a replica of the first (REPLICAOF)."""
+def start_redis(stack: str, system: str, sites: list[str],
+                placed: Optional[Callable[[str], dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """Two redis-server processes, the second a replica of the first (REPLICAOF); `placed(site)` as for
+    `start_logical_postgres` (its `clients` do not apply: Redis checks only the password)."""
     records: list[dict[str, Any]] = []
     servers: list[LocalRedis] = []
     password = None
     try:
         for site in sites:
-            server = LocalRedis(f"{stack}-{site}-{system}", password=password)
+            where = {k: v for k, v in (placed(site) if placed else {}).items() if k in ("host", "launcher")}
+            server = LocalRedis(f"{stack}-{site}-{system}", password=password, **where)
             servers.append(server)
             server.start()
             password = server.password
             records.append({"system": system, "site": site, "engine": "redis", "base_dir": str(server.base_dir),
                             "port": server.port, "password": server.password, "mechanism": REPLICAOF})
         if len(servers) == 2:
-            _link(system, sites, REPLICAOF, "async", servers[0], servers[1])
+            _link(system, sites, REPLICAOF, "async", servers[0], servers[1],
+                  **({"network_path": "the link between the sites' network namespaces"} if placed else {}))
     except BaseException:
         for started in servers:
             started.close()
@@ -114,10 +118,12 @@ def start_redis(stack: str, system: str, sites: list[str]) -> list[dict[str, Any
 def server_of(record: dict[str, Any]) -> LocalRedis:
     """The server of an `engines` record (another process started it)."""
     return LocalRedis(f"{record['site']}-{record['system']}", port=record["port"], password=record["password"],
-                      base_dir=Path(record["base_dir"]))
+                      base_dir=Path(record["base_dir"]), host=record.get("host", "127.0.0.1"),
+                      launcher=["ip", "netns", "exec", record["netns"]] if record.get("netns") else ())
 
 
 def database_entry(record: dict[str, Any]) -> dict[str, Any]:
     """The `database` of a placement in the outputs document, for an `engines` record."""
-    return {"engine": record["engine"], "host": "127.0.0.1", "port": record["port"], "database": None,
-            "user": None, "password": record["password"], "local": {"base_dir": record["base_dir"]}}
+    return {"engine": record["engine"], "host": record.get("host", "127.0.0.1"), "port": record["port"],
+            "database": None, "user": None, "password": record["password"],
+            "local": {"base_dir": record["base_dir"], **({"netns": record["netns"]} if record.get("netns") else {})}}
