@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,15 +135,31 @@ class _Site:
         self.dir = workdir / name
         self.dir.mkdir()
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.lines: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
 
     def spawn(self, args: list[str], stdout: Path, stdin: Optional[bytes] = None) -> None:
-        with open(stdout, "ab") as out, open(self.dir / "stderr.log", "ab") as err:
+        with open(stdout, "ab") as out:
             process = subprocess.Popen([*self.topology.launcher(self.name), sys.executable, *args], stdout=out,
-                                       stderr=err, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+                                       stderr=subprocess.PIPE,
+                                       stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
         if stdin is not None:
             process.stdin.write(stdin)
             process.stdin.close()
+        threading.Thread(target=self._stamp, args=(process.stderr,), daemon=True).start()
         self.processes.append(process)
+
+    def _stamp(self, stream: Any) -> None:
+        """Each line the process writes on stderr, with the moment it came (CLOCK_MONOTONIC)."""
+        for line in stream:
+            moment = time.monotonic()
+            with self._lock:
+                self.lines.append((moment, line.decode(errors="replace").rstrip()))
+
+    def first_line(self, text: str, after: float) -> Optional[float]:
+        """When the watcher first said `text` after `after` (None: not yet)."""
+        with self._lock:
+            return next((t for t, line in self.lines if t > after and text in line), None)
 
     def acks(self, system: str) -> list[ack.Ack]:
         return ack.read(self.dir / "acks" / f"{system}.acks")
@@ -300,6 +317,11 @@ def _run_case(name: str, topology: Topology, members: dict[str, str], key: str, 
         case.problems.append(str(error))
     reports = sites[standby].failover_reports()[reports_before:]
     case.failover = _summary(reports[-1], cut_wall) if reports else None
+    if case.failover is not None:
+        took = sites[standby].first_line("took the lease", cut_at)
+        case.failover["lease_taken_after_cut_s"] = _round(took - cut_at) if took is not None else None
+        fenced = sites[primary].first_line("fenced ", cut_at)
+        case.failover["old_primary_fenced_itself_after_cut_s"] = _round(fenced - cut_at) if fenced is not None else None
     _judge(case, pairs, sites, primary, standby, serving, cut_at)
     case.lease_holder_after = _holder(members, key)
     return case
