@@ -226,9 +226,9 @@ class _Context:
     def detection(self, lost: str, target: str) -> tuple[str, float]:
         """How long until failover starts: the watcher with a witness, or a human without one."""
         if witness_problem(self.platform, (lost, target)) is None:
-            beats = A.MISSED_HEARTBEATS.value * A.HEARTBEAT_INTERVAL_S.value
-            return (f"detect ({A.MISSED_HEARTBEATS.value:.0f} missed heartbeats, witness "
-                    f"{self.platform.witness.name} agrees)", beats)
+            lease = A.LEASE_TTL_S.value + A.ETCD_ELECTION_S.value + A.WATCH_LOOP_S.value
+            return (f"detect (LEASE_TTL_S + ETCD_ELECTION_S + WATCH_LOOP_S, witness {self.platform.witness.name} "
+                    "in the etcd quorum)", lease)
         return "OPERATOR_DECLARATION_S (no qualified witness)", A.OPERATOR_DECLARATION_S.value
 
 

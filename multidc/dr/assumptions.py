@@ -50,10 +50,15 @@ SEISMIC_REGION_KM = _a(
     "(e.g. the Northern Tien Shan) and are assumed lost together")
 
 # --- detection and decision ------------------------------------------------------------------
-HEARTBEAT_INTERVAL_S = _a(
-    DEFAULT, "HEARTBEAT_INTERVAL_S", 1, "s", "multidc.dr.watcher default (configurable)")
-MISSED_HEARTBEATS = _a(
-    DEFAULT, "MISSED_HEARTBEATS", 3, "beats", "multidc.dr.watcher default (configurable)")
+LEASE_TTL_S = _a(
+    DEFAULT, "LEASE_TTL_S", 3, "s", "`multidc watch --ttl` default: the primary site's etcd lease (multidc.ops.watch)")
+ETCD_ELECTION_S = _a(
+    CITED, "ETCD_ELECTION_S", 1, "s",
+    "etcd's default election timeout, 1000 ms (etcd.io/docs tuning): a lost site's member may have been the "
+    "leader, and the new leader restarts every lease's TTL once elected")
+WATCH_LOOP_S = _a(
+    DEFAULT, "WATCH_LOOP_S", 1, "s",
+    "one round of `multidc watch`: TTL / 6 of sleep (0.5 s) plus its etcd calls, rounded up (multidc.ops.watch)")
 OPERATOR_DECLARATION_S = _a(
     ESTIMATED, "OPERATOR_DECLARATION_S", 900, "s",
     "estimate: page the on-call engineer, confirm the site is lost, decide (no witness: no automatic failover)")
@@ -105,7 +110,7 @@ RANSOMWARE_DETECTION_DAYS = _a(
     "expire, or be deleted by the attacker, before the attack is found")
 
 ALL: tuple[Assumption, ...] = (
-    FAILURE_DOMAIN_KM, EARTHQUAKE_RADIUS_KM, SEISMIC_REGION_KM, HEARTBEAT_INTERVAL_S, MISSED_HEARTBEATS,
+    FAILURE_DOMAIN_KM, EARTHQUAKE_RADIUS_KM, SEISMIC_REGION_KM, LEASE_TTL_S, ETCD_ELECTION_S, WATCH_LOOP_S,
     OPERATOR_DECLARATION_S, HEALTH_CHECK_DETECTION_S, FENCE_S, PROMOTE_S, RELAX_SYNC_S, DNS_TTL_S,
     NODE_GROUP_SCALE_UP_S, VM_BOOT_S, HOST_EVACUATION_S, POD_EVICTION_S, ASYNC_LAG_S, RESTORE_MB_S,
     RESTORE_PROVISION_S, REBUILD_S, DEFAULT_VOLUME_GB, RANSOMWARE_DETECTION_DAYS,

@@ -31,8 +31,9 @@ def runbook_markdown(book: Runbook) -> str:
     """One runbook: its groups in order, each a table of steps that run in parallel."""
     lines = [f"## {_TITLES[book.kind]}: {book.from_site} → {book.to_site}", ""]
     if book.kind in (RunbookKind.unplanned,):
-        lines.append("Automatic trigger: " + ("allowed; the site-health watcher runs this runbook when the primary "
-                                              "misses its heartbeats and the witness agrees."
+        lines.append("Automatic trigger: " + ("allowed; `multidc watch` in the site taking over runs this runbook "
+                                              "once the primary site's etcd lease expired (the witness's member keeps "
+                                              "the quorum), its fencing token standing for the provider's isolation."
                                               if book.automatic is None else f"**refused**: {book.automatic}."))
         lines.append("")
     for note in book.notes:

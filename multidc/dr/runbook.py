@@ -222,8 +222,9 @@ def unplanned_failover(platform: Platform, deployed: Deployed, from_site: str, t
     moves = _moves(platform, deployed, from_site, to_site)
     automatic = witness_problem(platform, (from_site, to_site))
     declare = [_step(1, "decide.declare", from_site, title=f"Declare {from_site} lost",
-                     precondition=("the watcher counted the configured missed heartbeats and the witness "
-                                   f"{platform.witness.name} cannot reach {from_site} either"
+                     precondition=(f"{from_site}'s etcd lease expired and `multidc watch` in {to_site} took it "
+                                   f"through a quorum (with the witness {platform.witness.name}), or an operator "
+                                   "declares it"
                                    if automatic is None else "an operator confirms the site is lost (no automatic "
                                    "failover: " + automatic + ")"),
                      verification="the decision and its reason are in the journal",

@@ -30,11 +30,11 @@ def drill_command(
     stack: str = typer.Option(..., "--stack", "-s"),
     as_json: bool = typer.Option(False, "--json"),
     mode: Optional[str] = typer.Option(None, "--mode", help="sync or async for every system (default: each its own)"),
-    trigger: str = typer.Option("declared", "--trigger", help="declared or automatic (watcher + witness)"),
+    trigger: str = typer.Option("declared", "--trigger", help="declared, or automatic (`multidc watch` per site on "
+                                 "etcd: the standby's fails over by itself)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
     no_failback: bool = typer.Option(False, "--no-failback"),
-    heartbeat: float = typer.Option(0.2, "--heartbeat", help="seconds between the watcher's heartbeats"),
-    missed: int = typer.Option(3, "--missed", help="missed heartbeats before the primary is declared lost"),
+    ttl: int = typer.Option(3, "--ttl", help="automatic: the etcd lease TTL of the `multidc watch` processes"),
     scenario: str = typer.Option("site-loss", "--scenario", help="site-loss, or ransomware (encrypt, then "
                                  "restore to before T from the locked archive)"),
     partition: bool = typer.Option(False, "--partition", help="cut links between the sites and the witness "
@@ -65,7 +65,7 @@ def drill_command(
         raise typer.Exit(0 if report["ok"] else 1)
     try:
         result = run_drill(platform, stack, mode=mode, trigger=trigger, seed=seed, failback=not no_failback,
-                           heartbeat_interval=heartbeat, missed_heartbeats=missed, log=log)
+                           lease_ttl=ttl, log=log)
     except DrillError as error:
         print_error(errors, str(error))
         raise typer.Exit(2)

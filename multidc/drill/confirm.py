@@ -27,7 +27,8 @@ def run_confirming(run: Callable[..., subprocess.CompletedProcess[str]], args: l
     """The final JSON report of `multidc <args> --json`, and '<step>: <what to do>' for every step confirmed."""
     confirmed: dict[str, str] = {}
     for _ in range(MAX_ROUNDS):
-        extra = ["--resume", *(f"--confirm={step}" for step in confirmed)] if confirmed else []
+        resume = [] if "--resume" in args else ["--resume"]
+        extra = [*resume, *(f"--confirm={step}" for step in confirmed)] if confirmed else []
         done = run(*args, *extra, check=False)
         try:
             report = json.loads(done.stdout)

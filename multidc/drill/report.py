@@ -71,7 +71,8 @@ class DrillResult:
     killed_after_s: float = 0.0
     kill_took_s: float = 0.0  # from the first SIGKILL until every process of the site was gone
     decision: str = ""
-    detection_s: Optional[float] = None
+    detection_s: Optional[float] = None  # automatic: from the kill until the standby's watcher held the lease
+    fencing_token: Optional[int] = None  # automatic: the lease's create revision the failover ran with
     failback_done: bool = False
     failover_steps: list[dict[str, Any]] = field(default_factory=list)
     confirmed_by_drill: list[str] = field(default_factory=list)  # needs-operator steps the drill confirmed
@@ -140,7 +141,8 @@ class DrillResult:
                     ("RTO from the kill", _ms(s.rto_from_kill_s),
                      f"to the first write acknowledged by the new primary in {s.standby_site}"),
                     ("RTO from the failover command", _ms(s.rto_from_command_s),
-                     "declared by the operator" if self.trigger == "declared" else "watcher + witness decision"),
+                     "declared by the operator" if self.trigger == "declared" else
+                     f"the standby's watcher took the lease (fencing token {self.fencing_token})"),
                 ]
             else:
                 relaxed = ("" if s.sync_relaxed_by_runbook is None else

@@ -9,8 +9,11 @@ The drill is a user of the operations, never a second implementation of them:
    document (`host=a,b target_session_attrs=read-write`, as an application's connection
    string does) and records every acknowledged commit; one per bucket puts objects;
 3. at a random moment every process of the primary site gets SIGKILL;
-4. `multidc failover --outputs FILE --yes --json` runs as a subprocess, at once (an operator's
-   declaration) or when the watcher and the witness agree (`--trigger automatic`); where it
+4. `multidc failover --outputs FILE --yes --json` runs as a subprocess at once (`declared`: an
+   operator's declaration), or (`--trigger automatic`) nobody runs it: the `multidc watch` of
+   every site was started after `local up` (multidc.drill.automatic), the primary's died with its
+   site, and the standby's takes the expired lease and runs the failover itself, with the
+   lease's fencing token as the evidence that the lost site is isolated; where the failover
    stops at a step that needs an operator, the drill confirms that step and resumes
    (`--resume --confirm STEP`, multidc.drill.confirm) and lists it as not done;
 5. the drill measures, per system, RTO from the kill to the first write acknowledged by the
@@ -27,11 +30,11 @@ The report lists every command it ran, with its exit code and duration.
 from __future__ import annotations
 
 import os
+import json
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +45,6 @@ import psycopg
 from multidc import project
 from multidc.contract import LOGICAL
 from multidc.dr.geography import witness_problem
-from multidc.dr.watcher import FAILOVER, Watcher, WitnessServer, ask_witness
 from multidc.local import deployment
 from multidc.dr.runbook import RunbookKind, build
 from multidc.ops import wiring
@@ -53,6 +55,7 @@ from multidc.protection import postgres as pg
 from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
 
+from . import automatic
 from .clients import ObjectWriter, Writer
 from .confirm import ConfirmError, run_confirming
 from .redis_pair import redis_pairs, stop_all
@@ -62,7 +65,7 @@ from .report import BucketResult, DrillError, DrillResult, SystemResult
 # the drill reports that its writes stopped (a synchronous standby lost and not relaxed).
 WRITES_CONTINUE_S = 10.0
 DRILL_TABLE = "CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
-COMMAND_TIMEOUT_S = 300.0
+COMMAND_TIMEOUT_S = 600.0  # generous: `local up` of kz-prod took over 300 s on a 2-core machine at load 25
 
 
 @dataclass
@@ -190,15 +193,11 @@ def _keys(location: S3Location) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
-def _port_open(server: pg.PgEndpoint) -> Callable[[], bool]:
-    def probe() -> bool:
-        try:
-            with psycopg.connect(pg.conninfo(server), connect_timeout=1) as conn:
-                conn.execute("SELECT 1")
-            return True
-        except psycopg.Error:
-            return False
-    return probe
+def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        raise DrillError(f"`multidc` exited {done.returncode} without a JSON report:\n{done.stderr[-2000:]}") from None
 
 
 def _confirming(run: Any, args: list[str], what: str) -> tuple[dict[str, Any], list[str]]:
@@ -210,8 +209,7 @@ def _confirming(run: Any, args: list[str], what: str) -> tuple[dict[str, Any], l
 
 
 def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, trigger: str = "declared",
-              seed: Optional[int] = None, heartbeat_interval: float = 0.2, missed_heartbeats: int = 3,
-              copy_interval: float = 1.0, failback: bool = True, workdir: Optional[Path] = None,
+              seed: Optional[int] = None, lease_ttl: int = 3, copy_interval: float = 1.0, failback: bool = True, workdir: Optional[Path] = None,
               log: Callable[[str], None] = lambda _: None) -> DrillResult:
     """One drill of `stack` on its local deployment; everything it starts is stopped before it returns.
 
@@ -274,22 +272,14 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
             objects[name].start()
             stoppers.append(objects[name].halt)
 
-        decision_box: dict[str, Any] = {}
-        watcher_thread = None
+        watchers = None
         if trigger == "automatic":
-            anchor = next(p for p in pairs if p.primary_site == from_site)
-            witness = WitnessServer({from_site: _port_open(anchor.primary)})
-            witness.__enter__()
-            stoppers.append(lambda: witness.__exit__(None, None, None))
-            watcher = Watcher(from_site, _port_open(anchor.primary), lambda: ask_witness(witness.endpoint, from_site),
-                              witness_problem=None, interval=heartbeat_interval, threshold=missed_heartbeats)
-
-            def watch() -> None:
-                decision_box["decision"] = watcher.watch(timeout=120)
-                decision_box["at"] = time.monotonic()
-
-            watcher_thread = threading.Thread(target=watch, daemon=True)
-            watcher_thread.start()
+            watchers = automatic.Watchers(stack, outputs, document, workdir, run.env, lease_ttl, run.ran, log)
+            stoppers.append(watchers.stop)
+            armed = automatic.arm(watchers, from_site, [s for s in document.sites if s != from_site],
+                                  lambda: _json(run("status", "--stack", stack, "--outputs", str(outputs), "--json",
+                                                    check=False)))
+            log(f"automatic failover armed: {armed['reason']}")
 
         _wait_for(lambda: all(len(p.writer.acks) >= 100 for p in [*pairs, *kv_pairs])
                   and all(_keys(locations[copy]) for _, _, copy, locations in buckets),
@@ -300,6 +290,8 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
             kv.sample_lag()
         log(f"SIGKILL to every process of {from_site}")
         kill_at = time.monotonic()
+        if watchers is not None:
+            watchers.kill(from_site)  # the site's watcher burns with it; its etcd member is in kill_site
         deployment.kill_site(stack, from_site)
         all_dead_at = time.monotonic()
         run.ran.append({"command": f"multidc local kill --stack {stack} --site {from_site}", "exit_code": 0,
@@ -309,26 +301,35 @@ def run_drill(platform: Platform, stack: str, *, mode: Optional[str] = None, tri
         for writer in objects.values():
             writer.stop.set()
 
-        if trigger == "automatic":
-            watcher_thread.join(timeout=120)
-            decision = decision_box.get("decision")
-            if decision is None or decision.action != FAILOVER:
-                raise DrillError(f"the watcher did not decide to fail over: {decision.reason if decision else 'none'}")
-            command_at = decision_box["at"]
-            result.decision, result.detection_s = decision.reason, command_at - kill_at
+        if watchers is not None:
+            holder, command_at, journal, ended = automatic.take_over(watchers, from_site, to_site)
+            result.fencing_token, result.detection_s = holder.token, command_at - kill_at
+            result.decision = (f"{from_site}'s lease expired; the `multidc watch` in {to_site} took it (fencing token "
+                               f"{holder.token}) and ran the failover")
+            if ended.get("result") == "failed":
+                raise DrillError(f"the failover `multidc watch` started failed; its journal: {journal}")
+            watchers.stop()  # measured; the lease stays with the new primary's site (failback does not move it)
+            # The watcher's failover stopped at the steps no local backend performs: the drill, as the
+            # operator, confirms them (its journal names them) and resumes that run from its journal.
+            stopped_at = automatic.waiting(journal, ended)
+            report, confirmed = _confirming(run, ["failover", "--stack", stack, "--to", to_site, "--from", from_site,
+                                                  "--outputs", str(outputs), "--yes", "--json", "--journal",
+                                                  str(journal), "--resume", *(f"--confirm={s}" for s in stopped_at)],
+                                            "multidc failover")
+            confirmed = [f"{step}: {detail}" for step, detail in stopped_at.items()] + confirmed
         else:
             command_at = time.monotonic()
             result.decision = "declared by the operator"
-        # The provider's isolation of the lost site is what the drill itself did (SIGKILL of every
-        # process there): it confirms that step up front, as an operator who saw it done would.
-        book = build(platform, deployed(document), RunbookKind.unplanned, to_site, from_site)
-        isolated = [step.id for step in book.steps() if step.action == "manual.isolate" and step.site == from_site]
-        report, confirmed = _confirming(run, ["failover", "--stack", stack, "--to", to_site, "--from", from_site,
-                                              "--outputs", str(outputs), "--yes", "--json", "--journal",
-                                              str(workdir / "failover.jsonl"),
-                                              *(f"--confirm={step}" for step in isolated)], "multidc failover")
-        confirmed = [f"{step}: isolated by the drill (every process of {from_site} got SIGKILL)"
-                     for step in isolated] + confirmed
+            # The provider's isolation of the lost site is what the drill itself did (SIGKILL of every
+            # process there): it confirms that step up front, as an operator who saw it done would.
+            book = build(platform, deployed(document), RunbookKind.unplanned, to_site, from_site)
+            isolated = [step.id for step in book.steps() if step.action == "manual.isolate" and step.site == from_site]
+            report, confirmed = _confirming(run, ["failover", "--stack", stack, "--to", to_site, "--from", from_site,
+                                                  "--outputs", str(outputs), "--yes", "--json", "--journal",
+                                                  str(workdir / "failover.jsonl"),
+                                                  *(f"--confirm={step}" for step in isolated)], "multidc failover")
+            confirmed = [f"{step}: isolated by the drill (every process of {from_site} got SIGKILL)"
+                         for step in isolated] + confirmed
         result.failover_steps = [{"step": s["step"], "status": s["status"], "seconds": s["seconds"],
                                   "detail": s["detail"]} for s in report["steps"]]
         recorded = set(confirmed)

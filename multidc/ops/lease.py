@@ -66,6 +66,41 @@ def lease_key(stack: str) -> str:
     return f"/multidc/{stack}/primary"
 
 
+def watchers_prefix(stack: str) -> str:
+    """Under it each running `multidc watch` keeps `<site>` -> the holder it last saw, on a lease of its own."""
+    return f"/multidc/{stack}/watchers/"
+
+
+def present_watchers(etcd: Etcd, stack: str) -> dict[str, str]:
+    """site -> the lease holder its watcher last saw ('' for none), for every watcher alive within its TTL."""
+    prefix = watchers_prefix(stack)
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # every key that starts with the prefix
+    answer = etcd.call("kv/range", {"key": _b64(prefix), "range_end": _b64(end)})
+    return {base64.b64decode(kv["key"]).decode()[len(prefix):]: base64.b64decode(kv.get("value", "")).decode()
+            for kv in answer.get("kvs", [])}
+
+
+class Presence:
+    """One watcher's key under `watchers_prefix`, bound to a lease of its own: gone within `ttl` of its death."""
+
+    def __init__(self, etcd: Etcd, stack: str, site: str, ttl: int) -> None:
+        self.etcd, self.key, self.ttl = etcd, watchers_prefix(stack) + site, ttl
+        self.lease: Optional[int] = None
+        self.value: Optional[str] = None
+
+    def beat(self, value: str) -> None:
+        """Renew the presence and say which holder this watcher saw (EtcdUnavailable when etcd does not answer)."""
+        if self.lease is not None:
+            answer = self.etcd.call("lease/keepalive", {"ID": str(self.lease)})
+            if int(answer.get("result", {}).get("TTL", 0)) <= 0:
+                self.lease = None
+        if self.lease is None:
+            self.lease, self.value = int(self.etcd.call("lease/grant", {"TTL": self.ttl})["ID"]), None
+        if value != self.value:
+            self.etcd.call("kv/put", {"key": _b64(self.key), "value": _b64(value), "lease": str(self.lease)})
+            self.value = value
+
+
 def current_holder(etcd: Etcd, key: str) -> Optional[Holder]:
     """Who holds `key` now (None: nobody; the lease expired or was never taken). Linearizable: needs a quorum."""
     answer = etcd.call("kv/range", {"key": _b64(key)})

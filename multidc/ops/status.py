@@ -34,7 +34,7 @@ from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
 
 from . import wiring
-from .lease import Etcd, EtcdUnavailable, current_holder, lease_key
+from .lease import Etcd, EtcdUnavailable, current_holder, lease_key, present_watchers
 from .outputs import StackOutputs, System
 
 PROBE_TIMEOUT_S = 3.0
@@ -237,6 +237,7 @@ class AutomaticFailover:
     holder: Optional[str] = None  # the site whose watcher holds the primary lease
     token: Optional[int] = None  # its fencing token (the key's create revision)
     etcd: Optional[str] = None  # the member that answered
+    watchers: dict[str, str] = field(default_factory=dict)  # site -> the holder its running watcher last saw
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -260,11 +261,22 @@ def automatic_failover(platform: Platform, stack: str, outputs: StackOutputs,
         except EtcdUnavailable as error:
             silent.append(str(error))
             continue
+        try:
+            watching = present_watchers(Etcd(member, timeout=PROBE_TIMEOUT_S), stack)
+        except EtcdUnavailable as error:
+            silent.append(str(error))
+            continue
         if holder is None:
             return AutomaticFailover("not-armed", f"nobody holds {key}: no `multidc watch` runs in the primary site "
-                                                  "(start one in every site)", etcd=member)
-        return AutomaticFailover("armed", f"{holder.site}'s `multidc watch` holds {key}; another site's watcher "
-                                          "fails over once that lease expires", holder.site, holder.token, member)
+                                                  "(start one in every site)", etcd=member, watchers=watching)
+        takers = sorted(site for site, seen in watching.items() if site != holder.site and seen == holder.site)
+        if not takers:
+            return AutomaticFailover("not-armed", f"{holder.site} holds {key}, but no other site's `multidc watch` "
+                                                  "runs and has seen it: nobody would take over (start one in every "
+                                                  "site)", holder.site, holder.token, member, watching)
+        return AutomaticFailover("armed", f"{holder.site}'s `multidc watch` holds {key}; the watcher in "
+                                          f"{', '.join(takers)} fails over once that lease expires", holder.site,
+                                 holder.token, member, watching)
     return AutomaticFailover("unknown", "no etcd member answered with a quorum: " + "; ".join(silent))
 
 

@@ -3,10 +3,13 @@
 Each site's watcher talks to its own etcd member (the sites and the witness location form a
 three-member cluster). The primary site's watcher holds the lease (multidc.ops.lease) and, if it
 cannot renew it, fences its own databases before the lease can expire anywhere. The standby
-site's watcher takes the lease only once it has expired, through a member with a quorum, and
-then runs `multidc failover` with the lease's revision as the fencing token (it is journalled).
-Without a witness there is no third member to break a tie, and automatic failover is refused.
-"""
+site's watcher takes the lease only once it saw it held and then expire, through a member with a
+quorum, and then runs `multidc failover --fencing-token T --etcd URL` in the background (its loop
+goes on renewing the new lease): the failover journals the token and does its `manual.isolate`
+step on it (multidc.ops.isolation). Every watcher keeps a presence key naming the holder it saw
+(`multidc status` reports automatic failover armed from both). Without a qualified witness
+(multidc.dr.geography.witness_problem) there is no third member to break a tie, and automatic
+failover is refused."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Callable, Optional
 
 import typer
 
-from .lease import EtcdUnavailable, SiteLease, lease_key
+from .lease import EtcdUnavailable, Presence, SiteLease, lease_key
 
 RENEW, FENCE, TAKE_OVER, WAIT = "renew", "fence", "take-over", "wait"
 
@@ -66,8 +69,10 @@ class Watcher:
     """One site's loop. `fence()` stops this site's writes; `take_over(token)` runs the failover."""
 
     def __init__(self, lease: SiteLease, fence: Callable[[], None], take_over: Callable[[int], None],
-                 primary: bool, log: Callable[[str], None] = lambda _: None) -> None:
+                 primary: bool, log: Callable[[str], None] = lambda _: None,
+                 presence: Optional[Presence] = None) -> None:
         self.lease, self.fence, self.take_over, self.primary, self.log = lease, fence, take_over, primary, log
+        self.presence = presence  # tells `multidc status` this watcher runs and which holder it saw
         self.fenced = False
         self.fence_by: Optional[float] = None
         self.seen_holder: Optional[str] = None
@@ -84,6 +89,8 @@ class Watcher:
             holder = current.site if current else None
             if holder is not None and holder != self.lease.site:
                 self.seen_holder = holder
+            if self.presence is not None:
+                self.presence.beat(holder or "")
         except EtcdUnavailable as error:
             quorum = False
             self.log(f"etcd: {error}")
@@ -103,10 +110,12 @@ class Watcher:
         return action, reason
 
     def run(self, stop: Callable[[], bool]) -> None:
+        said = None
         while not stop():
             action, reason = self.step()
-            if action != RENEW:
+            if (action, reason) != said:  # each change once, not every round
                 self.log(f"{action}: {reason}")
+                said = (action, reason)
             time.sleep(max(0.1, self.lease.ttl / 6))
 
 
@@ -161,7 +170,8 @@ def watch_command(
         threading.Thread(target=reap, daemon=True).start()
 
     Watcher(lease, fence, take_over, primary=(site == primary),
-            log=lambda line: errors.print(line, highlight=False, markup=False)).run(lambda: False)
+            log=lambda line: errors.print(line, highlight=False, markup=False),
+            presence=Presence(lease.etcd, stack, site, ttl)).run(lambda: False)
 
 
 def journal_path(stack: str, site: str, token: int) -> Path:

@@ -29,3 +29,9 @@ def test_missing_redis_server_is_named_with_the_command_that_installs_it(planned
     platform, _ = planned("kz-prod")  # sessions: Redis, astana -> almaty
     missing = deployment.missing_tools(platform, planned_outputs, which=lambda tool: None)
     assert any(line.startswith("redis-server") and "apt-get install redis-server" in line for line in missing)
+
+
+def test_missing_etcd_is_named_for_a_stack_with_a_witness(planned, planned_outputs):
+    platform, _ = planned("kz-prod")  # a witness in karaganda: automatic failover runs on etcd
+    missing = deployment.missing_tools(platform, planned_outputs, which=lambda tool: None)
+    assert any(line.startswith("etcd") and "apt-get install etcd-server" in line for line in missing)

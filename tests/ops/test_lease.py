@@ -3,7 +3,7 @@
 import pytest
 
 from multidc.local.etcd import LocalEtcd
-from multidc.ops.lease import Etcd, EtcdUnavailable, SiteLease
+from multidc.ops.lease import Etcd, EtcdUnavailable, Presence, SiteLease, present_watchers
 from multidc.ops.watch import FENCE, RENEW, TAKE_OVER, WAIT, View, Watcher, decide
 
 SITES = ["astana", "almaty", "karaganda"]
@@ -67,17 +67,35 @@ def test_a_primary_that_loses_its_quorum_fences_itself_and_never_renews(etcd):
 def test_standby_watcher_takes_over_once_with_the_token(etcd):
     taken = []
     lease(etcd, "astana").acquire()
-    etcd.kill("astana")
     watcher = Watcher(lease(etcd, "almaty"), fence=lambda: None, take_over=taken.append, primary=False)
+    assert watcher.step() == (WAIT, "astana holds the lease")
+    etcd.kill("astana")
     assert _until(lambda: watcher.step()[0] == TAKE_OVER and taken, rounds=100, pause=0.1)
     assert watcher.step()[0] == RENEW and len(taken) == 1 and taken[0] == watcher.lease.token
+
+
+def test_a_standby_never_takes_a_lease_it_did_not_see_held(etcd):
+    taken = []
+    watcher = Watcher(lease(etcd, "almaty"), fence=lambda: None, take_over=taken.append, primary=False)
+    assert [watcher.step()[0] for _ in range(3)] == [WAIT] * 3 and not taken, \
+        "a standby started before the primary's watcher must not fail a healthy primary over"
+
+
+def test_each_watcher_keeps_a_presence_key_with_the_holder_it_saw(etcd):
+    primary = Watcher(lease(etcd, "astana"), fence=lambda: None, take_over=lambda token: None, primary=True,
+                      presence=Presence(Etcd(etcd.endpoint("astana")), "kz-prod", "astana", TTL))
+    standby = Watcher(lease(etcd, "almaty"), fence=lambda: None, take_over=lambda token: None, primary=False,
+                      presence=Presence(Etcd(etcd.endpoint("almaty")), "kz-prod", "almaty", TTL))
+    assert primary.step()[0] == RENEW and standby.step()[0] == WAIT
+    assert present_watchers(Etcd(etcd.endpoint("karaganda")), "kz-prod") == {"astana": "astana", "almaty": "astana"}
 
 
 @pytest.mark.parametrize("view, action, reason", [
     (View(10, True, True, "astana", None, False), RENEW, "holds the lease"),
     (View(10, False, False, None, 11, False), WAIT, "fencing at the deadline"),
     (View(12, False, False, None, 11, False), FENCE, "stop writes here"),
-    (View(12, False, True, None, None, False), TAKE_OVER, "has a quorum"),
+    (View(12, False, True, None, None, False, "astana"), TAKE_OVER, "astana's lease expired"),
+    (View(12, False, True, None, None, False), WAIT, "saw held and expire"),
     (View(12, False, False, None, None, False), WAIT, "no quorum"),
     (View(12, False, True, "astana", None, False), WAIT, "astana holds the lease"),
 ])
