@@ -282,7 +282,7 @@ def _failover(ctx: _Context, system: System, lost_site: str, target: Placement) 
 
 def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: bool = True) -> Recovery:
     interval = A.cron_interval_s(backup.schedule)
-    volume = ctx.volume_gb(system, ctx.deployed.primary_of(system.name))
+    volume = ctx.volume_gb(system, ctx.deployed.primary_of(system.name, system.sites))
     terms = [ctx.detection(lost_site, backup.site)] if detect else []
     terms += [("RESTORE_PROVISION_S", A.RESTORE_PROVISION_S.value),
               (f"{volume:.0f} GB / RESTORE_MB_S {A.RESTORE_MB_S.value:.0f} MB/s", volume * 1024 / A.RESTORE_MB_S.value)]
@@ -371,7 +371,7 @@ def _in_site(ctx: _Context, system: System, primary: Placement, what: str) -> Op
 
 
 def _hardware(ctx: _Context, system: System, what: str) -> Recovery:
-    primary = ctx.deployed.primary_of(system.name)
+    primary = ctx.deployed.primary_of(system.name, system.sites)
     if primary is None:
         return Recovery(None, "data lost", None, "not recoverable", "the plan declares no placement of this system")
     in_site = _in_site(ctx, system, primary, what)
@@ -386,7 +386,7 @@ def _hardware(ctx: _Context, system: System, what: str) -> Recovery:
 
 
 def _ransomware(ctx: _Context, system: System) -> Recovery:
-    primary = ctx.deployed.primary_of(system.name)
+    primary = ctx.deployed.primary_of(system.name, system.sites)
     if system.kind in STATELESS_KINDS:
         rto, formula = _sum([("REBUILD_S", A.REBUILD_S.value)])
         return Recovery(0.0, "stateless: nothing to lose", rto, formula, "rebuilt from the spec on clean images")
@@ -417,7 +417,7 @@ def _partition(ctx: _Context, system: System, pair: tuple[str, str]) -> Recovery
     sites = {p.site for p in placements} | {b.site for b in ctx.deployed.backups_of(system.name)}
     if not set(pair) <= sites:
         return Recovery(0.0, "not affected", 0.0, "not affected", "does not span this link")
-    primary = ctx.deployed.primary_of(system.name)
+    primary = ctx.deployed.primary_of(system.name, system.sites)
     across = [p for p in placements if p.site in pair and primary and p.site != primary.site]
     no_auto = "" if witness_problem(ctx.platform, pair) is None else "; no automatic failover without a witness"
     if primary and any(p.role == "standby" and p.replication == "sync" for p in across) \

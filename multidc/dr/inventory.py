@@ -9,7 +9,7 @@ carries the right props but creates nothing protects nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from multidc.plan.graph import Node, ResourceGraph
 from multidc.contract import BACKUP_TARGET, BUCKET_COPY, INTERCONNECT, PLACEMENTS
@@ -86,8 +86,12 @@ class Deployed:
     def placement(self, system: str, site: str) -> Placement | None:
         return next((p for p in self.placements if p.system == system and p.site == site), None)
 
-    def primary_of(self, system: str) -> Placement | None:
-        return next((p for p in self.placements_of(system) if p.role in ("primary", "active")), None)
+    def primary_of(self, system: str, order: Sequence[str] = ()) -> Placement | None:
+        """The placement that takes writes: the primary; of active-active ones, the first in `order` (the
+        system's declared sites), so that the answer never depends on the order resources registered in."""
+        rank = {site: i for i, site in enumerate(order)}
+        serving = [p for p in self.placements_of(system) if p.role in ("primary", "active")]
+        return min(serving, key=lambda p: (p.role != "primary", rank.get(p.site, len(rank)), p.site), default=None)
 
     def backups_of(self, system: str) -> list[Backup]:
         return [b for b in self.backups if b.system == system]

@@ -118,7 +118,7 @@ class _Move:
 def _moves(platform: Platform, deployed: Deployed, from_site: str, to_site: str) -> list[_Move]:
     moves = []
     for system in platform.systems:
-        primary = deployed.primary_of(system.name)
+        primary = deployed.primary_of(system.name, system.sites)
         target = deployed.placement(system.name, to_site)
         if primary is None or primary.site != from_site:
             if primary is not None and primary.role == "active" and target is not None \
@@ -263,7 +263,7 @@ def _relax_steps(platform: Platform, deployed: Deployed, lost: str, group: int) 
     """
     steps = []
     for system in platform.systems:
-        primary, standby = deployed.primary_of(system.name), deployed.placement(system.name, lost)
+        primary, standby = deployed.primary_of(system.name, system.sites), deployed.placement(system.name, lost)
         if system.kind not in DATABASE_KINDS or primary is None or primary.role != "primary" \
                 or primary.site == lost or standby is None or standby.role != "standby" \
                 or "sync" not in (standby.replication, primary.replication):
@@ -391,7 +391,7 @@ def _notes(platform: Platform, deployed: Deployed, moves: list[_Move], from_site
     notes = []
     moved = {m.system.name for m in moves}
     for system in platform.systems:
-        primary = deployed.primary_of(system.name)
+        primary = deployed.primary_of(system.name, system.sites)
         if system.name not in moved and primary is not None and primary.site == from_site:
             notes.append(f"{system.name} has no standby, active copy or backup in {to_site}: it is not recovered "
                          "by this runbook.")
