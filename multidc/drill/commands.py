@@ -34,12 +34,12 @@ def drill_command(
                                  "etcd: the standby's fails over by itself)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
     no_failback: bool = typer.Option(False, "--no-failback"),
-    ttl: int = typer.Option(3, "--ttl", help="automatic: the etcd lease TTL of the `multidc watch` processes"),
+    ttl: int = typer.Option(3, "--ttl", help="automatic and --partition: the etcd lease TTL of the `multidc watch` "
+                                             "processes"),
     scenario: str = typer.Option("site-loss", "--scenario", help="site-loss, or ransomware (encrypt, then "
                                  "restore to before T from the locked archive)"),
     partition: bool = typer.Option(False, "--partition", help="cut links between the sites and the witness "
                                    "for real (network namespaces, root): primary isolated, sites cut, witness lost"),
-    ttl: int = typer.Option(3, "--ttl", help="with --partition: the lease TTL of the sites' `multidc watch`"),
 ) -> None:
     """Kill the primary site of a local deployment with SIGKILL, run the production failover and failback
     commands, measure RTO and RPO per system. With --scenario ransomware: encrypt the data through the
