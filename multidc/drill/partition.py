@@ -44,7 +44,7 @@ import psycopg
 from multidc import project
 from multidc.contract import LOGICAL
 from multidc.local import deployment
-from multidc.local.etcd import LocalEtcd, leader, move_leader
+from multidc.local.etcd import LocalEtcd, LocalEtcdError, leader, move_leader
 from multidc.local.netns import NetnsUnavailable, Topology, check_permitted
 from multidc.ops.lease import Etcd, EtcdUnavailable, current_holder, lease_key
 from multidc.ops.outputs import OutputsError, read_file
@@ -89,6 +89,7 @@ class CaseResult:
     systems: list[dict[str, Any]] = field(default_factory=list)
     failover: Optional[dict[str, Any]] = None
     problems: list[str] = field(default_factory=list)
+    watchers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -100,7 +101,8 @@ class CaseResult:
                 "expected_failover": self.expect_failover, "links_cut": self.links_cut,
                 "cut_for_s": _round(self.cut_for_s), "etcd_leader_at_cut": self.leader_at_cut,
                 "lease_holder_after": self.lease_holder_after, "ok": self.ok, "problems": self.problems,
-                "systems": self.systems, "failover": self.failover}
+                "systems": self.systems, "failover": self.failover,
+                **({"watchers_last_lines": self.watchers} if self.watchers else {})}
 
 
 def _round(value: Optional[float]) -> Optional[float]:
@@ -257,6 +259,8 @@ def run_partition(platform: Platform, stack: str, *, ttl: int = 3, hold_s: Optio
                     case = _run_case(name, topology, members, key, primary, standby, platform.witness.name, pairs,
                                      sites, hold_s, log)
                     result["cases"].append(case.to_json())
+            except (NetnsUnavailable, LocalEtcdError, psycopg.Error, pg.ReplicationError, OSError) as error:
+                raise DrillError(f"the partition drill stopped: {type(error).__name__}: {error}") from None
             finally:
                 for site in sites.values():
                     site.stop()
@@ -287,7 +291,10 @@ def _run_case(name: str, topology: Topology, members: dict[str, str], key: str, 
     links = {"witness-lost": [(witness, primary), (witness, standby)], "sites-cut": [(primary, standby)],
              "primary-isolated": [(primary, standby), (primary, witness)]}[name]
     case = CaseResult(name, [sorted(link) for link in links], expect_failover=name == "primary-isolated")
-    move_leader(members, primary)
+    try:
+        move_leader(members, primary)
+    except LocalEtcdError as error:
+        case.problems.append(f"not run as intended: {error}")
     case.leader_at_cut = leader(members)
     reports_before = len(sites[standby].failover_reports())
     cut_at, cut_wall = time.monotonic(), time.time()
@@ -324,6 +331,8 @@ def _run_case(name: str, topology: Topology, members: dict[str, str], key: str, 
         case.failover["old_primary_fenced_itself_after_cut_s"] = _round(fenced - cut_at) if fenced is not None else None
     _judge(case, pairs, sites, primary, standby, serving, cut_at)
     case.lease_holder_after = _holder(members, key)
+    if case.problems:  # what each watcher said last, for whoever reads the failed case
+        case.watchers = {name: [line for _, line in site.lines[-15:]] for name, site in sites.items()}
     return case
 
 
