@@ -329,6 +329,11 @@ def _run_case(name: str, topology: Topology, members: dict[str, str], key: str, 
         case.failover["lease_taken_after_cut_s"] = _round(took - cut_at) if took is not None else None
         fenced = sites[primary].first_line("fenced ", cut_at)
         case.failover["old_primary_fenced_itself_after_cut_s"] = _round(fenced - cut_at) if fenced is not None else None
+        # The design's promise: the holder cut off stops its writes before the lease can move (multidc.ops.lease).
+        if fenced is None or (took is not None and fenced > took):
+            case.problems.append("the old primary's watcher did not fence it before the standby took the lease "
+                                 f"(fenced {case.failover['old_primary_fenced_itself_after_cut_s']} s, lease taken "
+                                 f"{case.failover['lease_taken_after_cut_s']} s after the cut)")
     _judge(case, pairs, sites, primary, standby, serving, cut_at)
     case.lease_holder_after = _holder(members, key)
     if case.problems:  # what each watcher said last, for whoever reads the failed case
