@@ -27,9 +27,10 @@ from multidc.ops.watch import journal_path
 
 from .report import DrillError
 
-ARMED_TIMEOUT_S = 60.0
-TAKE_OVER_TIMEOUT_S = 60.0
-FAILOVER_TIMEOUT_S = 300.0
+# Generous: on a 2-core machine at load 20+, starting a `multidc watch` process alone took over a minute.
+ARMED_TIMEOUT_S = 300.0
+TAKE_OVER_TIMEOUT_S = 180.0
+FAILOVER_TIMEOUT_S = 600.0
 
 
 class Watchers:
@@ -162,7 +163,7 @@ def take_over(watchers: Watchers, lost: str, to_site: str) -> tuple[Holder, floa
     holder = watchers.wait_holder(to_site, to_site, TAKE_OVER_TIMEOUT_S,
                                   f"{to_site}'s watcher to take the lease once {lost}'s expired")
     seen_at = time.monotonic()
-    journal = journal_path(watchers.stack, to_site, holder.token)
+    journal = journal_path(watchers.stack, to_site, holder.token, holder.lease)
     ended = failover_ended(journal)
     watchers.ran.append({"command": f"multidc failover --stack {watchers.stack} --to {to_site} --from {lost} --yes "
                                     f"--json --fencing-token {holder.token} --etcd {watchers.document.sites[to_site].etcd} "

@@ -154,7 +154,7 @@ def watch_command(
         # In the background: this loop must go on renewing the lease it just took while the failover runs,
         # or the lease would expire under the new primary. The failover verifies the token in etcd through
         # this site's member (its `manual.isolate` step rests on it) and journals into a file of its own.
-        ledger = journal_path(stack, site, token)
+        ledger = journal_path(stack, site, token, lease.lease or 0)
         command = [sys.executable, "-m", "multidc", "failover", "--stack", stack, "--to", site, "--from", primary,
                    "--yes", "--json", "--fencing-token", str(token), "--etcd", etcd, "--journal", str(ledger)]
         if outputs is not None:
@@ -174,12 +174,14 @@ def watch_command(
             presence=Presence(lease.etcd, stack, site, ttl)).run(lambda: False)
 
 
-def journal_path(stack: str, site: str, token: int) -> Path:
-    """The journal of the failover `multidc watch` in `site` starts with fencing token `token` (one per take-over:
-    a later take-over never resumes an earlier one's journal)."""
+def journal_path(stack: str, site: str, token: int, lease: int) -> Path:
+    """The journal of the failover `multidc watch` in `site` starts with fencing token `token` under etcd lease
+    `lease`: one per take-over. A revision alone repeats when the etcd cluster is built anew (a fresh cluster
+    counts from 1 again), and resuming an earlier take-over's finished journal would skip every step; the
+    lease ID, which etcd draws afresh, tells them apart."""
     from multidc import project
 
-    return project.state_dir() / "journal" / f"{stack}-unplanned-{site}-lease-{token}.jsonl"
+    return project.state_dir() / "journal" / f"{stack}-unplanned-{site}-token-{token}-lease-{lease:x}.jsonl"
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,8 @@ from tests.dr.graphs import platform
 from tests.helpers import run_multidc
 
 FAILED_OVER = ("core-db", "cards-db")
+# The whole kz-prod drill runs in the module fixture: minutes on a 2-core machine shared with other servers.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def project_in(folder):
