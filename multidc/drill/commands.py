@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Optional
 
@@ -14,6 +15,7 @@ from multidc import project
 from multidc.console import print_error
 from multidc.spec import SpecError, load_stack
 
+from .partition import PartitionNotPermitted, render as render_partition, run_partition
 from .report import DrillError
 from .ransomware import render as render_ransomware, run_ransomware
 from .site_loss import run_drill
@@ -32,9 +34,12 @@ def drill_command(
                                  "etcd: the standby's fails over by itself)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of the random kill moment"),
     no_failback: bool = typer.Option(False, "--no-failback"),
-    ttl: int = typer.Option(3, "--ttl", help="automatic: the etcd lease TTL of the `multidc watch` processes"),
+    ttl: int = typer.Option(3, "--ttl", help="automatic and --partition: the etcd lease TTL of the `multidc watch` "
+                                             "processes"),
     scenario: str = typer.Option("site-loss", "--scenario", help="site-loss, or ransomware (encrypt, then "
                                  "restore to before T from the locked archive)"),
+    partition: bool = typer.Option(False, "--partition", help="cut links between the sites and the witness "
+                                   "for real (network namespaces, root): primary isolated, sites cut, witness lost"),
 ) -> None:
     """Kill the primary site of a local deployment with SIGKILL, run the production failover and failback
     commands, measure RTO and RPO per system. With --scenario ransomware: encrypt the data through the
@@ -45,6 +50,8 @@ def drill_command(
         print_error(errors, str(error))
         raise typer.Exit(2)
     log = (lambda m: None) if as_json else (lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    if partition:
+        _partition(platform, stack, as_json, ttl, log)
     if scenario not in SCENARIOS:
         errors.print(f"error: --scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}", markup=False)
         raise typer.Exit(2)
@@ -68,6 +75,23 @@ def drill_command(
         console.print(result)
         for line in result.confirmed_by_drill:
             console.print(f"[dim]• {escape(line)}[/dim]")
+
+
+def _partition(platform: object, stack: str, as_json: bool, ttl: int, log: object) -> None:
+    """Run the partition drill; exit 0 when every case held, 1 when one did not, 2 when it could not run."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # A TERM (CI cancelling, `timeout`) ends the drill through its cleanup, like Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        report = run_partition(platform, stack, ttl=ttl, log=log)
+    except PartitionNotPermitted as error:
+        print_error(errors, str(error))
+        raise typer.Exit(2)
+    except DrillError as error:
+        print_error(errors, str(error))
+        raise typer.Exit(2)
+    print(json.dumps(report, indent=2) if as_json else render_partition(report))
+    raise typer.Exit(0 if report["ok"] else 1)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,9 @@ def up_command(
     postgres_mechanism: Optional[str] = typer.Option(
         None, "--postgres-mechanism", help="logical (what the stack deploys on Trove; the default) or "
         "physical-streaming (a self-managed deployment of the same stack on VMs)"),
+    netns: bool = typer.Option(False, "--netns", help="run each site, and the witness, in its own network "
+                               "namespace (root): the PostgreSQL systems on their site's address and an etcd "
+                               "member per location, for `multidc drill --partition`"),
 ) -> None:
     """Start the stack's PostgreSQL servers, S3 endpoints and copy jobs; write its outputs document."""
     from multidc.plan.capture import plan
@@ -55,7 +58,7 @@ def up_command(
     try:
         document = up(platform, planned, stack, mode=mode, copy_interval=copy_interval,
                       log=lambda line: console.print(line, markup=False, highlight=False),
-                      postgres_mechanism=postgres_mechanism)
+                      postgres_mechanism=postgres_mechanism, netns=netns)
     except LocalDeploymentError as error:
         _fail(str(error))
     write_outputs(document, outputs)

@@ -48,7 +48,7 @@ from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
-from . import archiving
+from . import archiving, isolated
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 STATE_FILE = "state.json"
@@ -116,7 +116,7 @@ def _mariadb_systems(platform: Platform) -> list[tuple[str, list[str]]]:
 
 
 def missing_tools(platform: Platform, planned: dict[str, Any],
-                  which: Callable[[str], Optional[str]] = shutil.which) -> list[str]:
+                  which: Callable[[str], Optional[str]] = shutil.which, netns: bool = False) -> list[str]:
     """What this machine lacks to run the stack locally, each with the command that installs it."""
     missing = []
     if _pairs(platform):
@@ -134,12 +134,14 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
         if _mariadb_systems(platform) and which(tool) is None:
             missing.append(f"{tool}, which stands in for the stack's MySQL/MariaDB (install: make system-deps, or "
                            "apt-get install mariadb-server)")
-    buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
-    if buckets and importlib.util.find_spec("moto") is None:
-        missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
     if platform.witness is not None and which("etcd") is None:
         missing.append("etcd, the consensus store of automatic failover (the stack has a witness) (install: "
                        "make system-deps, or apt-get install etcd-server)")
+    if netns:
+        return missing  # only PostgreSQL, Redis and etcd run in the namespaces (multidc.local.isolated)
+    buckets = any(p["bucket"] for s in planned["systems"].values() for p in s["placements"].values())
+    if buckets and importlib.util.find_spec("moto") is None:
+        missing.append("moto's S3 server (install: pip install 'moto[server]', or pip install -e '.[test]')")
     copies = any(s["copies"] for s in planned["systems"].values())
     if copies and which("rclone") is None:
         missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
@@ -218,10 +220,79 @@ def _site_buckets(planned: dict[str, Any]) -> dict[str, list[tuple[str, bool]]]:
     return buckets
 
 
+def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: list[tuple[str, list[str]]],
+               modes: dict[str, str], mechanisms: dict[str, Any], auth: pg.ReplicationAuth, state: dict[str, Any],
+               log: Callable[[str], None]) -> None:
+    """Every local stand-in on 127.0.0.1: PostgreSQL, Redis, S3 endpoints, copiers, archives."""
+    log("starting PostgreSQL: " + ", ".join(f"{name} ({' -> '.join(sites)}, {modes[name]})"
+                                             for name, sites in pairs))
+
+    def start_pair(pair: tuple[str, list[str]]) -> list[dict[str, Any]]:
+        name, sites = pair
+        if mechanisms[name] == replicated.LOGICAL:
+            return _linked(name, lambda: replicated.start_logical_postgres(stack, name, sites, modes[name]))
+        return _start_postgres(stack, name, sites, modes[name], auth)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for records in pool.map(start_pair, pairs):
+            state["postgres"] += records
+            _save_state(stack, state)
+    for name, sites in _redis_systems(platform):
+        log(f"starting Redis: {name} ({' -> '.join(sites)}, REPLICAOF)")
+        state["engines"] += _linked(name, lambda: replicated.start_redis(stack, name, sites))
+        _save_state(stack, state)
+    for name, sites in _mariadb_systems(platform):
+        log(f"starting MariaDB: {name} ({' -> '.join(sites)}, GTID, {modes[name]})")
+        login = planned["systems"][name]["placements"][sites[0]]["database"]
+        state["engines"] += _linked(name, lambda: replicated.start_mariadb(
+            stack, name, sites, modes[name], login["database"], login["user"]))
+        _save_state(stack, state)
+    site_buckets = _site_buckets(planned)
+    for site, buckets in site_buckets.items():
+        log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
+        record = _start_s3(stack, site)
+        state["s3"].append(record)
+        state["buckets"][site] = buckets
+        _save_state(stack, state)
+        _create_buckets(_endpoint(record), buckets)
+    endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
+    for name, system in planned["systems"].items():
+        for c in system["copies"]:
+            source = system["placements"][c["source_site"]]["bucket"]["bucket"]
+            destination = system["placements"][c["destination_site"]]["bucket"]["bucket"]
+            record = {"system": name, "source_site": c["source_site"], "destination_site": c["destination_site"],
+                      "source": f"{endpoints[c['source_site']]}/{source}",
+                      "destination": f"{endpoints[c['destination_site']]}/{destination}"}
+            record["pid"] = _start_copier(stack, record, state["copy_interval"])
+            state["copiers"].append(record)
+            _save_state(stack, state)
+    state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
+    _save_state(stack, state)
+
+
+def _start_etcd(platform: Platform, state: dict[str, Any], log: Callable[[str], None], **placement: Any) -> None:
+    """The etcd cluster of `multidc watch`: one member per site plus one in the witness location (`placement`:
+    their addresses and launchers in a deployment with --netns)."""
+    stack = state["stack"]
+    members = [site.name for site in platform.sites] + [platform.witness.name]
+    log(f"starting etcd: one member each in {', '.join(members)}")
+    cluster = LocalEtcd(members, detached=True, **placement)
+    state["etcd"] = cluster.record()  # saved first: a failed start is still stopped by `down`
+    _save_state(stack, state)
+    try:
+        cluster.start()
+    except LocalEtcdError as error:
+        raise LocalDeploymentError(str(error)) from None
+    state["etcd"] = cluster.record()
+    _save_state(stack, state)
+
+
 def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optional[str] = None,
        copy_interval: float = 1.0, log: Callable[[str], None] = lambda _: None,
-       postgres_mechanism: Optional[str] = None) -> dict[str, Any]:
+       postgres_mechanism: Optional[str] = None, netns: bool = False) -> dict[str, Any]:
     """Start the stack's local services and return its outputs document (plaintext credentials).
+
+    With `netns`, each site and the witness run in their own network namespace (multidc.local.isolated).
 
     `planned` is the program's own outputs document (from the offline plan): names of
     buckets, vaults and copies come from it, never rebuilt. On any failure everything
@@ -230,7 +301,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
     if (state_dir(stack) / STATE_FILE).exists():
         raise LocalDeploymentError(f"stack {stack}: a local deployment is already up ({state_dir(stack)}); "
                                    f"stop it first with `multidc local down --stack {stack}`")
-    missing = missing_tools(platform, planned, shutil.which)
+    missing = missing_tools(platform, planned, shutil.which, netns=netns)
     if missing:
         raise LocalDeploymentError("this machine lacks what the local deployment needs:\n  " + "\n  ".join(missing))
     state: dict[str, Any] = {"stack": stack, "postgres": [], "s3": [], "copiers": [], "buckets": {},
@@ -240,65 +311,22 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
         auth = pg.ReplicationAuth(password=secrets.token_urlsafe(16))
         modes = {s.name: mode or (s.replication.value if s.replication else "async") for s in platform.systems}
         pairs = _pairs(platform)
-        log("starting PostgreSQL: " + ", ".join(f"{name} ({' -> '.join(sites)}, {modes[name]})"
-                                                 for name, sites in pairs))
         mechanisms = {s.name: replicated.mechanism_of(s, postgres_mechanism) for s in platform.systems}
-
-        def start_pair(pair: tuple[str, list[str]]) -> list[dict[str, Any]]:
-            name, sites = pair
-            if mechanisms[name] == replicated.LOGICAL:
-                return _linked(name, lambda: replicated.start_logical_postgres(stack, name, sites, modes[name]))
-            return _start_postgres(stack, name, sites, modes[name], auth)
-
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            for records in pool.map(start_pair, pairs):
-                state["postgres"] += records
-                _save_state(stack, state)
-        for name, sites in _redis_systems(platform):
-            log(f"starting Redis: {name} ({' -> '.join(sites)}, REPLICAOF)")
-            state["engines"] += _linked(name, lambda: replicated.start_redis(stack, name, sites))
-            _save_state(stack, state)
-        for name, sites in _mariadb_systems(platform):
-            log(f"starting MariaDB: {name} ({' -> '.join(sites)}, GTID, {modes[name]})")
-            login = planned["systems"][name]["placements"][sites[0]]["database"]
-            state["engines"] += _linked(name, lambda: replicated.start_mariadb(
-                stack, name, sites, modes[name], login["database"], login["user"]))
-            _save_state(stack, state)
-        site_buckets = _site_buckets(planned)
-        for site, buckets in site_buckets.items():
-            log(f"starting the S3 endpoint of {site} with {len(buckets)} bucket(s)")
-            record = _start_s3(stack, site)
-            state["s3"].append(record)
-            state["buckets"][site] = buckets
-            _save_state(stack, state)
-            _create_buckets(_endpoint(record), buckets)
-        endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
-        for name, system in planned["systems"].items():
-            for c in system["copies"]:
-                source = system["placements"][c["source_site"]]["bucket"]["bucket"]
-                destination = system["placements"][c["destination_site"]]["bucket"]["bucket"]
-                record = {"system": name, "source_site": c["source_site"], "destination_site": c["destination_site"],
-                          "source": f"{endpoints[c['source_site']]}/{source}",
-                          "destination": f"{endpoints[c['destination_site']]}/{destination}"}
-                record["pid"] = _start_copier(stack, record, copy_interval)
-                state["copiers"].append(record)
-                _save_state(stack, state)
-        state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
-        _save_state(stack, state)
-        if platform.witness is not None:
-            members = [site.name for site in platform.sites] + [platform.witness.name]
-            log(f"starting etcd: one member each in {', '.join(members)}")
-            cluster = LocalEtcd(members, detached=True)
-            state["etcd"] = cluster.record()  # saved first: a failed start is still stopped by `down`
-            _save_state(stack, state)
+        if netns:
             try:
-                cluster.start()
-            except LocalEtcdError as error:
+                isolated.start(platform, stack, pairs, _redis_systems(platform), modes, mechanisms, state,
+                               lambda: _save_state(stack, state), log, _linked)
+            except isolated.IsolatedError as error:
                 raise LocalDeploymentError(str(error)) from None
-            state["etcd"] = cluster.record()
-            _save_state(stack, state)
+            state["archives"] = []
+        else:
+            _start_all(platform, planned, stack, pairs, modes, mechanisms, auth, state, log)
+        if platform.witness is not None:
+            _start_etcd(platform, state, log, **(isolated.etcd_placement(state) if netns else {}))
         document = _document(platform, planned, state, auth, modes)
         archiving.describe(document, state["archives"])
+        if netns:
+            isolated.describe(document, state)
     except BaseException:
         down(stack)
         raise
@@ -344,8 +372,10 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
             server = servers.get((name, site))
             if placement["database"] is not None:
                 placement["database"] = None if server is None else {
-                    "engine": "postgresql", "host": "127.0.0.1", "port": server["port"], "database": "postgres",
-                    "user": "postgres", "password": server["password"], "local": {"base_dir": server["base_dir"]},
+                    "engine": "postgresql", "host": server.get("host", "127.0.0.1"), "port": server["port"],
+                    "database": "postgres", "user": "postgres", "password": server["password"],
+                    "local": {"base_dir": server["base_dir"], **({"netns": server["netns"]} if "netns" in server
+                                                                  else {})},
                 }
             engine = engines.get((name, site))
             if engine is not None:
@@ -359,6 +389,8 @@ def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any]
                 placement["replication_link"] = {"mechanism": mechanism, "mode": modes[name] if kind != "redis"
                                                  else "async", "primary": system["primary_site"],
                                                  "realised_by_pulumi": mechanism != LOCAL_MECHANISM}
+            if placement["bucket"] is not None and site not in endpoints:
+                placement["bucket"] = None  # no S3 endpoint runs here (a deployment with --netns)
             if placement["bucket"] is not None:
                 placement["bucket"]["endpoint"] = endpoints[site]
                 placement["bucket"]["region"] = "us-east-1"
@@ -387,7 +419,9 @@ def write_outputs(document: dict[str, Any], path: Path) -> None:
 
 def _server(record: dict[str, Any]) -> LocalPostgres:
     return LocalPostgres.attach(f"{record['site']}-{record['system']}", Path(record["base_dir"]),
-                                port=record["port"], password=record["password"])
+                                port=record["port"], password=record["password"],
+                                host=record.get("host", "127.0.0.1"),
+                                launcher=["ip", "netns", "exec", record["netns"]] if record.get("netns") else ())
 
 
 def _kill_pid(pid: int, sig: signal.Signals = signal.SIGKILL, timeout: float = 10.0) -> None:
@@ -439,6 +473,7 @@ def down(stack: str) -> list[str]:
     if state.get("etcd"):
         LocalEtcd.attach(state["etcd"]).stop()
         stopped += [f"etcd member {name}" for name in state["etcd"]["names"]]
+    stopped += isolated.stop(state)
     shutil.rmtree(directory, ignore_errors=True)
     return stopped
 

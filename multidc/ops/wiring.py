@@ -36,8 +36,10 @@ def server(system: str, site: str, database: Database) -> Any:
     if database.local is not None:
         from multidc.local.postgres import LocalPostgres
 
+        netns = database.local.netns
         return LocalPostgres.attach(f"{site}-{system}", Path(database.local.base_dir), port=database.port,
-                                    password=password or "")
+                                    password=password or "", host=database.host,
+                                    launcher=["ip", "netns", "exec", netns] if netns else ())
     return pg.PgEndpoint(host=database.host, port=database.port, user=database.user or "postgres",
                          password=password, dbname=database.database or "postgres")
 
