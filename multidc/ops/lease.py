@@ -47,12 +47,20 @@ class Etcd:
 
     def __init__(self, endpoint: str, timeout: float = 1.0) -> None:
         self.endpoint, self.timeout = endpoint.rstrip("/"), timeout
+        # A monotonic moment no call waits past: the lease holder's fencing deadline. Cut off from
+        # the quorum, a call would otherwise hang one timeout beyond it and the fence land late.
+        self.deadline: Optional[float] = None
 
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        timeout = self.timeout
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline - time.monotonic())
+            if timeout <= 0:
+                raise EtcdUnavailable(f"etcd {self.endpoint} /v3/{path}: not asked, the fencing deadline has passed")
         request = urllib.request.Request(f"{self.endpoint}/v3/{path}", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
                 answer = json.loads(reply.read())
         except (OSError, ValueError, urllib.error.URLError) as error:
             raise EtcdUnavailable(f"etcd {self.endpoint} /v3/{path}: {error}") from None

@@ -81,10 +81,14 @@ class Watcher:
         """One round: talk to etcd, decide, act."""
         quorum, holder, holds = True, None, False
         try:
+            self._bound_etcd_calls()
             if self.primary and self.lease.lease is None and self.fence_by is None:
                 holds = self.lease.acquire() is not None
             elif self.lease.lease is not None:
                 holds = self.lease.renew()
+            if holds:
+                self.fence_by = self.lease.must_fence_by()
+                self._bound_etcd_calls()
             current = self.lease.holder()
             holder = current.site if current else None
             if holder is not None and holder != self.lease.site:
@@ -94,8 +98,6 @@ class Watcher:
         except EtcdUnavailable as error:
             quorum = False
             self.log(f"etcd: {error}")
-        if holds:
-            self.fence_by = self.lease.must_fence_by()
         action, reason = decide(View(time.monotonic(), holds, quorum, holder, self.fence_by if not holds else None,
                                      self.fenced, self.seen_holder))
         if action == FENCE:
@@ -109,6 +111,17 @@ class Watcher:
                 self.fence_by = self.lease.must_fence_by()
         return action, reason
 
+    def _bound_etcd_calls(self) -> None:
+        """While this site must fence by a deadline, no etcd call waits past it (multidc.ops.lease.Etcd)."""
+        self.lease.etcd.deadline = self.fence_by if self.fence_by is not None and not self.fenced else None
+
+    def pause(self) -> float:
+        """The sleep before the next round: never past the fencing deadline, so the fence lands on time."""
+        pause = max(0.1, self.lease.ttl / 6)
+        if self.fence_by is not None and not self.fenced:
+            pause = min(pause, max(0.0, self.fence_by - time.monotonic()))
+        return pause
+
     def run(self, stop: Callable[[], bool]) -> None:
         said = None
         while not stop():
@@ -116,7 +129,7 @@ class Watcher:
             if (action, reason) != said:  # each change once, not every round
                 self.log(f"{action}: {reason}")
                 said = (action, reason)
-            time.sleep(max(0.1, self.lease.ttl / 6))
+            time.sleep(self.pause())
 
 
 def watch_command(

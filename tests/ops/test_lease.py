@@ -107,3 +107,35 @@ def test_decisions_and_their_reasons(view, action, reason):
 def test_an_unreachable_member_is_reported_as_unavailable():
     with pytest.raises(EtcdUnavailable, match="127.0.0.1:9"):
         Etcd("http://127.0.0.1:9", timeout=0.2).call("kv/range", {"key": "eA=="})
+
+
+def test_no_etcd_call_waits_past_the_fencing_deadline():
+    """Cut off from the quorum, a call would hang one timeout beyond the deadline and the fence land late."""
+    import socket
+    import time
+
+    with socket.socket() as silent:  # accepts, never answers: a member behind a cut link
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        etcd = Etcd(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=30)
+        etcd.deadline = time.monotonic() - 0.01
+        with pytest.raises(EtcdUnavailable, match="fencing deadline has passed"):
+            etcd.call("lease/keepalive", {"ID": "1"})
+        etcd.deadline = time.monotonic() + 0.2
+        with pytest.raises(EtcdUnavailable, match="timed out"):  # bounded by the deadline, not by the 30 s timeout
+            etcd.call("lease/keepalive", {"ID": "1"})
+
+
+def test_a_holder_bounds_its_etcd_calls_and_its_sleep_by_its_deadline():
+    import time
+
+    lease_ = SiteLease(Etcd("http://127.0.0.1:9", timeout=0.2), KEY, "astana", TTL)
+    lease_.lease, lease_.renewal_sent = 7, time.monotonic() - TTL  # its last renewal answered a TTL ago
+    fenced = []
+    watcher = Watcher(lease_, fence=lambda: fenced.append(True), take_over=lambda token: None, primary=True)
+    watcher.fence_by = lease_.must_fence_by()
+    assert watcher.pause() == 0.0  # already due: no sleep before the next round
+    assert watcher.step()[0] == FENCE and fenced == [True]
+    assert lease_.etcd.deadline is not None and lease_.etcd.deadline == watcher.fence_by
+    watcher._bound_etcd_calls()
+    assert lease_.etcd.deadline is None  # fenced: nothing left to be on time for
