@@ -69,5 +69,7 @@ class Assumptions(SpecModel):
     restore_mb_s: Optional[AmountFigure] = _amount("MB/s", "sustained restore rate into the surviving site")
     restore_provision_s: Optional[DurationFigure] = _duration("a fresh instance or bucket exists before data flows")
     rebuild_s: Optional[DurationFigure] = _duration("a stateless system is rebuilt from the spec")
+    wal_replay_ratio: Optional[AmountFigure] = _amount(
+        "x", "time to replay the WAL since the last base backup, as a share of the time it took to write")
     default_volume_gb: Optional[AmountFigure] = _amount("GB", "data volume when neither spec nor graph states one")
     ransomware_detection_days: Optional[AmountFigure] = _amount("days", "an attack goes unnoticed this long")
