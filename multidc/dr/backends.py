@@ -101,10 +101,11 @@ class DatabaseBackend:
         return self.servers.get((step.system, other))
 
     def _fence(self, step: Step, server: Any) -> str:
-        if pg.accepts_writes(server, timeout=2):
+        answers = pg.answers(server)  # one quick probe: a host behind a cut link is not waited for twice
+        if answers and pg.accepts_writes(server, timeout=2):
             pg.fence(server, method="read_only", timeout=self.timeout)
             return f"{pg.address(server)} fenced read-only"
-        if _reachable(server):
+        if answers and _reachable(server):
             return f"{pg.address(server)} already refuses writes"
         # Split brain, step by step: the old primary's process died with its site, but its
         # data directory did not. When the site comes back, a plain restart brings it up as

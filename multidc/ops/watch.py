@@ -13,7 +13,6 @@ failover is refused."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -144,7 +143,9 @@ def watch_command(
     from multidc.dr.geography import witness_problem
     from multidc.protection import postgres as pg
 
-    from .commands import _deployed_state, _fail, errors
+    from multidc.dr.runbook import RunbookKind
+
+    from .commands import _deployed_state, _fail, errors, execute
     from .lease import Etcd
     from .wiring import servers
 
@@ -164,23 +165,30 @@ def watch_command(
                 errors.print(f"fenced {system} in {site}", highlight=False)
 
     def take_over(token: int) -> None:
-        # In the background: this loop must go on renewing the lease it just took while the failover runs,
-        # or the lease would expire under the new primary. The failover verifies the token in etcd through
-        # this site's member (its `manual.isolate` step rests on it) and journals into a file of its own.
+        # `multidc failover` itself (ops.commands.execute, already imported here: no interpreter start-up
+        # in the RTO), in a thread: this loop must go on renewing the lease it just took while the failover
+        # runs, or the lease would expire under the new primary. The failover verifies the token in etcd
+        # through this site's member (its `manual.isolate` step rests on it) and journals into a file of its own.
         ledger = journal_path(stack, site, token, lease.lease or 0)
-        command = [sys.executable, "-m", "multidc", "failover", "--stack", stack, "--to", site, "--from", primary,
-                   "--yes", "--json", "--fencing-token", str(token), "--etcd", etcd, "--journal", str(ledger)]
-        if outputs is not None:
-            command += ["--outputs", str(outputs)]
-        errors.print(f"took the lease (fencing token {token}): {' '.join(command[2:])}", highlight=False, markup=False)
-        sys.stdout.flush()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # its JSON report goes to this stdout
+        errors.print(f"took the lease (fencing token {token}): failover --stack {stack} --to {site} --from {primary} "
+                     f"--yes --json --fencing-token {token} --etcd {etcd} --journal {ledger}",
+                     highlight=False, markup=False)
 
-        def reap() -> None:
-            errors.print(f"failover to {site} (fencing token {token}) exited {process.wait()}; journal {ledger}",
+        def run() -> None:
+            code = 0
+            try:
+                execute(stack, RunbookKind.unplanned, site, primary, True, False, ledger, outputs, True,
+                        fencing_token=token, etcd=etcd)
+            except typer.Exit as exit_:
+                code = exit_.exit_code
+            except Exception as error:  # reported, never a traceback: the loop goes on holding the lease
+                code = 1
+                errors.print(f"failover to {site} failed: {error}", highlight=False, markup=False)
+            sys.stdout.flush()
+            errors.print(f"failover to {site} (fencing token {token}) exited {code}; journal {ledger}",
                          highlight=False, markup=False)
 
-        threading.Thread(target=reap, daemon=True).start()
+        threading.Thread(target=run, daemon=True).start()
 
     Watcher(lease, fence, take_over, primary=(site == primary),
             log=lambda line: errors.print(line, highlight=False, markup=False),

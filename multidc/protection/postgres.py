@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -539,8 +540,24 @@ def unfence(server: PgServer, *, timeout: float = 30.0) -> None:
           timeout=timeout, what=f"{address(server)} to load default_transaction_read_only")
 
 
+# A TCP connect that does not open within this is a host behind a cut link (its packets are
+# dropped silently; libpq waits at least 2 s). 1.5 s lets one lost SYN be sent again (after 1 s).
+ANSWER_TIMEOUT_S = 1.5
+
+
+def answers(server: PgServer, *, timeout: float = ANSWER_TIMEOUT_S) -> bool:
+    """True if a TCP connection to ``server`` opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((server.host, int(server.port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def accepts_writes(server: PgServer, *, timeout: float = 5.0) -> bool:
     """True if ``server`` is reachable, not a standby and not fenced read-only."""
+    if not answers(server, timeout=min(timeout, ANSWER_TIMEOUT_S)):
+        return False
     try:
         with _connect(server, timeout=timeout) as conn:
             row = conn.execute(

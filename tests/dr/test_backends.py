@@ -39,3 +39,17 @@ def test_flip_limited_to_some_systems_leaves_the_others_where_they_are():
     flipped = flip_platform(kz, "astana", "almaty", only=frozenset({"core-db"}))
     assert flipped.system("core-db").sites[0] == "almaty"
     assert flipped.system("cards-db").sites[0] == "astana"
+
+
+def test_the_quick_probe_tells_a_listening_server_from_a_closed_port():
+    import socket
+    from types import SimpleNamespace
+
+    from multidc.protection import postgres as pg
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert pg.answers(SimpleNamespace(host="127.0.0.1", port=port))
+    assert not pg.answers(SimpleNamespace(host="127.0.0.1", port=port), timeout=0.5)
