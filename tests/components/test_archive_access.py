@@ -114,11 +114,3 @@ def test_the_bucket_policy_itself_refuses_a_delete_marker_to_a_key_allowed_every
     assert _refused(lambda: member.delete_object(Bucket=BUCKET, Key=KEY)) == "AccessDenied"
     assert "DeleteMarkers" not in member.list_object_versions(Bucket=BUCKET, Prefix=KEY)
 
-
-def test_moto_lets_a_compliance_retention_be_shortened(vault):
-    # Canary for the docs: AWS and Ceph RGW refuse this (COMPLIANCE) and the deny covers
-    # s3:PutObjectRetention; moto allows it, so the refusal is for a real cloud to show.
-    admin = vault["as"]("admin")
-    admin.put_object(Bucket=BUCKET, Key=f"{KEY}.short", Body=b"wal")
-    admin.put_object_retention(Bucket=BUCKET, Key=f"{KEY}.short", Retention={
-        "Mode": "COMPLIANCE", "RetainUntilDate": dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)})
