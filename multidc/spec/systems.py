@@ -86,6 +86,9 @@ class BackupPolicy(SpecModel):
     retention: Retention = Retention()
     immutable_days: Annotated[int, Field(ge=0, le=3650, description="object lock (compliance) days")] = 0
     offsite_site: Name
+    delayed_standby: Optional[Duration] = Field(
+        None, description="PostgreSQL: a standby in the offsite site replaying the vault's WAL this far behind; "
+                          "a ransomware attack found within it is undone by promoting it at a time before the attack")
 
     @model_validator(mode="after")
     def _lock_within_retention(self) -> "BackupPolicy":
@@ -285,6 +288,15 @@ class System(SpecModel):
         if self.backup is not None and self.kind is Kind.vm_group:
             problems.append(("backup", "a vm-group is rebuilt from its image, not restored; back up the data "
                                        "systems it uses (databases, buckets) or use the provider's Cloud Backup"))
+        if self.backup is not None and self.backup.delayed_standby is not None:
+            if self.kind is not Kind.postgres:
+                problems.append(("backup.delayed_standby", f"a delayed standby replays PostgreSQL's WAL archive; "
+                                                           f"{self.kind.value} has none: drop delayed_standby"))
+            elif self.backup.delayed_standby <= timedelta(0):
+                problems.append(("backup.delayed_standby", "the delay must be positive, e.g. 1h"))
+            elif self.backup.immutable_days == 0:
+                problems.append(("backup.delayed_standby", "the delayed standby replays the locked vault; set "
+                                                           "immutable_days so the WAL it replays cannot be altered"))
         if self.kind in SINGLE_WRITER_KINDS and self.size.count > 1:
             problems.append(("size.count", f"a {self.kind.value} system is one writer per site; {self.size.count} "
                                            "instances would be independent, unreplicated databases: use count 1 "
