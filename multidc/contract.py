@@ -111,6 +111,13 @@ ARCHIVE_WRITER_DENIED = (
     "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
     "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:DeleteBucket")
+# A standby replaying the vault's WAL archive a delay behind (backup.delayed_standby, docs/ransomware.md): a VM
+# in the vault's site whose keys read the vault and nothing else; the vault's bucket policy denies them every
+# change (ARCHIVE_READER_DENIED: every write, besides what the writer is denied).
+DELAYED_STANDBY = "multidc:delayed_standby:DelayedStandby"
+DELAYED_STANDBY_KEYS = ("system", "site", "delay_s", "flavor", "volume_gb", "node_count")
+ARCHIVE_READER_ALLOWED = ("s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation")
+ARCHIVE_READER_DENIED = ("s3:PutObject", *ARCHIVE_WRITER_DENIED)
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
 # Optional placement keys: a system declared stateless (a cache, a job runner) and why; the
 # backup policy (MDC-BAK-001) trusts the declaration and shows its reason.
@@ -127,7 +134,7 @@ WAIVER_REASON = "reason"
 WAIVER_EXPIRES = "expires"  # an ISO date (YYYY-MM-DD); the waiver holds through that day
 
 CONTRACT: Mapping[str, tuple[str, ...]] = {
-    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,
+    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS, DELAYED_STANDBY: DELAYED_STANDBY_KEYS,
     **{placement: PLACEMENT_KEYS for placement in PLACEMENTS},
 }
 

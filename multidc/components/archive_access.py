@@ -18,7 +18,7 @@ archive host (``systems.<x>.backup.archive.writer``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -26,7 +26,8 @@ import pulumi_random as random
 
 from multidc.components.bucket_provider import canonical_policy
 from multidc.components.site import Site
-from multidc.contract import ARCHIVE_ACCESS, ARCHIVE_PREFIX, ARCHIVE_WRITER_ALLOWED, ARCHIVE_WRITER_DENIED
+from multidc.contract import (ARCHIVE_ACCESS, ARCHIVE_PREFIX, ARCHIVE_READER_ALLOWED, ARCHIVE_READER_DENIED,
+                              ARCHIVE_WRITER_ALLOWED, ARCHIVE_WRITER_DENIED)
 
 # The role Keystone gives a project's ordinary users (OpenStack's default role set).
 MEMBER_ROLE = "member"
@@ -37,19 +38,59 @@ def writer_principal(project_id: str, user_id: str) -> str:
     return f"arn:aws:iam::{project_id}:user/{user_id}"
 
 
-def vault_policy(bucket: str, principal: str, prefix: str = ARCHIVE_PREFIX) -> str:
-    """The vault's bucket policy: the writer adds and reads under ``prefix``, and may never delete or unlock."""
-    return canonical_policy({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ArchiveWriterWritesAndReads", "Effect": "Allow", "Principal": {"AWS": [principal]},
-             "Action": list(ARCHIVE_WRITER_ALLOWED),
+def vault_policy(bucket: str, principal: str, prefix: str = ARCHIVE_PREFIX, readers: Sequence[str] = ()) -> str:
+    """The vault's bucket policy: the writer adds and reads under ``prefix``, and may never delete or unlock;
+    ``readers`` (a delayed standby's keys) read under ``prefix`` and may change nothing at all."""
+    statements = [
+        {"Sid": "ArchiveWriterWritesAndReads", "Effect": "Allow", "Principal": {"AWS": [principal]},
+         "Action": list(ARCHIVE_WRITER_ALLOWED),
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}/*"]},
+        {"Sid": "ArchiveWriterNeverDeletesOrUnlocks", "Effect": "Deny", "Principal": {"AWS": [principal]},
+         "Action": list(ARCHIVE_WRITER_DENIED),
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
+    ]
+    if readers:
+        statements += [
+            {"Sid": "ArchiveReadersRead", "Effect": "Allow", "Principal": {"AWS": list(readers)},
+             "Action": list(ARCHIVE_READER_ALLOWED),
              "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}/*"]},
-            {"Sid": "ArchiveWriterNeverDeletesOrUnlocks", "Effect": "Deny", "Principal": {"AWS": [principal]},
-             "Action": list(ARCHIVE_WRITER_DENIED),
+            {"Sid": "ArchiveReadersChangeNothing", "Effect": "Deny", "Principal": {"AWS": list(readers)},
+             "Action": list(ARCHIVE_READER_DENIED),
              "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
-        ],
-    })
+        ]
+    return canonical_policy({"Version": "2012-10-17", "Statement": statements})
+
+
+@dataclass(frozen=True)
+class S3User:
+    """A Keystone user of its own with an EC2 credential (S3 keys, secrets) in the vault's project."""
+
+    principal: pulumi.Output[str]
+    """The user as the vault's bucket policy names it (``writer_principal``)."""
+    access_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+
+
+def s3_user(name: str, role: str, user_name: str, description: str, site: Site, project_name: str,
+            parent: pulumi.Resource) -> S3User:
+    """Declare a user (member of the project), its password and its EC2 credential, under ``parent``:
+    ``<name>-password``, ``<name>-<role>`` (the user), ``<name>-member``, ``<name>-credential``."""
+    on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
+    lookup = pulumi.InvokeOutputOptions(parent=parent, provider=site.provider)
+    project = openstack.identity.get_project_output(name=project_name, opts=lookup)
+    member = openstack.identity.get_role_output(name=MEMBER_ROLE, opts=lookup)
+    password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(
+        parent=parent, provider=site.random_provider))
+    user = openstack.identity.User(f"{name}-{role}", name=user_name, default_project_id=project.id,
+                                   password=password.result, description=description, opts=on_site)
+    membership = openstack.identity.RoleAssignment(
+        f"{name}-member", user_id=user.id, project_id=project.id, role_id=member.id, opts=on_site)
+    credential = openstack.identity.Ec2CredentialV3(
+        f"{name}-credential", user_id=user.id, project_id=project.id,
+        opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(
+            depends_on=[membership], additional_secret_outputs=["access", "secret"])))
+    principal = pulumi.Output.all(project.id, user.id).apply(lambda ids: writer_principal(ids[0], ids[1]))
+    return S3User(principal, pulumi.Output.secret(credential.access), pulumi.Output.secret(credential.secret))
 
 
 @dataclass(frozen=True)
@@ -62,6 +103,8 @@ class ArchiveAccessArgs:
     project: str
     """The OpenStack project of the vault's site (``cloud.project``)."""
     vault: str
+    readers: tuple[pulumi.Output[str], ...] = ()
+    """Principals that read the archive and may change nothing (a delayed standby's keys)."""
 
 
 class ArchiveAccess(pulumi.ComponentResource):
@@ -80,25 +123,11 @@ class ArchiveAccess(pulumi.ComponentResource):
         contract: dict[str, Any] = {"system": args.system, "site": args.site.name, "vault": args.vault,
                                     "user": self.user_name, "denied": list(ARCHIVE_WRITER_DENIED)}
         super().__init__(ARCHIVE_ACCESS, name, contract, opts)
-        on_site = pulumi.ResourceOptions(parent=self, provider=args.site.provider)
-        lookup = pulumi.InvokeOutputOptions(parent=self, provider=args.site.provider)
-        project = openstack.identity.get_project_output(name=args.project, opts=lookup)
-        role = openstack.identity.get_role_output(name=MEMBER_ROLE, opts=lookup)
-        password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(
-            parent=self, provider=args.site.random_provider))
-        user = openstack.identity.User(
-            f"{name}-writer", name=self.user_name, default_project_id=project.id, password=password.result,
-            description=f"multidc: writes {args.system}'s WAL archive into {args.vault}; may never delete",
-            opts=on_site)
-        membership = openstack.identity.RoleAssignment(
-            f"{name}-member", user_id=user.id, project_id=project.id, role_id=role.id, opts=on_site)
-        credential = openstack.identity.Ec2CredentialV3(
-            f"{name}-credential", user_id=user.id, project_id=project.id,
-            opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(
-                depends_on=[membership], additional_secret_outputs=["access", "secret"])))
-        self.access_key = pulumi.Output.secret(credential.access)
-        self.secret_key = pulumi.Output.secret(credential.secret)
-        self.bucket_policy = pulumi.Output.all(project.id, user.id).apply(
-            lambda ids: vault_policy(args.vault, writer_principal(ids[0], ids[1])))
+        writer = s3_user(name, "writer", self.user_name,
+                         f"multidc: writes {args.system}'s WAL archive into {args.vault}; may never delete",
+                         args.site, args.project, self)
+        self.access_key, self.secret_key = writer.access_key, writer.secret_key
+        self.bucket_policy = pulumi.Output.all(writer.principal, *args.readers).apply(
+            lambda principals: vault_policy(args.vault, principals[0], readers=principals[1:]))
         self.register_outputs({**contract, "access_key": self.access_key, "secret_key": self.secret_key,
                                "bucket_policy": self.bucket_policy})

@@ -39,6 +39,7 @@ from multidc.components.common import (
     s3_credentials_secret,
 )
 from multidc.components.database import ManagedDatabase
+from multidc.components.delayed_standby import DelayedStandby, DelayedStandbyArgs
 from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
@@ -174,6 +175,9 @@ class BackupTarget(pulumi.ComponentResource):
     """PostgreSQL: how its WAL is archived into the vault (``archive_props``); None for other kinds."""
     access: Optional[ArchiveAccess]
     """PostgreSQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
+    delayed: Optional[DelayedStandby]
+    """PostgreSQL with ``backup.delayed_standby``: the VM replaying the vault D behind; else None."""
+    """PostgreSQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
     velero: Optional[VeleroTarget]
     """For Velero-backed systems: what each of the system's clusters must be told."""
 
@@ -195,10 +199,17 @@ class BackupTarget(pulumi.ComponentResource):
         self.object_lock_mode = lock_mode
         self.archive = archive_props(system) if system.kind is spec.Kind.postgres else None
         tags = {TAG_SYSTEM: system.name, TAG_BACKUP_OF: args.protects.name}
+        # A delayed standby reads the vault with keys of its own, which the vault's policy denies every change.
+        self.delayed = None if self.archive is None or policy.delayed_standby is None else DelayedStandby(
+            f"{name}-delayed-standby", DelayedStandbyArgs(platform=args.platform, system=system, site=site,
+                                                          vault=self.vault, endpoint=site.s3_endpoint),
+            pulumi.ResourceOptions(parent=self))
         # The archive host writes with keys of its own, which the vault's policy denies every delete.
         self.access = None if self.archive is None else ArchiveAccess(f"{name}-archive-access", ArchiveAccessArgs(
             platform=args.platform.name, system=system.name, site=site,
-            project=args.platform.site(site.name).cloud.project, vault=self.vault), pulumi.ResourceOptions(parent=self))
+            project=args.platform.site(site.name).cloud.project, vault=self.vault,
+            readers=() if self.delayed is None else (self.delayed.reader_principal,)),
+            pulumi.ResourceOptions(parent=self))
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
             noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,

@@ -16,6 +16,7 @@ import pulumi
 from multidc import spec
 from multidc.contract import ARCHIVE_PREFIX, OUTPUTS_SCHEMA, STANDBY
 from multidc.components.common import placement_props
+from multidc.components.delayed_standby import PORT as DELAYED_STANDBY_PORT
 
 if TYPE_CHECKING:
     from multidc.components.platform import Platform
@@ -106,6 +107,9 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
                 "archive_timeout_s": backup.archive["archive_timeout_s"], "runs_on": backup.archive["archive_runs_on"],
                 "writer": None if backup.access is None else {"access_key": backup.access.access_key,
                                                              "secret_key": backup.access.secret_key}},
+            "delayed_standby": None if backup.delayed is None else {
+                "site": system.backup.offsite_site, "host": backup.delayed.address, "port": DELAYED_STANDBY_PORT,
+                "delay_s": backup.delayed.delay_s},
         }
     return document
 

@@ -83,6 +83,10 @@ class Recovery:
     rto_formula: str
     reason: str
     owner: str = "customer"
+    fallback_rto_s: Optional[float] = None
+    """Where the RTO holds under a condition (a delayed standby: the attack found within its delay), the RTO
+    when it does not (the vault restore), so the fallback stays visible."""
+    fallback_rto_formula: str = ""
 
     @property
     def works(self) -> bool:
@@ -104,6 +108,8 @@ class Outcome:
     rto_target_s: float
     reason: str
     owner: str
+    fallback_rto_s: Optional[float] = None
+    fallback_rto_formula: str = ""
 
     @property
     def meets_rpo(self) -> bool:
@@ -126,6 +132,7 @@ class Outcome:
             "rpo_target_seconds": self.rpo_target_s, "rto_target_seconds": self.rto_target_s,
             "meets_rpo": self.meets_rpo, "meets_rto": self.meets_rto, "flagged": self.flagged,
             "reason": self.reason, "owner": self.owner,
+            "fallback_rto_seconds": self.fallback_rto_s, "fallback_rto_formula": self.fallback_rto_formula or None,
         }
 
 
@@ -427,13 +434,16 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
         if system.rpo.total_seconds() == 0:
             impossible = (f"; an RPO of 0 cannot be met against ransomware (the attacker's writes are committed and "
                           f"replicated like any other): the best achievable is {human(best.rpo_s or 0)}")
+        locked = f", object-locked beyond the {window:.0f}-day detection window"
+        standby = next((b for b in usable if b.delayed_standby_s and b.archive_lag_s is not None), None)
+        if standby is not None:
+            return _delayed(ctx, system, standby, best, locked + impossible)
         slow = ""
         if best.rto_s is not None and best.rto_s > system.rto.total_seconds():
             slow = (f"; the restore copies the whole volume from the vault ({human(best.rto_s)}), which an RTO of "
                     f"{human(system.rto.total_seconds())} against ransomware does not leave time for")
         return Recovery(best.rpo_s, best.rpo_formula, best.rto_s, best.rto_formula,
-                        best.reason + f", object-locked beyond the {window:.0f}-day detection window" + impossible
-                        + slow)
+                        best.reason + locked + impossible + slow)
     if any(b.immutable for b in backups):
         days = max(b.immutable_days for b in backups)
         why = f"its backups are locked for {days} days, less than the {window:.0f}-day detection window"
@@ -442,6 +452,24 @@ def _ransomware(ctx: _Context, system: System) -> Recovery:
     else:
         why = "it has no backup, and replication carries the encryption to every copy"
     return Recovery(None, "data lost", None, "not recoverable", why)
+
+
+def _delayed(ctx: _Context, system: System, backup, vault: Recovery, why_vault: str) -> Recovery:
+    """Ransomware with a delayed standby: promoted at the attack's time, no server to provision, no volume to
+    copy; it holds only when the attack is found within its delay, so the vault restore stays in the verdict."""
+    delay = float(backup.delayed_standby_s)
+    ratio = ctx.figures.value("WAL_REPLAY_RATIO")
+    rto, formula = _sum([(f"WAL replay of up to the delay {human(delay)} x WAL_REPLAY_RATIO {ratio:g}", delay * ratio),
+                         ctx.figures.term("PROMOTE_S"), _dns_ttl(ctx, system)])
+    slow = ""
+    if rto > system.rto.total_seconds():
+        slow = (f"; promoting it takes {human(rto)}, more than the RTO of {human(system.rto.total_seconds())}: "
+                "shorten the delay")
+    reason = (f"promote the delayed standby in {backup.site} (it replays the WAL archive {human(delay)} behind) at "
+              f"the attack's time, when the attack is found within {human(delay)}; found later: the vault restore, "
+              f"{human(vault.rto_s)} ({vault.reason}{why_vault})" + slow)
+    return Recovery(vault.rpo_s, vault.rpo_formula, rto, formula, reason,
+                    fallback_rto_s=vault.rto_s, fallback_rto_formula=vault.rto_formula)
 
 
 def _partition(ctx: _Context, system: System, pair: tuple[str, str]) -> Recovery:
@@ -494,7 +522,8 @@ def assess(platform: Platform, graph: ResourceGraph, quotas: Optional[Mapping[st
                 rpo_s=recovery.rpo_s, rto_s=recovery.rto_s,
                 rpo_formula=recovery.rpo_formula, rto_formula=recovery.rto_formula,
                 rpo_target_s=system.rpo.total_seconds(), rto_target_s=system.rto.total_seconds(),
-                reason=recovery.reason, owner=recovery.owner))
+                reason=recovery.reason, owner=recovery.owner, fallback_rto_s=recovery.fallback_rto_s,
+                fallback_rto_formula=recovery.fallback_rto_formula))
     notes = tuple(f"{urn} declares no resources and protects nothing" for urn in deployed.hollow)
     return Assessment(graph.stack, tuple(found), tuple(outcomes), witness_problem(platform), notes,
                       capacity(platform, graph, quotas), ctx.figures)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from multidc.plan.graph import Node, ResourceGraph
-from multidc.contract import BACKUP_TARGET, BUCKET_COPY, INTERCONNECT, PLACEMENTS
+from multidc.contract import BACKUP_TARGET, BUCKET_COPY, DELAYED_STANDBY, INTERCONNECT, PLACEMENTS
 
 # Input names under which OpenStack resources state their availability zone.
 _ZONE_INPUTS = ("availabilityZone", "availability_zone", "availabilityZoneHints")
@@ -52,6 +52,8 @@ class Backup:
     urn: str
     archive_lag_s: float | None = None
     """PostgreSQL archived continuously: the longest a commit waits before it is in the vault."""
+    delayed_standby_s: float | None = None
+    """PostgreSQL with a delayed standby (a server that declares resources) in the vault's site: its delay."""
 
     @property
     def immutable(self) -> bool:
@@ -143,6 +145,14 @@ def _anti_affinity(graph: ResourceGraph, nodes: list[Node]) -> bool:
     return any(node.urn in urns for node in nodes)
 
 
+def _delay(graph: ResourceGraph, backup: Node) -> float | None:
+    """The delay of the delayed standby under a backup target, when it declares its server."""
+    for node in graph.descendants(backup.urn):
+        if node.type == DELAYED_STANDBY and any(d.custom for d in graph.descendants(node.urn)):
+            return float(_props(node)["delay_s"])
+    return None
+
+
 def read(graph: ResourceGraph) -> Deployed:
     """The placements, offsite backups, copies and interconnects the graph declares."""
     placements, backups, copies, hollow = [], [], [], []
@@ -155,7 +165,7 @@ def read(graph: ResourceGraph) -> Deployed:
             system=p["system"], site=_site_of(node), protects_site=p.get("protects_site"),
             schedule=p.get("schedule"), immutable_days=int(p.get("immutable_days") or 0),
             object_lock_mode=p.get("object_lock_mode"), mechanism=p.get("mechanism"), urn=node.urn,
-            archive_lag_s=p.get("archive_timeout_s")))
+            archive_lag_s=p.get("archive_timeout_s"), delayed_standby_s=_delay(graph, node)))
     for node in graph.components(BUCKET_COPY):
         p = _props(node)
         copies.append(Copy(system=p["system"], source_site=p["source_site"], destination_site=p["destination_site"],

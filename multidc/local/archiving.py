@@ -11,17 +11,22 @@ file next to each server's data, readable by the server's user only.
 What the local S3 endpoint does not do: it does not check IAM policies (moto's default), so
 here the database host's keys are the site's keys; the write-only policy is proven in
 tests/protection/test_archive.py on an endpoint that checks it.
+
+A system with ``backup.delayed_standby`` also gets, after its first base backup, a delayed standby in
+the vault's site (``protection.delayed``): restored from that backup, replaying the vault's WAL D
+behind, recorded with the archive so that `multidc local down` stops it and `multidc restore`
+can promote it.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from multidc.local.postgres import LocalPostgres
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
-from multidc.protection import archive
+from multidc.protection import archive, delayed
 
 CREDENTIALS_FILE = "archive.credentials"
 
@@ -89,8 +94,36 @@ def _start_one(name: str, backup: dict[str, Any], records: list[dict[str, Any]],
     if backup.get("object_lock_mode") == "COMPLIANCE" and backup.get("immutable_days"):
         lock_like_s3(_vault_client(endpoint), target.bucket, f"{target.prefix}/{target.system}/base/",
                      int(backup["immutable_days"]))
-    return {"system": name, "target": str(target), "base_backup": base.backup_id,
-            "base_backup_finished": base.end_time.isoformat()}
+    started = {"system": name, "target": str(target), "base_backup": base.backup_id,
+               "base_backup_finished": base.end_time.isoformat()}
+    if backup.get("delayed_standby"):
+        started["delayed_standby"] = _start_delayed(name, backup, target, base, primary_record["password"])
+    return started
+
+
+def _start_delayed(name: str, backup: dict[str, Any], target: archive.ArchiveTarget, base: archive.BaseBackup,
+                   password: str) -> dict[str, Any]:
+    """The system's delayed standby in the vault's site, restored from the base backup just taken and fed
+    only from the vault (here the endpoint checks no keys: it gets the site's)."""
+    delay_s = int(backup["delayed_standby"]["delay_s"])
+    server = delayed.start_local(target, (DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY), base,
+                                 f"{backup['site']}-{name}-delayed", delay_s, password=password)
+    return {"system": name, "site": backup["site"], "host": server.host, "port": server.port,
+            "base_dir": str(server.data_dir.parent), "password": password, "delay_s": delay_s,
+            "base_backup": base.backup_id, "base_backup_finished": base.end_time.isoformat()}
+
+
+def delayed_standbys(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The delayed standbys a local deployment runs (a restore that promoted one took it off this list)."""
+    return [a["delayed_standby"] for a in state.get("archives", []) if a.get("delayed_standby")]
+
+
+def consume_delayed(state: dict[str, Any], system: str) -> Optional[dict[str, Any]]:
+    """Take ``system``'s delayed standby off the deployment's list (a restore promoted it); returns its record."""
+    for entry in state.get("archives", []):
+        if entry["system"] == system and entry.get("delayed_standby"):
+            return entry.pop("delayed_standby")
+    return None
 
 
 def start(planned: dict[str, Any], postgres: list[dict[str, Any]], endpoints: dict[str, str],
@@ -120,6 +153,7 @@ def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
     """The local document's archives: run by each self-managed primary, with the keys it holds; none for a
     system not archived."""
     archived = {a["system"] for a in archives}
+    standbys = {a["system"]: a["delayed_standby"] for a in archives if a.get("delayed_standby")}
     for name, system in document["systems"].items():
         backup = system.get("backup")
         if backup and backup.get("archive"):
@@ -128,3 +162,14 @@ def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
                 backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
             else:
                 backup["archive"] = None
+        if backup and "delayed_standby" in backup:
+            backup["delayed_standby"] = delayed_entry(standbys.get(name))
+
+
+def delayed_entry(record: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """A local delayed standby as the outputs document names it (``systems.<x>.backup.delayed_standby``)."""
+    if record is None:
+        return None
+    return {"site": record["site"], "host": record["host"], "port": record["port"], "delay_s": record["delay_s"],
+            "user": "postgres", "password": record["password"], "base_backup": record["base_backup"],
+            "base_backup_finished": record["base_backup_finished"], "local": {"base_dir": record["base_dir"]}}

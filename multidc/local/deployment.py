@@ -77,9 +77,12 @@ def is_up(stack: str) -> bool:
     return (state_dir(stack) / STATE_FILE).exists()
 
 
-def keep_restored(stack: str, record: dict[str, Any]) -> None:
-    """Record a server `multidc restore --to-new` started, so that `local down` stops it too."""
+def keep_restored(stack: str, record: dict[str, Any], consumed: Optional[str] = None) -> None:
+    """Record a server `multidc restore --to-new` started, so that `local down` stops it too; ``consumed``:
+    the system whose delayed standby became that server (no longer listed as its delayed standby)."""
     state = load_state(stack)
+    if consumed is not None:
+        archiving.consume_delayed(state, consumed)
     state.setdefault("restored", []).append(record)
     _save_state(stack, state)
 
@@ -467,6 +470,13 @@ def down(stack: str) -> list[str]:
         except LocalPostgresError:
             pass  # its directory is gone already
         stopped.append(f"restored postgres {record['name']}")
+    for record in archiving.delayed_standbys(state):
+        try:
+            LocalPostgres.attach(f"{record['system']}-delayed", Path(record["base_dir"]), port=record["port"],
+                                 password=record["password"]).close()
+        except LocalPostgresError:
+            pass  # its directory is gone already
+        stopped.append(f"delayed standby {record['system']}@{record['site']}")
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")

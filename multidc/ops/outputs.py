@@ -128,6 +128,23 @@ class Archive(_Model):
                                          "a user the vault's bucket policy denies every delete and unlock")
 
 
+class DelayedStandby(_Model):
+    """PostgreSQL: a standby in the vault's site replaying the vault's WAL ``delay_s`` behind (docs/ransomware.md);
+    ``multidc restore --to-new`` promotes it at T instead of restoring the vault when it can still reach T."""
+
+    site: str
+    host: Optional[str] = None
+    port: int = 5432
+    delay_s: int
+    user: Optional[str] = None
+    password: Optional[SecretStr] = None
+    base_backup: Optional[str] = Field(None, description="the base backup it was restored from (local deployments)")
+    base_backup_finished: Optional[str] = None
+    local: Optional[LocalServer] = None
+
+    _masked = field_validator("password", mode="before")(_secret)
+
+
 class Backup(_Model):
     site: str
     protects_site: str
@@ -138,6 +155,7 @@ class Backup(_Model):
     vault: Bucket
     urn: Optional[str] = None
     archive: Optional[Archive] = None
+    delayed_standby: Optional[DelayedStandby] = None
 
 
 class Copy(_Model):

@@ -26,7 +26,7 @@ from multidc.protection.archive import (
     BaseBackup,
     conf_value,
     list_base_backups,
-    shell_command,
+    restore_command,
     tool_command,
     tool_env,
     _run,
@@ -102,20 +102,13 @@ def recover(target: ArchiveTarget, credentials: Path, before: datetime, name: st
     backup = choose_backup(list_base_backups(target, credentials), before, target)
     server = LocalPostgres(name, initialize=False, password=password, base_dir=base_dir, settings={
         "archive_mode": "off",
-        "restore_command": conf_value(shell_command("wal-restore", target, credentials, "%f", "%p")),
+        "restore_command": conf_value(restore_command(target, credentials)),
         "recovery_target_time": conf_value(pg_time(before)),
         "recovery_target_inclusive": "off",
         "recovery_target_action": "promote",
     })
     try:
-        _run(tool_command("restore", target, backup.backup_id, str(server.data_dir)), tool_env(credentials),
-             timeout=timeout, what=f"restoring base backup {backup.backup_id} of {target.system} from {target}")
-        signal_file = server.data_dir / "recovery.signal"
-        signal_file.touch()
-        if _must_drop_privileges():
-            import os
-
-            os.chown(signal_file, *_run_as_ids())
+        restore_base(target, credentials, backup, server, signal="recovery.signal", timeout=timeout)
         server.start_timeout = timeout
         try:
             server.start()
@@ -137,6 +130,32 @@ def recover(target: ArchiveTarget, credentials: Path, before: datetime, name: st
                     last_wal=wals[-1] if wals else None,
                     stopped_before=_parse_log_time(stopped.group(2)) if stopped else None,
                     last_transaction=_last_commit(server, last), seconds=time.monotonic() - started)
+
+
+def restore_base(target: ArchiveTarget, credentials: Path, backup: BaseBackup, server: LocalPostgres, *,
+                 signal: str, timeout: float) -> None:
+    """Restore ``backup`` into ``server``'s empty data directory, ready to replay the archive when started.
+
+    ``signal`` is ``recovery.signal`` (replay to a target, then promote) or ``standby.signal`` (keep
+    replaying, a standby). The primary's own archive settings (``ALTER SYSTEM``, in the backup's
+    ``postgresql.auto.conf``, which is read after every other file) are dropped: a server replaying the
+    archive must never write into it.
+    """
+    _run(tool_command("restore", target, backup.backup_id, str(server.data_dir)), tool_env(credentials),
+         timeout=timeout, what=f"restoring base backup {backup.backup_id} of {target.system} from {target}")
+    auto_conf = server.data_dir / "postgresql.auto.conf"
+    if auto_conf.exists():
+        kept = [line for line in auto_conf.read_text().splitlines(keepends=True)
+                if not re.match(r"\s*archive_(mode|command|timeout)\s*=", line)]
+        auto_conf.write_text("".join(kept))
+    signal_file = server.data_dir / signal
+    signal_file.touch()
+    if _must_drop_privileges():
+        import os
+
+        for path in (auto_conf, signal_file):
+            if path.exists():
+                os.chown(path, *_run_as_ids())
 
 
 def _wait_promoted(server: LocalPostgres, deadline: float) -> None:
