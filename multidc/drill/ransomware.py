@@ -11,8 +11,9 @@ Like the site-loss drill, a user of the production commands, never a second impl
    overwrites and deletes objects; replication carries all of it to the standbys and copies;
 4. with the database host's archive keys, the attacker tries to delete every archived version
    (``archive_delete_refused``: every attempt must fail);
-5. `multidc restore --before T --to-new NAME` per database, `multidc restore --before T` per
-   bucket, as subprocesses;
+5. `multidc restore --before T --to-new NAME` per database (which promotes the system's delayed
+   standby at T when it has one that reaches T, else restores the vault: the report's ``source``),
+   `multidc restore --before T` per bucket, as subprocesses;
 6. checks, byte for byte: every commit acknowledged before T minus the achieved RPO is in the
    restored server with its original content and nothing begun after T is; every object put
    before T is back with its hash and nothing put after T is;
@@ -195,7 +196,8 @@ def _restore_database(run: _Commands, stack: str, outputs: Path, name: str, syst
                       t_wall: dt.datetime, t_mono: float) -> dict[str, Any]:
     done = run("restore", "--stack", stack, "--system", name, "--site", system.primary_site, "--before",
                t_wall.isoformat(), "--to-new", f"{name}-restored", "--outputs", str(outputs), "--yes", "--json")
-    result = json.loads(done.stdout)["result"]
+    answer = json.loads(done.stdout)
+    result = answer["result"]
     server = result["new_server"]
     database = system.placements[system.primary_site].database
     conninfo = psycopg.conninfo.make_conninfo(
@@ -211,7 +213,8 @@ def _restore_database(run: _Commands, stack: str, outputs: Path, name: str, syst
     expected = [(i, "acknowledged") for i in before]
     kept = [(i, note) for i, note in rows if i in set(before)]
     return {
-        "system": name, "kind": "postgres", "rpo_s": rpo_s, "restore_s": result["seconds"],
+        "system": name, "kind": "postgres", "source": answer["source"],
+        "why_not_delayed_standby": answer.get("delayed_standby"), "rpo_s": rpo_s, "restore_s": result["seconds"],
         "acknowledged_before_t": len(before), "missing_before_t": len(set(before) - restored),
         "present_after_t": len(restored & after),
         "checksum_matches": _table_digest(kept) == _table_digest(expected),
@@ -264,7 +267,8 @@ def _restore_bucket(run: _Commands, stack: str, outputs: Path, name: str, system
     after = {key for key, previous in zip(writer.acked[1:], writer.acked_at) if previous > t_mono}
     wrong = [k for k in before if present.get(k) != hashlib.sha256(k.encode()).hexdigest()]
     return {
-        "system": name, "kind": "bucket", "rpo_s": 0.0, "restore_s": result["seconds"],
+        "system": name, "kind": "bucket", "source": json.loads(done.stdout)["source"], "rpo_s": 0.0,
+        "restore_s": result["seconds"],
         "acknowledged_before_t": len(before), "missing_before_t": len(wrong),
         "present_after_t": len(after & set(present)),
         "copy_lag_s": copy_lag, "rpo_target_s": system.rpo_s,
@@ -277,7 +281,7 @@ def render(report: dict[str, Any]) -> str:
              f"{'refused' if report.get('archive_delete_refused') else 'NOT refused'}"]
     for s in report["systems"]:
         extra = f", copy lag {s['copy_lag_s']}s (RPO target {s['rpo_target_s']}s)" if s["kind"] == "bucket" else ""
-        lines.append(f"  {s['system']}: RPO {s['rpo_s']}s, restored in {s['restore_s']}s; "
+        lines.append(f"  {s['system']}: RPO {s['rpo_s']}s, restored from {s['source']} in {s['restore_s']}s; "
                      f"{s['missing_before_t']} of {s['acknowledged_before_t']} acknowledged before T missing, "
                      f"{s['present_after_t']} written after T present{extra}")
     lines.append("passed" if report.get("ok") else "FAILED")

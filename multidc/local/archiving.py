@@ -20,11 +20,13 @@ can promote it.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from multidc.local.postgres import LocalPostgres
+from multidc.contract import OUTPUTS_KEY
+from multidc.local.postgres import LocalPostgres, LocalPostgresError
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from multidc.protection import archive, delayed
 
@@ -118,6 +120,19 @@ def delayed_standbys(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [a["delayed_standby"] for a in state.get("archives", []) if a.get("delayed_standby")]
 
 
+def stop_delayed(state: dict[str, Any]) -> list[str]:
+    """Stop the deployment's delayed standbys and delete their directories (`multidc local down`)."""
+    stopped = []
+    for record in delayed_standbys(state):
+        try:
+            LocalPostgres.attach(f"{record['system']}-delayed", Path(record["base_dir"]), port=record["port"],
+                                 password=record["password"]).close()
+        except LocalPostgresError:
+            pass  # its directory is gone already
+        stopped.append(f"delayed standby {record['system']}@{record['site']}")
+    return stopped
+
+
 def consume_delayed(state: dict[str, Any], system: str) -> Optional[dict[str, Any]]:
     """Take ``system``'s delayed standby off the deployment's list (a restore promoted it); returns its record."""
     for entry in state.get("archives", []):
@@ -173,3 +188,19 @@ def delayed_entry(record: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     return {"site": record["site"], "host": record["host"], "port": record["port"], "delay_s": record["delay_s"],
             "user": "postgres", "password": record["password"], "base_backup": record["base_backup"],
             "base_backup_finished": record["base_backup_finished"], "local": {"base_dir": record["base_dir"]}}
+
+
+def forget_delayed(path: Path, system: str) -> None:
+    """A restore promoted ``system``'s delayed standby: the local outputs document at ``path`` no longer names it
+    (a document `pulumi up` exported is left alone: the next `pulumi up` declares a new standby)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    document = data.get(OUTPUTS_KEY, data)
+    backup = (document.get("systems", {}).get(system) or {}).get("backup") if document.get("local") else None
+    if backup and backup.get("delayed_standby"):
+        backup["delayed_standby"] = None
+        from multidc.local.deployment import write_outputs
+
+        write_outputs(document, path)

@@ -470,13 +470,7 @@ def down(stack: str) -> list[str]:
         except LocalPostgresError:
             pass  # its directory is gone already
         stopped.append(f"restored postgres {record['name']}")
-    for record in archiving.delayed_standbys(state):
-        try:
-            LocalPostgres.attach(f"{record['system']}-delayed", Path(record["base_dir"]), port=record["port"],
-                                 password=record["password"]).close()
-        except LocalPostgresError:
-            pass  # its directory is gone already
-        stopped.append(f"delayed standby {record['system']}@{record['site']}")
+    stopped += archiving.stop_delayed(state)
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")

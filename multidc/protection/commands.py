@@ -32,7 +32,7 @@ from multidc import project
 from multidc.console import print_error
 from multidc.ops.outputs import OutputsError, StackOutputs, load
 from multidc.project import ProjectNotFound
-from multidc.protection import pitr, pitr_command, redis_backup, redis_command
+from multidc.protection import delayed, delayed_command, pitr, pitr_command, redis_backup, redis_command
 from multidc.protection.archive import ArchiveError
 from multidc.protection.bucket_command import apply_bucket, bucket_summary, plan_bucket
 from multidc.protection.database_command import apply_database, database_summary, plan_database
@@ -47,7 +47,7 @@ from multidc.protection.restore_inputs import (
     site_credentials,
 )
 
-SOURCES = ("versions", "vault", "auto")
+SOURCES = ("versions", "vault", "auto", "delayed-standby")
 SUPPORTED_KINDS = ("bucket", "postgres", "redis")
 TARGET_DSN_ENV = "MULTIDC_TARGET_DSN"
 OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --show-secrets` saved to a file, or the "
@@ -103,10 +103,22 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
                       origin=restore.source_endpoint.describe(), plan=restore.changes())
         summary, target_name = bucket_summary(restore), str(restore.target)
     elif data.kind == "postgres" and to_new is not None:
-        restore = _plan_pitr(data, site, before, to_new, endpoints, env)
-        report.update(source="archive", reason="WAL archive and base backups", target={"new_server": to_new},
-                      origin=restore.target.endpoint, plan=restore.changes())
-        summary, target_name = pitr_command.summary(restore, before), f"a new server {to_new!r}"
+        choice = _choose_delayed(data, site, before, to_new, source, endpoints, env)
+        if choice.restore is not None:
+            restore = choice.restore
+            report.update(source="delayed-standby", reason="the delayed standby reaches TIME: promoted at TIME, no "
+                          "volume copied", target={"new_server": to_new}, origin=restore.changes()["delayed_standby"],
+                          plan=restore.changes())
+            summary, target_name = delayed_command.summary(restore, before), f"a new server {to_new!r}"
+        else:
+            restore = _plan_pitr(data, site, before, to_new, endpoints, env)
+            report.update(source="vault", reason="WAL archive and base backups", target={"new_server": to_new},
+                          origin=restore.target.endpoint, plan=restore.changes())
+            if choice.why_not:
+                report["delayed_standby"] = choice.why_not
+            summary = pitr_command.summary(restore, before) + (
+                f"\nnot the delayed standby: {choice.why_not}" if choice.why_not else "")
+            target_name = f"a new server {to_new!r}"
     elif data.kind == "redis" and to_new is not None:
         restore = _plan_redis(data, site, before, to_new, endpoints, env)
         report.update(source="vault", reason="RDB snapshots", target={"new_server": to_new},
@@ -133,7 +145,9 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         return
     if not yes:
         _confirm(target_name)
-    if isinstance(restore, pitr_command.PitrRestore):
+    if isinstance(restore, delayed_command.DelayedRestore):
+        report["result"] = _apply_delayed(restore, before, stack, outputs)
+    elif isinstance(restore, pitr_command.PitrRestore):
         report["result"] = _apply_pitr(restore, before, stack)
     elif isinstance(restore, redis_command.RedisRestore):
         report["result"] = redis_command.apply(restore, before, _keeper(stack))
@@ -155,6 +169,39 @@ def _plan_pitr(data: SystemData, site: str, before: dt.datetime, name: str, endp
         raise Refused(f"{error}; nothing was changed") from None
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def _choose_delayed(data: SystemData, site: str, before: dt.datetime, name: str, source: str,
+                    endpoints: Mapping[str, str], env: Mapping[str, str]) -> delayed_command.Choice:
+    if source == "versions":
+        raise UsageError("--from versions: a postgres system is restored from its WAL archive; use --from vault, "
+                         "delayed-standby or auto")
+    _, password = _vault_and_password(data, site, endpoints, env, "archive")
+    assert data.vault is not None
+    try:
+        pitr_command.check_name(name)
+        return delayed_command.choose(data, before, name, source, endpoints.get(data.vault.site, data.vault.endpoint),
+                                      password)
+    except delayed.TooLateError as error:
+        raise Refused(f"{error}; nothing was changed") from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _apply_delayed(restore: delayed_command.DelayedRestore, before: dt.datetime, stack: str,
+                   outputs: Optional[Path]) -> dict[str, Any]:
+    from multidc.local import archiving, deployment
+
+    def keep(record: dict[str, Any], consumed: Optional[str]) -> None:
+        if deployment.is_up(stack):
+            deployment.keep_restored(stack, record, consumed)
+        if outputs is not None:
+            archiving.forget_delayed(outputs, restore.system)
+
+    try:
+        return delayed_command.apply(restore, before, keep)
+    except ArchiveError as error:
+        raise Refused(f"{error}; the delayed standby is as it was") from None
 
 
 def _vault_and_password(data: SystemData, site: str, endpoints: Mapping[str, str], env: Mapping[str, str],
@@ -210,7 +257,8 @@ def register(app: typer.Typer) -> None:
                                    "(2026-11-27T08:00:00Z) or how long ago (2h)"),
         site: str = typer.Option(..., "--site", help="the site whose copy is restored"),
         source: str = typer.Option("auto", "--from", help="buckets: versions, vault or auto "
-                                   "(versions unless their history was deleted)"),
+                                   "(versions unless their history was deleted); postgres --to-new: "
+                                   "delayed-standby, vault or auto (the delayed standby when it reaches TIME)"),
         target_dsn: Optional[str] = typer.Option(None, "--target-dsn", envvar=TARGET_DSN_ENV, show_envvar=True,
                                                  help="postgres: the database to restore into (default: "
                                                  "the --site database in the outputs)"),
@@ -263,6 +311,8 @@ def _outcome(report: dict[str, Any]) -> str:
     if report["status"] == "planned":
         return "dry run: nothing was changed"
     result = report["result"]
+    if result.get("source") == delayed_command.DELAYED:
+        return delayed_command.outcome(result)
     if "new_server" in result and "snapshot" in result:
         return redis_command.outcome(result)
     if "new_server" in result:

@@ -15,7 +15,7 @@ from typing import Optional
 
 from pydantic import SecretStr
 
-from multidc.ops.outputs import Archive, Bucket, Database, StackOutputs
+from multidc.ops.outputs import Archive, Bucket, Database, DelayedStandby, StackOutputs
 
 
 class LocateError(ValueError):
@@ -54,6 +54,7 @@ class SystemData:
     backup_mechanism: Optional[str]  # pg-dump, rclone-copy, velero, ... (the backup's `mechanism`)
     databases: dict[str, Database] = field(default_factory=dict, repr=False)  # by site; may hold a password
     archive: Optional[Archive] = None  # PostgreSQL WAL archived continuously into the vault
+    delayed_standby: Optional[DelayedStandby] = None  # PostgreSQL: a standby replaying the vault D behind
 
     def live_bucket(self, site: str) -> BucketLocation:
         """The live bucket in ``site``; a LocateError names the sites that have one."""
@@ -99,4 +100,5 @@ def locate(outputs: StackOutputs, system: str) -> SystemData:
     return SystemData(
         system=system, kind=found.kind, sites=tuple(found.sites), live_buckets=live, vault=vault,
         backup_mechanism=backup.mechanism if backup is not None else None, databases=databases,
-        archive=backup.archive if backup is not None else None)
+        archive=backup.archive if backup is not None else None,
+        delayed_standby=backup.delayed_standby if backup is not None else None)

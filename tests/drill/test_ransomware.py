@@ -1,7 +1,7 @@
 """The ransomware drill, run as a user runs it (`multidc drill --scenario ransomware --json`), on a lean stack.
 
 `tests/drill/Pulumi.ransomware-lean.yaml` keeps one PostgreSQL system archiving WAL into a locked
-vault and one bucket with a locked backup: the same production path as kz-prod's drill (`multidc
+vault (with a delayed standby replaying it an hour behind) and one bucket with a locked backup: the same production path as kz-prod's drill (`multidc
 local up`, the attack through the normal credentials, the archive delete with the database host's
 keys, `multidc restore --to-new` and `multidc restore` as subprocesses, `multidc local down`), with
 one server to start instead of six. The assertions read the drill's own report.
@@ -50,6 +50,13 @@ def test_the_database_is_back_to_before_t_and_nothing_after(drill):
     assert (result["missing_before_t"], result["present_after_t"]) == (0, 0), result
     assert result["checksum_matches"] and result["dropped_table_back"], result
     assert 0 <= result["rpo_s"] <= 60, result  # the archive lag, bounded by archive_timeout
+
+
+def test_the_database_came_back_through_its_delayed_standby(drill):
+    # The lean stack declares a 1h delayed standby: found within the hour, the restore promotes it at T.
+    result = drill["by_system"]["core-db"]
+    assert result["source"] == "delayed-standby", result
+    assert result["why_not_delayed_standby"] is None, result
 
 
 def test_the_bucket_is_back_to_before_t_and_nothing_after(drill):
