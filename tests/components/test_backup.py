@@ -167,7 +167,8 @@ def test_archive_vault_policy_denies_the_writer_every_delete_and_unlock(graphs, 
     for system in _archived(specs[stack]):
         target = component(graph, BACKUP_TARGET, f"{system.name}-backup-{system.backup.offsite_site}")
         bucket = vault(graph, target)
-        user = descendant(graph, target, "openstack:identity/user:User")[0]
+        user = next(u for u in descendant(graph, target, "openstack:identity/user:User")
+                    if u.inputs["name"].endswith("-archive-writer"))
         policy = json.loads(bucket.inputs["policy"])
         deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
         assert set(deny["Action"]) >= {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention",
