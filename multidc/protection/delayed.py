@@ -33,7 +33,8 @@ from multidc.protection.archive import (ArchiveError, ArchiveTarget, BaseBackup,
 
 STANDBY_SIGNAL, RECOVERY_SIGNAL = "standby.signal", "recovery.signal"
 CREDENTIALS_FILE = "vault-reader.credentials"
-PAUSE_WAIT_S = 5.0
+# How long to wait for 'paused' before reading the position anyway (see _pause: 'pause requested' is as still).
+PAUSE_WAIT_S = 1.0
 
 
 class TooLateError(ArchiveError):
