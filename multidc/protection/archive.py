@@ -127,41 +127,29 @@ def interpreter() -> str:
     return _INTERPRETER
 
 
-def tool_env(credentials: Path, *, installed: bool = False) -> dict[str, str]:
-    """The environment of a barman-cloud tool: its keys' file, this environment's packages (``installed``: the
-    host's own barman-cli-cloud, as on a VM cloud-init prepared; its keys' file alone)."""
-    if installed:
-        return {"AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+def tool_env(credentials: Path) -> dict[str, str]:
+    """The environment of a barman-cloud tool: its keys' file, this environment's packages."""
     return {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "PYTHONPATH": _site_packages(),
             "PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
 
 
-def tool_command(tool: str, target: ArchiveTarget, *args: str, options: Sequence[str] = (),
-                 installed: bool = False) -> list[str]:
+def tool_command(tool: str, target: ArchiveTarget, *args: str, options: Sequence[str] = ()) -> list[str]:
     """``barman-cloud-<tool> --endpoint-url E OPTIONS s3://bucket/prefix <system> ARGS`` as an argument list.
 
     Options go before the positional arguments: argparse cannot match an optional positional
-    (``wal_path``) that an option separates from the others. Here the tool runs as this
-    environment's module; ``installed``: as the host's own ``barman-cloud-<tool>`` command.
+    (``wal_path``) that an option separates from the others.
     """
-    program = [f"barman-cloud-{tool}"] if installed else [interpreter(), "-m", MODULES[tool]]
-    return [*program, "--endpoint-url", target.endpoint, *options, target.url,
+    return [interpreter(), "-m", MODULES[tool], "--endpoint-url", target.endpoint, *options, target.url,
             target.system, *args]
 
 
 def shell_command(tool: str, target: ArchiveTarget, credentials: Path, *args: str,
-                  options: Sequence[str] = (), installed: bool = False) -> str:
+                  options: Sequence[str] = ()) -> str:
     """The same, as one shell command line with its environment (for archive_command, restore_command)."""
-    env = " ".join(f"{key}={shlex.quote(value)}" for key, value in tool_env(credentials, installed=installed).items())
+    env = " ".join(f"{key}={shlex.quote(value)}" for key, value in tool_env(credentials).items())
     # %p and %f are PostgreSQL's placeholders and must reach it unquoted.
-    return f"env {env} " + " ".join(a if a in ("%p", "%f") else shlex.quote(a) for a in tool_command(
-        tool, target, *args, options=options, installed=installed))
-
-
-def restore_command(target: ArchiveTarget, credentials: Path, *, installed: bool = False) -> str:
-    """The ``restore_command`` that fetches WAL segments from ``target``: every server replaying the archive
-    (a point-in-time recovery, a delayed standby, here or on a VM) gets this one."""
-    return shell_command("wal-restore", target, credentials, "%f", "%p", installed=installed)
+    return f"env {env} " + " ".join(a if a in ("%p", "%f") else shlex.quote(a) for a in tool_command(tool, target, *args,
+                                                                                     options=options))
 
 
 def conf_value(text: str) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from multidc.local.postgres import LocalPostgres, LocalPostgresError
-from multidc.protection import archive, delayed
+from multidc.protection import archive, delayed, pitr_command
 from multidc.protection.locate import SystemData
 
 AUTO, VAULT, DELAYED = "auto", "vault", "delayed-standby"
@@ -142,8 +142,5 @@ def summary(restore: DelayedRestore, before: dt.datetime) -> str:
 
 
 def outcome(result: dict[str, Any]) -> str:
-    server = result["new_server"]
-    first, last = result["wal_range"]
-    return (f"promoted the delayed standby into {server['name']} at {server['host']}:{server['port']}: from WAL "
-            f"{result['base_position']['lsn']} replayed {first} .. {last}; last transaction {result['last_transaction']}, "
-            f"RPO {result['rpo_s']}s, in {result['seconds']}s. {result['consumed']}")
+    return (f"the delayed standby, paused at WAL {result['base_position']['lsn']}, promoted: "
+            f"{pitr_command.outcome(result)}. {result['consumed']}")
