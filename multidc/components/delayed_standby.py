@@ -3,11 +3,12 @@
 ``backup.delayed_standby: D`` in the spec. The VM (the system's flavor, a data volume of its
 ``volume_gb``) holds S3 keys of a user of its own that may read the vault and change nothing (the
 vault's bucket policy denies it every write and delete, ``contract.ARCHIVE_READER_DENIED``) and no
-connection to the primary. Cloud-init installs PostgreSQL of the system's ``engine_version`` and
-barman-cli-cloud from the image's package sources, waits for the first base backup in the vault,
-restores the newest one (``barman-cloud-restore``) and starts it as a standby with the settings of
-``multidc.protection.delayed.standby_settings``, the same function the local deployment uses: its
-``restore_command`` fetches WAL from the vault and ``recovery_min_apply_delay`` holds each commit D.
+connection to the primary. Its cloud-init is the shared PostgreSQL host's (``pg_cloud_init``:
+PostgreSQL of the system's ``engine_version`` and barman-cli-cloud on the data volume, the keys'
+file) with the settings of ``multidc.protection.delayed.standby_settings``, the same function the
+local deployment uses (its ``restore_command`` fetches WAL from the vault, ``recovery_min_apply_delay``
+holds each commit D), then ``restore_script``: wait for the first base backup, restore the newest
+(``barman-cloud-restore``) over the fresh cluster and start it as a standby.
 
 What it is not: a copy an attacker with the platform's keys cannot touch. It is a live VM in the
 same project; the vault (COMPLIANCE object lock) is the guarantee, the standby only makes the
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, Optional
 
 import pulumi
@@ -26,70 +26,60 @@ import pulumi_openstack as openstack
 
 from multidc import spec
 from multidc.components.archive_access import s3_user
+from multidc.components.pg_cloud_init import (CLUSTER, CONFIG_DIR, TOOL_HOST, CloudFile, PgHost, cloud_config,
+                                              cluster_dir)
 from multidc.components.site import Site
 from multidc.contract import ARCHIVE_PREFIX, DELAYED_STANDBY, TAG_BACKUP_OF, TAG_ROLE, TAG_SITE, TAG_SYSTEM
+from multidc.protection.barman_cloud import ArchiveTarget, restore_command, tool_command
 
-# Where cloud-init puts things on the VM.
-CREDENTIALS = PurePosixPath("/etc/multidc/vault-reader.credentials")
-SETTINGS_FILE = "multidc-delayed-standby.conf"
-CLUSTER = "delayed"
-DATA_DEVICE = "/dev/vdb"
 PORT = 5432
 ROLE = "delayed-standby"
+RESTORE_SCRIPT = f"{CONFIG_DIR}/delayed-standby.sh"
 
 
-def cloud_init(system: str, version: str, endpoint: str, bucket: str, delay_s: int, access_key: str,
-               secret_key: str) -> str:
-    """The VM's cloud-config: PostgreSQL ``version`` and barman-cli-cloud, the newest base backup of ``system``
-    restored from the vault, started as a standby replaying the vault ``delay_s`` behind."""
-    from multidc.protection.archive import ArchiveTarget, restore_command
+def restore_script(version: str, target: ArchiveTarget) -> str:
+    """After the shared base install (a fresh cluster on the data volume, the standby's settings in its
+    ``conf.d``): wait for the first base backup, replace the fresh cluster by the newest base backup, and start
+    it as a standby. Once: a host replaced by a later `pulumi up` finds its standby on the volume."""
+    data = cluster_dir(version)
+    env = " ".join(f"{key}={shlex.quote(value)}" for key, value in TOOL_HOST.environment().items())
+    listing = " ".join(shlex.quote(a) for a in tool_command("backup-list", target, TOOL_HOST,
+                                                             options=["--format", "json"]))
+    restore = " ".join(shlex.quote(a) for a in tool_command("restore", target, TOOL_HOST, "latest", data))
+    return f"""#!/bin/bash
+# multidc: the delayed standby of {target.system}: the newest base backup in the vault, replaying it behind.
+set -euo pipefail
+DATA={data}
+[ -f "$DATA/standby.signal" ] && exit 0
+systemctl stop "postgresql@{version}-{CLUSTER}"
+# The archive host takes the first base backup; wait for it.
+until runuser -u postgres -- env {env} {listing} \\
+    | python3 -c 'import json, sys; sys.exit(not any(b["status"] == "DONE" for b in json.load(sys.stdin)["backups_list"]))'
+do
+  sleep 60
+done
+find "$DATA" -mindepth 1 -delete
+runuser -u postgres -- env {env} {restore}
+# The primary's own archive settings must never make the standby write into the vault.
+sed -i -E '/^[[:space:]]*archive_(mode|command|timeout)[[:space:]]*=/d' "$DATA/postgresql.auto.conf" || true
+runuser -u postgres -- touch "$DATA/standby.signal"
+systemctl start "postgresql@{version}-{CLUSTER}"
+"""
+
+
+def cloud_init(system: str, version: str, endpoint: str, bucket: str, delay_s: int, volume_id: str,
+               access_key: str, secret_key: str) -> str:
+    """The VM's cloud-config: the shared PostgreSQL host (``pg_cloud_init``) with the reader's keys and the
+    standby's settings (``protection.delayed.standby_settings``, as the local standby), then ``restore_script``."""
     from multidc.protection.delayed import standby_settings
 
     target = ArchiveTarget(endpoint, bucket, system, ARCHIVE_PREFIX)
-    settings = standby_settings(restore_command(target, CREDENTIALS, installed=True), delay_s)  # type: ignore[arg-type]
-    settings.update({"listen_addresses": "'*'", "port": str(PORT)})
-    conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
-    data = f"/var/lib/postgresql/{version}/{CLUSTER}"
-    env = f"AWS_SHARED_CREDENTIALS_FILE={CREDENTIALS}"
-    url = shlex.quote(target.url)
-    barman = f"--endpoint-url {shlex.quote(endpoint)} {url} {shlex.quote(system)}"
-    script = f"""#!/bin/sh
-set -eu
-blkid {DATA_DEVICE} >/dev/null 2>&1 || mkfs.ext4 -q {DATA_DEVICE}
-mkdir -p /var/lib/postgresql
-grep -q '^{DATA_DEVICE} ' /etc/fstab || echo '{DATA_DEVICE} /var/lib/postgresql ext4 defaults,nofail 0 2' >> /etc/fstab
-mountpoint -q /var/lib/postgresql || mount /var/lib/postgresql
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q postgresql-{version} barman-cli-cloud
-pg_dropcluster --stop {version} main 2>/dev/null || true
-chown -R postgres:postgres /var/lib/postgresql
-chown postgres:postgres {CREDENTIALS} && chmod 0600 {CREDENTIALS}
-# The archive host takes the first base backup; wait for it.
-until [ -n "$(runuser -u postgres -- env {env} barman-cloud-backup-list --format json {barman} \\
-      | python3 -c 'import json,sys; print(*[b["backup_id"] for b in json.load(sys.stdin)["backups_list"] if b["status"] == "DONE"])')" ]; do
-  sleep 60
-done
-if [ ! -f {data}/PG_VERSION ]; then
-  runuser -u postgres -- env {env} barman-cloud-restore {barman} latest {data}
-  sed -i '/^[[:space:]]*archive_\\(mode\\|command\\|timeout\\)[[:space:]]*=/d' {data}/postgresql.auto.conf
-  runuser -u postgres -- touch {data}/standby.signal
-  pg_createcluster {version} {CLUSTER} -d {data}
-fi
-cp /etc/multidc/{SETTINGS_FILE} /etc/postgresql/{version}/{CLUSTER}/conf.d/{SETTINGS_FILE}
-pg_ctlcluster {version} {CLUSTER} start
-"""
-    credentials = f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
-    files = [
-        {"path": str(CREDENTIALS), "permissions": "0600", "content": credentials},
-        {"path": f"/etc/multidc/{SETTINGS_FILE}", "permissions": "0644", "content": conf},
-        {"path": "/usr/local/sbin/multidc-delayed-standby", "permissions": "0755", "content": script},
-    ]
-    import json
-
-    # JSON is YAML: cloud-init reads this document as its cloud-config.
-    return "#cloud-config\n" + json.dumps({"write_files": files, "runcmd": [["/usr/local/sbin/multidc-delayed-standby"]]},
-                                          indent=1)
+    settings = {**standby_settings(restore_command(target, TOOL_HOST), delay_s), "listen_addresses": "'*'",
+                "port": str(PORT)}
+    host = PgHost(version=version, data_volume_id=volume_id, access_key=access_key, secret_key=secret_key,
+                  settings=settings)
+    return cloud_config(host, files=[CloudFile(RESTORE_SCRIPT, restore_script(version, target), executable=True)],
+                        scripts=[RESTORE_SCRIPT])
 
 
 @dataclass(frozen=True)
@@ -128,14 +118,14 @@ class DelayedStandby(pulumi.ComponentResource):
                          f"multidc: reads {system.name}'s WAL archive in {args.vault} for its delayed standby; "
                          "may change nothing", site, args.platform.site(site.name).cloud.project, self)
         self.reader_principal = reader.principal
-        user_data = pulumi.Output.secret(pulumi.Output.all(reader.access_key, reader.secret_key).apply(
-            lambda keys: cloud_init(system.name, version, args.endpoint, args.vault, delay_s, keys[0], keys[1])))
         image = openstack.images.get_image_output(
             name=size.image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
         zone = site.availability_zones[0]
         volume = openstack.blockstorage.Volume(
             f"{name}-data", name=f"{args.platform.name}-{name}-data", size=size.volume_gb or 20,
             availability_zone=zone, metadata={TAG_SYSTEM: system.name, TAG_ROLE: ROLE}, opts=on_site)
+        user_data = pulumi.Output.secret(pulumi.Output.all(volume.id, reader.access_key, reader.secret_key).apply(
+            lambda ids: cloud_init(system.name, version, args.endpoint, args.vault, delay_s, ids[0], ids[1], ids[2])))
         server = openstack.compute.Instance(
             f"{name}-server", name=f"{args.platform.name}-{name}", flavor_name=size.flavor, image_id=image.id,
             availability_zone=zone, networks=[{"uuid": site.network_id}],

@@ -126,6 +126,11 @@ def shell_command(tool: str, target: ArchiveTarget, credentials: Path, *args: st
     return barman_cloud.shell_command(tool, target, local_host(credentials), *args, options=options)
 
 
+def restore_command(target: ArchiveTarget, credentials: Path) -> str:
+    """A local server's ``restore_command``: ``barman_cloud.restore_command``, the delayed standby VM's too."""
+    return barman_cloud.restore_command(target, local_host(credentials))
+
+
 def write_credentials(path: Path, access_key: str, secret_key: str, region: str = "us-east-1") -> Path:
     """An AWS shared credentials file the server user alone can read (0600, owned by it)."""
     path.parent.mkdir(parents=True, exist_ok=True)

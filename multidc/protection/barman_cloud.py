@@ -123,3 +123,9 @@ def credentials_text(access_key: str, secret_key: str, region: str = "us-east-1"
     """An AWS shared credentials file holding the archive writer's keys."""
     return (f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
             f"region = {region}\n")
+
+
+def restore_command(target: ArchiveTarget, host: ToolHost) -> str:
+    """The ``restore_command`` that fetches WAL segments from ``target``: every server replaying the archive (a
+    point-in-time recovery, a delayed standby, here or on a VM) gets this one."""
+    return shell_command("wal-restore", target, host, "%f", "%p")

@@ -3,16 +3,19 @@ vault's site, keys of a reader the vault's bucket policy denies every change, cl
 local standby uses, and its entry in the outputs document."""
 
 import json
+import subprocess
 
 import pytest
+import yaml
 
 from conftest import component, descendant
 
-from multidc.components.delayed_standby import CREDENTIALS, cloud_init
+from multidc.components.delayed_standby import RESTORE_SCRIPT, cloud_init
+from multidc.components.pg_cloud_init import CREDENTIALS, HEADER, SETTINGS, TOOL_HOST
 from multidc.contract import (ARCHIVE_READER_DENIED, ARCHIVE_WRITER_DENIED, BACKUP_TARGET, DELAYED_STANDBY,
                               OUTPUTS_KEY)
 from multidc.plan.graph import SECRET_MASK
-from multidc.protection.archive import ArchiveTarget, restore_command
+from multidc.protection.barman_cloud import ArchiveTarget, conf_text, restore_command
 from multidc.protection.delayed import standby_settings
 
 DELAYED = ("core-db", "cards-db")
@@ -59,17 +62,21 @@ def test_the_outputs_name_each_delayed_standby_and_no_other(graphs, specs):
     assert (entry["site"], entry["port"], entry["delay_s"]) == ("almaty", 5432, 3600) and entry["host"]
 
 
-def test_cloud_init_starts_the_standby_with_the_settings_the_local_standby_uses():
-    text = cloud_init("core-db", "16", "https://s3.almaty.example.kz", "vault", 3600, "AK", "SK")
-    assert text.startswith("#cloud-config\n")
-    config = json.loads(text.split("\n", 1)[1])
-    files = {f["path"]: f for f in config["write_files"]}
-    assert files[str(CREDENTIALS)]["permissions"] == "0600" and "aws_access_key_id = AK" in files[str(CREDENTIALS)]["content"]
-    conf = next(f["content"] for path, f in files.items() if path.endswith(".conf"))
+def test_cloud_init_starts_the_standby_with_the_settings_the_local_standby_uses(tmp_path):
+    text = cloud_init("core-db", "16", "https://s3.almaty.example.kz", "vault", 3600, "vol-1", "AK", "SK")
+    assert text.startswith(HEADER)
+    document = yaml.safe_load(text)
+    files = {f["path"]: f for f in document["write_files"]}
+    assert files[CREDENTIALS]["permissions"] == "0600" and "aws_access_key_id = AK" in files[CREDENTIALS]["content"]
     target = ArchiveTarget("https://s3.almaty.example.kz", "vault", "core-db")
-    for key, value in standby_settings(restore_command(target, CREDENTIALS, installed=True), 3600).items():
-        assert f"{key} = {value}\n" in conf, key
-    assert "barman-cloud-wal-restore --endpoint-url" in conf and "primary_conninfo = ''" in conf
-    script = next(f["content"] for path, f in files.items() if path.endswith("multidc-delayed-standby"))
-    assert "apt-get install -y -q postgresql-16 barman-cli-cloud" in script
-    assert "barman-cloud-restore" in script and "standby.signal" in script
+    settings = standby_settings(restore_command(target, TOOL_HOST), 3600)
+    assert conf_text(settings) in files[SETTINGS]["content"]
+    assert "barman-cloud-wal-restore --endpoint-url" in files[SETTINGS]["content"]
+    assert "primary_conninfo = ''" in files[SETTINGS]["content"]
+    assert document["runcmd"][-1] == ["bash", RESTORE_SCRIPT]
+    script = files[RESTORE_SCRIPT]["content"]
+    assert "barman-cloud-restore" in script and "latest /var/lib/postgresql/16/main" in script
+    assert "standby.signal" in script and "archive_(mode|command|timeout)" in script
+    (tmp_path / "standby.sh").write_text(script)
+    parsed = subprocess.run(["bash", "-n", str(tmp_path / "standby.sh")], capture_output=True, text=True, timeout=30)
+    assert parsed.returncode == 0, parsed.stderr
