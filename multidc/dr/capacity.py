@@ -9,8 +9,8 @@ full. A site whose declared quota cannot hold that gets a verdict that misses an
 resource, with the numbers.
 
 Counted: worker nodes, VMs, database instances and delayed standbys (as instances, and their flavor's
-vCPUs, RAM and GPUs), database volumes, VM boot volumes and delayed standbys' data volumes, floating IPs (public load balancers and
-public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
+vCPUs, RAM and GPUs), database volumes, VM boot volumes and delayed standbys' data volumes, floating IPs
+(public load balancers and public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
 (`multidc plan --read-quotas`, multidc.dr.cloud_quota), with where the two differ. Not counted: Kubernetes control-plane
 nodes (Magnum's master flavor is the provider's), load balancer amphorae (the provider's
 quota), object storage.
