@@ -22,6 +22,7 @@ from typing import Any, Callable
 from multidc.local.postgres import LocalPostgres
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from multidc.protection import archive
+from multidc.protection.barman_cloud import conf_assignments
 
 CREDENTIALS_FILE = "archive.credentials"
 
@@ -68,9 +69,8 @@ def _archive_server(record: dict[str, Any], target: archive.ArchiveTarget) -> Lo
     credentials = archive.write_credentials(Path(record["base_dir"]) / CREDENTIALS_FILE, DUMMY_ACCESS_KEY,
                                             DUMMY_SECRET_KEY)
     with server.connect() as conn:
-        for key, value in archive.archive_settings(target, credentials).items():
-            quoted = value if value.startswith("'") else archive.conf_value(value)
-            conn.execute(f"ALTER SYSTEM SET {key} = {quoted}")
+        for key, value in conf_assignments(archive.archive_settings(target, credentials)):
+            conn.execute(f"ALTER SYSTEM SET {key} = {value}")
     server.stop()
     server.start()
     return server
