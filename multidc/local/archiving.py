@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from multidc.contract import ARCHIVE_RUNS_ON_PRIMARY
 from multidc.local.postgres import LocalPostgres
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from multidc.protection import archive
-from multidc.protection.barman_cloud import conf_assignments
+from multidc.protection.barman_cloud import ToolHost, archive_settings, conf_assignments
 
 CREDENTIALS_FILE = "archive.credentials"
 
@@ -63,13 +64,19 @@ def _vault_client(endpoint: str) -> Any:
                                 secret_key=DUMMY_SECRET_KEY))
 
 
+def server_settings(target: archive.ArchiveTarget, host: ToolHost) -> list[tuple[str, str]]:
+    """What a local server is given through ``ALTER SYSTEM``: ``barman_cloud.archive_settings``, the function the
+    production archive host's cloud-init renders its ``conf.d`` file from; only the ToolHost differs."""
+    return conf_assignments(archive_settings(target, host))
+
+
 def _archive_server(record: dict[str, Any], target: archive.ArchiveTarget) -> LocalPostgres:
     server = LocalPostgres.attach(f"{record['site']}-{record['system']}", Path(record["base_dir"]),
                                   port=record["port"], password=record["password"])
     credentials = archive.write_credentials(Path(record["base_dir"]) / CREDENTIALS_FILE, DUMMY_ACCESS_KEY,
                                             DUMMY_SECRET_KEY)
     with server.connect() as conn:
-        for key, value in conf_assignments(archive.archive_settings(target, credentials)):
+        for key, value in server_settings(target, archive.local_host(credentials)):
             conn.execute(f"ALTER SYSTEM SET {key} = {value}")
     server.stop()
     server.start()
@@ -124,7 +131,8 @@ def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
         backup = system.get("backup")
         if backup and backup.get("archive"):
             if name in archived:
-                backup["archive"]["runs_on"] = "primary"
+                backup["archive"]["runs_on"] = ARCHIVE_RUNS_ON_PRIMARY
+                backup["archive"]["host"] = None  # no archive host: each self-managed primary archives itself
                 backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
             else:
                 backup["archive"] = None
