@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml | build-deps
 # tests the generated alert rules; prometheus and prometheus-postgres-exporter watch a local replica pair;
 # Redis and MariaDB servers stand in for the managed ones of a site (replication links, drills).
 SYSTEM_DEPS := rclone:rclone wrk:wrk knotd:knot etcd:etcd-server promtool:prometheus \
-	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server
+	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server \
+	busybox:busybox-static
 # What pip needs to build the test extra: barman-cloud's psycopg2 compiles against libpq.
 BUILD_DEPS := pg_config:libpq-dev gcc:gcc
 
