@@ -113,7 +113,8 @@ ARCHIVE_HOST = "multidc:archive_host:ArchiveHost"
 ARCHIVE_HOST_KEYS = ("system", "site", "primary_site", "flavor", "volume_gb", "subscription", "schedule",
                      "on_calendar", "archive_timeout_s")
 # Where a system's WAL archive runs (`systems.<x>.backup.archive.runs_on` in the outputs document).
-ARCHIVE_RUNS_ON_HOST = "archive-host"  # the ArchiveHost, for a managed database whose archive_command the provider keeps
+# The ArchiveHost, for a managed database whose archive_command the provider keeps:
+ARCHIVE_RUNS_ON_HOST = "archive-host"
 ARCHIVE_RUNS_ON_PRIMARY = "primary"  # a self-managed server archives itself (`multidc local up`)
 # What the database host's archive keys may do in the vault, and what is denied to them explicitly
 # (an explicit deny wins over any allow another policy grants): add and read the archive, never

@@ -9,8 +9,8 @@ full. A site whose declared quota cannot hold that gets a verdict that misses an
 resource, with the numbers.
 
 Counted: worker nodes, VMs, database instances and archive hosts (as instances, and their flavor's
-vCPUs, RAM and GPUs), database volumes, VM boot volumes and the archive hosts' data and boot volumes, floating IPs (public load balancers and
-public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
+vCPUs, RAM and GPUs), database volumes, VM boot volumes and the archive hosts' data and boot
+volumes, floating IPs (public load balancers and public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
 (`multidc plan --read-quotas`, multidc.dr.cloud_quota), with where the two differ. Not counted: Kubernetes control-plane
 nodes (Magnum's master flavor is the provider's), load balancer amphorae (the provider's
 quota), object storage.
@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from multidc.contract import ARCHIVE_HOST, DATABASE, GPU_POOL, KUBERNETES, LOAD_BALANCER, ML_ENDPOINTS, PUBLIC, STANDBY, VM_GROUP
+from multidc.contract import (ARCHIVE_HOST, DATABASE, GPU_POOL, KUBERNETES, LOAD_BALANCER, ML_ENDPOINTS, PUBLIC, STANDBY,
+                              VM_GROUP)
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import Platform
 from multidc.spec.capacity import FlavorSize, Quota
