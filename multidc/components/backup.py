@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 
 from multidc import spec
 from multidc.components.archive_access import ArchiveAccess, ArchiveAccessArgs
+from multidc.components.archive_host import ArchiveHost, ArchiveHostArgs
 from multidc.components.bucket import ObjectBucket, site_bucket
 from multidc.components import k8s_workloads as kw
 from multidc.components.common import (
@@ -42,9 +43,10 @@ from multidc.components.database import ManagedDatabase
 from multidc.components.delayed_standby import DelayedStandby, DelayedStandbyArgs
 from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
+from multidc.protection.barman_cloud import ArchiveTarget
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
-from multidc.contract import ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET, TAG_BACKUP_OF, TAG_SYSTEM
+from multidc.contract import ARCHIVE_RUNS_ON_HOST, ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET, TAG_BACKUP_OF, TAG_SYSTEM
 
 MECHANISMS = {
     spec.Kind.postgres: "pg-dump",
@@ -111,13 +113,14 @@ def archive_props(system: spec.System) -> dict[str, Any]:
     """How a PostgreSQL system's WAL is archived into the vault (barman-cloud, ``archive_command``).
 
     The program declares managed databases (Trove), whose ``archive_command`` the provider keeps:
-    the archive runs on the replica the customer controls (the self-managed standby or the
-    logical subscriber). A self-managed server (``multidc local up``) archives on its primary.
+    the archive runs on a replica the customer controls, the archive host (``archive_host.py``, a
+    logical subscriber in the vault's site). A self-managed server (``multidc local up``) archives
+    on its primary.
     Other kinds archive nothing continuously.
     """
     if system.kind is not spec.Kind.postgres:
         return {"archive_tool": None, "archive_timeout_s": None, "archive_runs_on": None}
-    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": "customer-replica"}
+    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": ARCHIVE_RUNS_ON_HOST}
 
 
 def backup_mechanism(system: spec.System) -> str:
@@ -177,7 +180,8 @@ class BackupTarget(pulumi.ComponentResource):
     """PostgreSQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
     delayed: Optional[DelayedStandby]
     """PostgreSQL with ``backup.delayed_standby``: the VM replaying the vault D behind; else None."""
-    """PostgreSQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
+    host: Optional[ArchiveHost]
+    """PostgreSQL on a managed primary: the host that archives its WAL (a logical subscriber); else None."""
     velero: Optional[VeleroTarget]
     """For Velero-backed systems: what each of the system's clusters must be told."""
 
@@ -210,6 +214,12 @@ class BackupTarget(pulumi.ComponentResource):
             project=args.platform.site(site.name).cloud.project, vault=self.vault,
             readers=() if self.delayed is None else (self.delayed.reader_principal,)),
             pulumi.ResourceOptions(parent=self))
+        # A managed primary keeps archive_command to itself: the archive runs on a host of ours in this site.
+        self.host = None
+        if self.access is not None and isinstance(args.source, ManagedDatabase):
+            self.host = ArchiveHost(f"{name}-archive-host", ArchiveHostArgs(
+                platform=args.platform, system=system, site=site, primary=args.source, access=self.access,
+                target=ArchiveTarget(site.s3_endpoint, self.vault, system.name)), pulumi.ResourceOptions(parent=self))
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
             noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,

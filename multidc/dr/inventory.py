@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from multidc.plan.graph import Node, ResourceGraph
-from multidc.contract import BACKUP_TARGET, BUCKET_COPY, DELAYED_STANDBY, INTERCONNECT, PLACEMENTS
+from multidc.contract import (ARCHIVE_HOST, ARCHIVE_RUNS_ON_HOST, ARCHIVE_RUNS_ON_PRIMARY, BACKUP_TARGET, BUCKET_COPY,
+                              DELAYED_STANDBY, INTERCONNECT, PLACEMENTS)
 
 # Input names under which OpenStack resources state their availability zone.
 _ZONE_INPUTS = ("availabilityZone", "availability_zone", "availabilityZoneHints")
@@ -51,7 +52,13 @@ class Backup:
     mechanism: str
     urn: str
     archive_lag_s: float | None = None
-    """PostgreSQL archived continuously: the longest a commit waits before it is in the vault."""
+    """PostgreSQL archived continuously: the longest a commit waits before it is in the vault (``archive_timeout``).
+    None when nothing archives: a managed database's archive needs its archive host in the graph."""
+    archive_host: str | None = None
+    """URN of the ArchiveHost that archives a managed database (a logical subscriber: its apply lag adds to the
+    archive's); None for a self-managed primary archiving itself, or no archive."""
+    archive_without_host: bool = False
+    """A managed database's archive is declared but no ArchiveHost runs it, so nothing archives."""
     delayed_standby_s: float | None = None
     """PostgreSQL with a delayed standby (a server that declares resources) in the vault's site: its delay."""
 
@@ -156,16 +163,23 @@ def _delay(graph: ResourceGraph, backup: Node) -> float | None:
 def read(graph: ResourceGraph) -> Deployed:
     """The placements, offsite backups, copies and interconnects the graph declares."""
     placements, backups, copies, hollow = [], [], [], []
+    # A host archives only if it declares resources (its server), like any placement.
+    hosts = {_props(node)["system"]: node.urn for node in graph.components(ARCHIVE_HOST)
+             if any(d.custom for d in graph.descendants(node.urn))}
     for node in graph.components(BACKUP_TARGET):
         if not any(d.custom for d in graph.descendants(node.urn)):
             hollow.append(node.urn)
             continue
         p = _props(node)
+        declared = p.get("archive_timeout_s")
+        host = hosts.get(p["system"]) if p.get("archive_runs_on") == ARCHIVE_RUNS_ON_HOST else None
+        archives = declared is not None and (host is not None or p.get("archive_runs_on") == ARCHIVE_RUNS_ON_PRIMARY)
         backups.append(Backup(
             system=p["system"], site=_site_of(node), protects_site=p.get("protects_site"),
             schedule=p.get("schedule"), immutable_days=int(p.get("immutable_days") or 0),
             object_lock_mode=p.get("object_lock_mode"), mechanism=p.get("mechanism"), urn=node.urn,
-            archive_lag_s=p.get("archive_timeout_s"), delayed_standby_s=_delay(graph, node)))
+            archive_lag_s=declared if archives else None, archive_host=host,
+            archive_without_host=declared is not None and not archives, delayed_standby_s=_delay(graph, node)))
     for node in graph.components(BUCKET_COPY):
         p = _props(node)
         copies.append(Copy(system=p["system"], source_site=p["source_site"], destination_site=p["destination_site"],

@@ -6,32 +6,38 @@ the vault gets its default COMPLIANCE retention (``immutable_days``), the primar
 standby get the archive settings through ``ALTER SYSTEM`` (kept in the data directory, so a
 restart by `local start` keeps them; the standby archives once promoted), a restart applies
 ``archive_mode``, and one base backup is taken. The database host's keys live in a credentials
-file next to each server's data, readable by the server's user only.
+file next to each server's data, readable by the server's user only. ``schedule`` then keeps taking
+base backups of each primary on the spec's schedule with BusyBox's crond (a kept scheduler; the
+production archive host uses a systemd timer), the same ``barman-cloud-backup`` command. A system
+with ``backup.delayed_standby`` gets its delayed standby after the first base backup
+(``local/delayed_standby.py``).
 
 What the local S3 endpoint does not do: it does not check IAM policies (moto's default), so
 here the database host's keys are the site's keys; the write-only policy is proven in
 tests/protection/test_archive.py on an endpoint that checks it.
-
-A system with ``backup.delayed_standby`` also gets, after its first base backup, a delayed standby in
-the vault's site (``protection.delayed``): restored from that backup, replaying the vault's WAL D
-behind, recorded with the archive so that `multidc local down` stops it and `multidc restore`
-can promote it.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import pwd
+import shlex
+import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from multidc.contract import OUTPUTS_KEY
-from multidc.local.postgres import LocalPostgres, LocalPostgresError
+from multidc.contract import ARCHIVE_RUNS_ON_PRIMARY
+from multidc.local.postgres import LocalPostgres, as_server_user
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
-from multidc.protection import archive, delayed
-from multidc.protection.barman_cloud import conf_assignments
+from multidc.local import delayed_standby
+from multidc.protection import archive
+from multidc.protection.barman_cloud import ToolHost, archive_settings, backup_command, conf_assignments
 
 CREDENTIALS_FILE = "archive.credentials"
+PASSFILE = "archive.pgpass"
+BACKUP_LOG = "base-backups.log"
 
 
 def _lock_vault(endpoint: str, bucket: str, days: int) -> None:
@@ -70,13 +76,19 @@ def _vault_client(endpoint: str) -> Any:
                                 secret_key=DUMMY_SECRET_KEY))
 
 
+def server_settings(target: archive.ArchiveTarget, host: ToolHost) -> list[tuple[str, str]]:
+    """What a local server is given through ``ALTER SYSTEM``: ``barman_cloud.archive_settings``, the function the
+    production archive host's cloud-init renders its ``conf.d`` file from; only the ToolHost differs."""
+    return conf_assignments(archive_settings(target, host))
+
+
 def _archive_server(record: dict[str, Any], target: archive.ArchiveTarget) -> LocalPostgres:
     server = LocalPostgres.attach(f"{record['site']}-{record['system']}", Path(record["base_dir"]),
                                   port=record["port"], password=record["password"])
     credentials = archive.write_credentials(Path(record["base_dir"]) / CREDENTIALS_FILE, DUMMY_ACCESS_KEY,
                                             DUMMY_SECRET_KEY)
     with server.connect() as conn:
-        for key, value in conf_assignments(archive.archive_settings(target, credentials)):
+        for key, value in server_settings(target, archive.local_host(credentials)):
             conn.execute(f"ALTER SYSTEM SET {key} = {value}")
     server.stop()
     server.start()
@@ -97,48 +109,69 @@ def _start_one(name: str, backup: dict[str, Any], records: list[dict[str, Any]],
         lock_like_s3(_vault_client(endpoint), target.bucket, f"{target.prefix}/{target.system}/base/",
                      int(backup["immutable_days"]))
     started = {"system": name, "target": str(target), "base_backup": base.backup_id,
-               "base_backup_finished": base.end_time.isoformat()}
+               "base_backup_finished": base.end_time.isoformat(),
+               "cron": crontab_line(backup["schedule"], target, primary, Path(primary_record["base_dir"]))}
     if backup.get("delayed_standby"):
-        started["delayed_standby"] = _start_delayed(name, backup, target, base, primary_record["password"])
+        started["delayed_standby"] = delayed_standby.start(name, backup, target, base, primary_record["password"])
     return started
 
 
-def _start_delayed(name: str, backup: dict[str, Any], target: archive.ArchiveTarget, base: archive.BaseBackup,
-                   password: str) -> dict[str, Any]:
-    """The system's delayed standby in the vault's site, restored from the base backup just taken and fed
-    only from the vault (here the endpoint checks no keys: it gets the site's)."""
-    delay_s = int(backup["delayed_standby"]["delay_s"])
-    server = delayed.start_local(target, (DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY), base,
-                                 f"{backup['site']}-{name}-delayed", delay_s, password=password)
-    return {"system": name, "site": backup["site"], "host": server.host, "port": server.port,
-            "base_dir": str(server.data_dir.parent), "password": password, "delay_s": delay_s,
-            "base_backup": base.backup_id, "base_backup_finished": base.end_time.isoformat()}
+def crontab_line(schedule: str, target: archive.ArchiveTarget, server: LocalPostgres, base_dir: Path) -> str:
+    """The crontab entry taking ``server``'s base backups on ``schedule``: the command ``archive.base_backup`` runs
+    (``barman_cloud.backup_command``), its password from a passfile only the server user reads."""
+    credentials = base_dir / CREDENTIALS_FILE
+    passfile = archive.write_private(base_dir / PASSFILE, f"{server.host}:{server.port}:*:{server.user}:"
+                                                          f"{server.password}\n")
+    command = backup_command(target, archive.local_host(credentials), pg_host=server.host, pg_port=server.port,
+                             pg_user=server.user)
+    environment = {**archive.tool_env(credentials), "PGPASSFILE": str(passfile)}
+    # As the server's user, as archive_command runs (crond itself runs the line as the crontab's owner).
+    argv = as_server_user(["/usr/bin/env", *(f"{key}={value}" for key, value in environment.items()), *command])
+    line = shlex.join(argv) + f" >> {shlex.quote(str(base_dir / BACKUP_LOG))} 2>&1"
+    return f"{schedule} " + line.replace("%", "\\%")  # cron reads a bare % as a newline
 
 
-def delayed_standbys(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """The delayed standbys a local deployment runs (a restore that promoted one took it off this list)."""
-    return [a["delayed_standby"] for a in state.get("archives", []) if a.get("delayed_standby")]
+def _crond() -> Optional[str]:
+    """BusyBox's crond (Debian busybox-static; the busybox package is built without it), or None."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        return None
+    try:
+        listed = subprocess.run([busybox, "--list"], capture_output=True, text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return busybox if "crond" in listed else None
 
 
-def stop_delayed(state: dict[str, Any]) -> list[str]:
-    """Stop the deployment's delayed standbys and delete their directories (`multidc local down`)."""
-    stopped = []
-    for record in delayed_standbys(state):
-        try:
-            LocalPostgres.attach(f"{record['system']}-delayed", Path(record["base_dir"]), port=record["port"],
-                                 password=record["password"]).close()
-        except LocalPostgresError:
-            pass  # its directory is gone already
-        stopped.append(f"delayed standby {record['system']}@{record['site']}")
-    return stopped
+def schedule(folder: Path, archives: list[dict[str, Any]], log: Callable[[str], None] = lambda _: None
+             ) -> Optional[dict[str, Any]]:
+    """Keep taking each archived primary's base backups on the spec's schedule: BusyBox crond, one crontab.
 
-
-def consume_delayed(state: dict[str, Any], system: str) -> Optional[dict[str, Any]]:
-    """Take ``system``'s delayed standby off the deployment's list (a restore promoted it); returns its record."""
-    for entry in state.get("archives", []):
-        if entry["system"] == system and entry.get("delayed_standby"):
-            return entry.pop("delayed_standby")
-    return None
+    Run as root, as the local servers are (they run as an unprivileged user; each line drops to it);
+    without root or without crond the deployment keeps the one base backup of ``start`` and says so
+    (returns None).
+    """
+    lines = [a["cron"] for a in archives if a.get("cron")]
+    if not lines:
+        return None
+    crond = _crond()
+    if crond is None or os.geteuid() != 0:
+        why = "BusyBox crond is missing (apt-get install busybox-static)" if crond is None else "not root"
+        log(f"base backups: one at start only ({why})")
+        return None
+    crontabs = folder / "crontabs"
+    crontabs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # crond runs a crontab's lines as the user it is named after, from that user's home: root's, whose lines
+    # drop to the server's user themselves (``as_server_user``; the server user's home does not exist).
+    crontab = crontabs / pwd.getpwuid(os.geteuid()).pw_name
+    fd = os.open(crontab, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(f"{line}\n" for line in lines))
+    with open(folder / "crond.log", "ab") as out:
+        process = subprocess.Popen([crond, "crond", "-f", "-l", "8", "-c", str(crontabs)], stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    log(f"base backups on the spec's schedule: BusyBox crond (pid {process.pid}), {len(lines)} job(s)")
+    return {"pid": process.pid, "crontab": str(crontab), "jobs": len(lines)}
 
 
 def start(planned: dict[str, Any], postgres: list[dict[str, Any]], endpoints: dict[str, str],
@@ -168,39 +201,13 @@ def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
     """The local document's archives: run by each self-managed primary, with the keys it holds; none for a
     system not archived."""
     archived = {a["system"] for a in archives}
-    standbys = {a["system"]: a["delayed_standby"] for a in archives if a.get("delayed_standby")}
     for name, system in document["systems"].items():
         backup = system.get("backup")
         if backup and backup.get("archive"):
             if name in archived:
-                backup["archive"]["runs_on"] = "primary"
+                backup["archive"]["runs_on"] = ARCHIVE_RUNS_ON_PRIMARY
+                backup["archive"]["host"] = None  # no archive host: each self-managed primary archives itself
                 backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
             else:
                 backup["archive"] = None
-        if backup and "delayed_standby" in backup:
-            backup["delayed_standby"] = delayed_entry(standbys.get(name))
-
-
-def delayed_entry(record: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """A local delayed standby as the outputs document names it (``systems.<x>.backup.delayed_standby``)."""
-    if record is None:
-        return None
-    return {"site": record["site"], "host": record["host"], "port": record["port"], "delay_s": record["delay_s"],
-            "user": "postgres", "password": record["password"], "base_backup": record["base_backup"],
-            "base_backup_finished": record["base_backup_finished"], "local": {"base_dir": record["base_dir"]}}
-
-
-def forget_delayed(path: Path, system: str) -> None:
-    """A restore promoted ``system``'s delayed standby: the local outputs document at ``path`` no longer names it
-    (a document `pulumi up` exported is left alone: the next `pulumi up` declares a new standby)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    document = data.get(OUTPUTS_KEY, data)
-    backup = (document.get("systems", {}).get(system) or {}).get("backup") if document.get("local") else None
-    if backup and backup.get("delayed_standby"):
-        backup["delayed_standby"] = None
-        from multidc.local.deployment import write_outputs
-
-        write_outputs(document, path)
+    delayed_standby.describe(document, archives)

@@ -48,7 +48,7 @@ from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
-from . import archiving, isolated
+from . import archiving, delayed_standby, isolated
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 STATE_FILE = "state.json"
@@ -82,7 +82,7 @@ def keep_restored(stack: str, record: dict[str, Any], consumed: Optional[str] = 
     the system whose delayed standby became that server (no longer listed as its delayed standby)."""
     state = load_state(stack)
     if consumed is not None:
-        archiving.consume_delayed(state, consumed)
+        delayed_standby.consume(state, consumed)
     state.setdefault("restored", []).append(record)
     _save_state(stack, state)
 
@@ -271,6 +271,8 @@ def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: l
             _save_state(stack, state)
     state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
     _save_state(stack, state)
+    state["archive_scheduler"] = archiving.schedule(state_dir(stack) / "cron", state["archives"], log)
+    _save_state(stack, state)
 
 
 def _start_etcd(platform: Platform, state: dict[str, Any], log: Callable[[str], None], **placement: Any) -> None:
@@ -446,6 +448,9 @@ def down(stack: str) -> list[str]:
         return []
     state = load_state(stack)
     stopped = []
+    if state.get("archive_scheduler"):
+        _kill_pid(state["archive_scheduler"]["pid"], signal.SIGTERM, timeout=5)
+        stopped.append("base-backup scheduler (crond)")
     for record in state.get("copiers", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"copier {record['system']} {record['source_site']} -> {record['destination_site']}")
@@ -470,7 +475,7 @@ def down(stack: str) -> list[str]:
         except LocalPostgresError:
             pass  # its directory is gone already
         stopped.append(f"restored postgres {record['name']}")
-    stopped += archiving.stop_delayed(state)
+    stopped += delayed_standby.stop(state)
     for record in state.get("s3", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"s3 endpoint of {record['site']}")

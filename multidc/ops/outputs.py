@@ -122,8 +122,11 @@ class Archive(_Model):
     prefix: str
     server_name: str
     archive_timeout_s: int
-    runs_on: str = Field(description="primary (self-managed), or customer-replica where the provider keeps "
-                                     "archive_command (managed databases)")
+    runs_on: str = Field(description="primary (a self-managed server archives itself), or archive-host where the "
+                                     "provider keeps archive_command (managed databases): a logical subscriber in "
+                                     "the vault's site archives and takes the base backups")
+    host: Optional[str] = Field(None, description="the archive host's address on the vault site's network "
+                                                  "(runs_on archive-host)")
     writer: Optional["S3Keys"] = Field(None, description="the archive host's keys (secrets): an EC2 credential of "
                                          "a user the vault's bucket policy denies every delete and unlock")
 

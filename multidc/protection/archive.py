@@ -131,17 +131,22 @@ def restore_command(target: ArchiveTarget, credentials: Path) -> str:
     return barman_cloud.restore_command(target, local_host(credentials))
 
 
-def write_credentials(path: Path, access_key: str, secret_key: str, region: str = "us-east-1") -> Path:
-    """An AWS shared credentials file the server user alone can read (0600, owned by it)."""
+def write_private(path: Path, text: str) -> Path:
+    """``text`` in a file the server user alone can read (0600, owned by it): keys, a passfile."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(barman_cloud.credentials_text(access_key, secret_key, region))
+        out.write(text)
     if os.geteuid() == 0:
         from multidc.local.postgres import _run_as_ids
 
         os.chown(path, *_run_as_ids())
     return path
+
+
+def write_credentials(path: Path, access_key: str, secret_key: str, region: str = "us-east-1") -> Path:
+    """An AWS shared credentials file the server user alone can read (0600, owned by it)."""
+    return write_private(path, barman_cloud.credentials_text(access_key, secret_key, region))
 
 
 def archive_settings(target: ArchiveTarget, credentials: Path,

@@ -190,13 +190,13 @@ def _choose_delayed(data: SystemData, site: str, before: dt.datetime, name: str,
 
 def _apply_delayed(restore: delayed_command.DelayedRestore, before: dt.datetime, stack: str,
                    outputs: Optional[Path]) -> dict[str, Any]:
-    from multidc.local import archiving, deployment
+    from multidc.local import delayed_standby, deployment
 
     def keep(record: dict[str, Any], consumed: Optional[str]) -> None:
         if deployment.is_up(stack):
             deployment.keep_restored(stack, record, consumed)
         if outputs is not None:
-            archiving.forget_delayed(outputs, restore.system)
+            delayed_standby.forget(outputs, restore.system)
 
     try:
         return delayed_command.apply(restore, before, keep)
