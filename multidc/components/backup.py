@@ -43,7 +43,9 @@ from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
-from multidc.contract import ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET, TAG_BACKUP_OF, TAG_SYSTEM
+from multidc.components.binlog_archive import BinlogArchive, BinlogArchiveArgs
+from multidc.contract import (ARCHIVE_PREFIX, ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET, BINLOG_ARCHIVE_LAG_S,
+                              BINLOG_ARCHIVE_PREFIX, BINLOG_ARCHIVE_TOOL, BINLOG_RUNS_ON, TAG_BACKUP_OF, TAG_SYSTEM)
 
 MECHANISMS = {
     spec.Kind.postgres: "pg-dump",
@@ -112,11 +114,17 @@ def archive_props(system: spec.System) -> dict[str, Any]:
     The program declares managed databases (Trove), whose ``archive_command`` the provider keeps:
     the archive runs on the replica the customer controls (the self-managed standby or the
     logical subscriber). A self-managed server (``multidc local up``) archives on its primary.
-    Other kinds archive nothing continuously.
+    MySQL/MariaDB streams its binlog from the primary as a replication client in the offsite site's runner
+    cluster (``BinlogArchive``); its bound is the uploader's interval plus one upload. Other kinds archive
+    nothing continuously.
     """
+    if system.kind is spec.Kind.mysql:
+        return {"archive_tool": BINLOG_ARCHIVE_TOOL, "archive_timeout_s": BINLOG_ARCHIVE_LAG_S,
+                "archive_runs_on": BINLOG_RUNS_ON, "archive_prefix": BINLOG_ARCHIVE_PREFIX}
     if system.kind is not spec.Kind.postgres:
-        return {"archive_tool": None, "archive_timeout_s": None, "archive_runs_on": None}
-    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": "customer-replica"}
+        return {"archive_tool": None, "archive_timeout_s": None, "archive_runs_on": None, "archive_prefix": None}
+    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": "customer-replica",
+            "archive_prefix": ARCHIVE_PREFIX}
 
 
 def backup_mechanism(system: spec.System) -> str:
@@ -173,7 +181,9 @@ class BackupTarget(pulumi.ComponentResource):
     archive: Optional[dict[str, Any]]
     """PostgreSQL: how its WAL is archived into the vault (``archive_props``); None for other kinds."""
     access: Optional[ArchiveAccess]
-    """PostgreSQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
+    """PostgreSQL, MySQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
+    binlog_archive: Optional[BinlogArchive] = None
+    """MySQL/MariaDB: the binlog streamer, uploader and base-backup job in the runner cluster."""
     velero: Optional[VeleroTarget]
     """For Velero-backed systems: what each of the system's clusters must be told."""
 
@@ -193,12 +203,14 @@ class BackupTarget(pulumi.ComponentResource):
         # Attributes after super().__init__: Pulumi sets one Output attribute per prop key there.
         self.mechanism, self.vault, self.endpoint = mechanism, vault_name, site.s3_endpoint
         self.object_lock_mode = lock_mode
-        self.archive = archive_props(system) if system.kind is spec.Kind.postgres else None
+        binlog = system.kind is spec.Kind.mysql and isinstance(args.source, ManagedDatabase)
+        self.archive = archive_props(system) if system.kind is spec.Kind.postgres or binlog else None
         tags = {TAG_SYSTEM: system.name, TAG_BACKUP_OF: args.protects.name}
         # The archive host writes with keys of its own, which the vault's policy denies every delete.
         self.access = None if self.archive is None else ArchiveAccess(f"{name}-archive-access", ArchiveAccessArgs(
             platform=args.platform.name, system=system.name, site=site,
-            project=args.platform.site(site.name).cloud.project, vault=self.vault), pulumi.ResourceOptions(parent=self))
+            project=args.platform.site(site.name).cloud.project, vault=self.vault,
+            prefix=self.archive["archive_prefix"]), pulumi.ResourceOptions(parent=self))
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
             noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,
@@ -232,10 +244,24 @@ class BackupTarget(pulumi.ComponentResource):
                 in_runner).metadata.name
             cron_job(f"{name}-copy", jobs_namespace, policy.schedule,
                      [rclone_job_container(args.source.location(source_keys), vault_location)], after_vault)
+        elif binlog and self.access is not None:
+            self.binlog_archive = self._binlog_archive(name, args, jobs_namespace, after_vault)
         elif isinstance(args.source, ManagedDatabase):
             self._dump_job(name, args, jobs_namespace, policy.schedule, vault_location, staging, after_vault)
 
         self.register_outputs({**contract, "vault": self.vault, "endpoint": self.endpoint, "mechanism": self.mechanism})
+
+    def _binlog_archive(self, name: str, args: BackupTargetArgs, jobs_namespace: pulumi.Output[str],
+                        opts: pulumi.ResourceOptions) -> BinlogArchive:
+        """MySQL/MariaDB: the binlog streamed into the vault and base backups on the schedule, with the writer's keys."""
+        database, access, policy = args.source, self.access, args.system.backup
+        assert isinstance(database, ManagedDatabase) and access is not None and policy is not None
+        return BinlogArchive(f"{name}-binlog", BinlogArchiveArgs(
+            system=args.system.name, engine_version=args.system.size.engine_version or "8.0", namespace=jobs_namespace,
+            db_host=database.endpoint, db_port=database.port, endpoint=args.site.s3_endpoint, vault=self.vault,
+            prefix=BINLOG_ARCHIVE_PREFIX, writer_access_key=access.access_key, writer_secret_key=access.secret_key,
+            schedule=policy.schedule, volume_gb=args.system.size.volume_gb, provider=args.runner.provider,
+            random_provider=args.site.random_provider), opts)
 
     def _dump_job(self, name: str, args: BackupTargetArgs, jobs_namespace: pulumi.Output[str], schedule: str,
                   vault: S3Location, staging: Optional[str], opts: pulumi.ResourceOptions) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from multidc.plan.graph import Node, ResourceGraph
-from multidc.contract import BACKUP_TARGET, BUCKET_COPY, INTERCONNECT, PLACEMENTS
+from multidc.contract import BACKUP_TARGET, BINLOG_ARCHIVE, BINLOG_ARCHIVE_TOOL, BUCKET_COPY, INTERCONNECT, PLACEMENTS
 
 # Input names under which OpenStack resources state their availability zone.
 _ZONE_INPUTS = ("availabilityZone", "availability_zone", "availabilityZoneHints")
@@ -51,7 +51,9 @@ class Backup:
     mechanism: str
     urn: str
     archive_lag_s: float | None = None
-    """PostgreSQL archived continuously: the longest a commit waits before it is in the vault."""
+    """Archived continuously (PostgreSQL's WAL, MySQL's binlog): the longest a commit waits before it is in the vault."""
+    archive_tool: str | None = None
+    """barman-cloud (WAL) or mariadb-binlog (binlog): what archives it."""
 
     @property
     def immutable(self) -> bool:
@@ -143,6 +145,15 @@ def _anti_affinity(graph: ResourceGraph, nodes: list[Node]) -> bool:
     return any(node.urn in urns for node in nodes)
 
 
+def _archive_declared(graph: ResourceGraph, target: Node, tool: str | None) -> bool:
+    """A binlog archive counts only where its BinlogArchive component declares resources (the streamer's
+    Deployment, the base-backup job) under the backup target: a property alone archives nothing."""
+    if tool != BINLOG_ARCHIVE_TOOL:
+        return True
+    below = graph.descendants(target.urn)
+    return any(node.type == BINLOG_ARCHIVE and any(d.custom for d in graph.descendants(node.urn)) for node in below)
+
+
 def read(graph: ResourceGraph) -> Deployed:
     """The placements, offsite backups, copies and interconnects the graph declares."""
     placements, backups, copies, hollow = [], [], [], []
@@ -151,11 +162,13 @@ def read(graph: ResourceGraph) -> Deployed:
             hollow.append(node.urn)
             continue
         p = _props(node)
+        archived = p.get("archive_timeout_s") is not None and _archive_declared(graph, node, p.get("archive_tool"))
         backups.append(Backup(
             system=p["system"], site=_site_of(node), protects_site=p.get("protects_site"),
             schedule=p.get("schedule"), immutable_days=int(p.get("immutable_days") or 0),
             object_lock_mode=p.get("object_lock_mode"), mechanism=p.get("mechanism"), urn=node.urn,
-            archive_lag_s=p.get("archive_timeout_s")))
+            archive_lag_s=p.get("archive_timeout_s") if archived else None,
+            archive_tool=p.get("archive_tool") if archived else None))
     for node in graph.components(BUCKET_COPY):
         p = _props(node)
         copies.append(Copy(system=p["system"], source_site=p["source_site"], destination_site=p["destination_site"],

@@ -122,7 +122,7 @@ def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
     archived = {a["system"] for a in archives}
     for name, system in document["systems"].items():
         backup = system.get("backup")
-        if backup and backup.get("archive"):
+        if system["kind"] == "postgres" and backup and backup.get("archive"):
             if name in archived:
                 backup["archive"]["runs_on"] = "primary"
                 backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
