@@ -41,7 +41,7 @@ from multidc.contract import (
     BINLOG_UPLOAD_INTERVAL_S,
 )
 from multidc.protection import binlog_archive as programs
-from multidc.protection.rclone import DESTINATION_REMOTE, RCLONE_IMAGE, S3Location, rclone_command
+from multidc.protection.rclone import DESTINATION_REMOTE, RCLONE_IMAGE
 
 # The engine's own client image per version: its binlog streamer and dump know its binlog format.
 IMAGES = {
@@ -93,7 +93,8 @@ class BinlogArchive(pulumi.ComponentResource):
     def __init__(self, name: str, args: BinlogArchiveArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         root = programs.system_prefix(args.system, args.prefix)
         contract: dict[str, Any] = {"system": args.system, "tool": BINLOG_ARCHIVE_TOOL, "vault": args.vault,
-                                    "prefix": args.prefix, "lag_s": BINLOG_ARCHIVE_LAG_S, "login": BINLOG_ARCHIVER_LOGIN}
+                                    "prefix": args.prefix, "lag_s": BINLOG_ARCHIVE_LAG_S,
+                                    "login": BINLOG_ARCHIVER_LOGIN}
         super().__init__(BINLOG_ARCHIVE, name, contract, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         image, tools = image_and_tools(args.engine_version)
@@ -111,14 +112,14 @@ class BinlogArchive(pulumi.ComponentResource):
             {"name": "DB_USER", "value": BINLOG_ARCHIVER_LOGIN},
             {"name": "MYSQL_PWD", "value_from": {"secret_key_ref": {"name": login, "key": "password"}}},
         ]
+        directory = {"name": "BINLOG_DIR", "value": BINLOG_PATH}
         streamer = _shell(kw.container("streamer", image, args=[programs.streamer_script(tools)], cpu="200m",
-                                       memory="256Mi", env=[*database_env, {"name": "BINLOG_DIR", "value": BINLOG_PATH}]),
-                          "sh")
+                                       memory="256Mi", env=[*database_env, directory]), "sh")
+        destination = f"{DESTINATION_REMOTE}:{args.vault}/{root}/{BINLOG_LOG_DIR}"
         uploader = _shell(kw.container("uploader", RCLONE_IMAGE, args=[programs.uploader_script()], cpu="200m",
                                        memory="256Mi", env=[
-                                           *rclone_env(args.endpoint, args.vault, writer),
-                                           {"name": "BINLOG_DIR", "value": BINLOG_PATH},
-                                           {"name": "DEST", "value": f"{DESTINATION_REMOTE}:{args.vault}/{root}/{BINLOG_LOG_DIR}"},
+                                           *rclone_env(args.endpoint, args.vault, writer), directory,
+                                           {"name": "DEST", "value": destination},
                                            {"name": "INTERVAL", "value": str(BINLOG_UPLOAD_INTERVAL_S)}]), "sh")
         binlog_mount = {"name": BINLOG_VOLUME, "mount_path": BINLOG_PATH}
         for container in (streamer, uploader):
@@ -147,9 +148,9 @@ class BinlogArchive(pulumi.ComponentResource):
         backup_mount = {"name": BACKUP_VOLUME, "mount_path": BACKUP_PATH}
         for container in (dump, upload):
             container["volume_mounts"] = [*container["volume_mounts"], backup_mount]
+        scratch = {"name": BACKUP_VOLUME, "empty_dir": {"size_limit": f"{args.volume_gb}Gi"}}
         self.base_backup = cron_job(f"{name}-base", args.namespace, args.schedule, [upload], child,
-                                    init_containers=[dump],
-                                    volumes=[{"name": BACKUP_VOLUME, "empty_dir": {"size_limit": f"{args.volume_gb}Gi"}}])
+                                    init_containers=[dump], volumes=[scratch])
         self.register_outputs({**contract, "login_password": self.login_password})
 
 
@@ -171,10 +172,7 @@ def _shell(container: dict[str, Any], shell: str) -> dict[str, Any]:
 
 def rclone_env(endpoint: str, vault: str, keys_secret: pulumi.Input[str]) -> list[dict[str, Any]]:
     """rclone's DST remote on the vault, its keys from ``keys_secret`` (``access_key``, ``secret_key``)."""
-    location = S3Location(endpoint=endpoint, bucket=vault)
-    _, env = rclone_command(location, location)
-    plain = [{"name": k, "value": v} for k, v in sorted(env.items())
-             if k == "RCLONE_CONFIG" or k.startswith(f"RCLONE_CONFIG_{DESTINATION_REMOTE}_")]
+    plain = [{"name": k, "value": v} for k, v in sorted(programs.rclone_destination_env(endpoint, vault).items())]
     return [*plain,
             {"name": f"RCLONE_CONFIG_{DESTINATION_REMOTE}_ACCESS_KEY_ID",
              "value_from": {"secret_key_ref": {"name": keys_secret, "key": "access_key"}}},

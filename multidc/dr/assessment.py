@@ -305,15 +305,12 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
               (f"{volume:.0f} GB / RESTORE_MB_S {rate:g} MB/s", volume * 1024 / rate)]
     log, bound = ("binlog", "upload interval + one upload") if backup.archive_tool == BINLOG_ARCHIVE_TOOL \
         else ("WAL", "archive_timeout")
-    if backup.archive_lag_s is not None:
-        # Point in time: the newest base backup, then the log written since it (up to one base-backup interval);
-        # a binlog is applied by one client session, as single-threaded as WAL redo: the same ratio.
-        ratio = ctx.figures.value("WAL_REPLAY_RATIO")
+    if backup.archive_lag_s is not None:  # the newest base backup, then up to one base-backup interval of log
+        ratio = ctx.figures.value("WAL_REPLAY_RATIO")  # one session applies a binlog, single-threaded as redo
         terms.append((f"{log} replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
                        f"{ratio:g}", interval * ratio))
     rto, rto_formula = _sum(terms)
-    if backup.archive_lag_s is not None:
-        # Point-in-time from the archive: what is lost is what had not reached the vault yet.
+    if backup.archive_lag_s is not None:  # lost: what had not reached the vault yet
         return Recovery(float(backup.archive_lag_s), f"{log} archived continuously: {bound} "
                         f"{human(backup.archive_lag_s)}", rto, rto_formula,
                         f"point-in-time restore from the {log} archive and base backups kept in {backup.site}")

@@ -30,7 +30,7 @@ from multidc.local.postgres import _pid_alive
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from multidc.protection import binlog_archive
 from multidc.protection.mariadb import Server, _cursor
-from multidc.protection.rclone import DESTINATION_REMOTE, S3Location, rclone_command
+from multidc.protection.rclone import DESTINATION_REMOTE
 
 # What the archiver's login may do: stream the binlog (REPLICATION SLAVE), see the binlog files and
 # position (BINLOG MONITOR: SHOW BINARY LOGS, SHOW MASTER STATUS) and take a consistent dump.
@@ -43,9 +43,7 @@ class BinlogArchiveStartError(RuntimeError):
 
 def rclone_env(endpoint: str, bucket: str, keys: tuple[str, str]) -> dict[str, str]:
     """rclone's DST remote on the vault's endpoint with ``keys`` (as the production containers get it)."""
-    location = S3Location(endpoint=endpoint, bucket=bucket, access_key=keys[0], secret_key=keys[1])
-    _, env = rclone_command(location, location)
-    return {k: v for k, v in env.items() if k == "RCLONE_CONFIG" or k.startswith(f"RCLONE_CONFIG_{DESTINATION_REMOTE}_")}
+    return binlog_archive.rclone_destination_env(endpoint, bucket, keys)
 
 
 def _base_env() -> dict[str, str]:
@@ -76,7 +74,8 @@ def base_backup(db_env: dict[str, str], endpoint: str, bucket: str, root: str, k
                                 env={**_base_env(), **rclone_env(endpoint, bucket, keys)}, capture_output=True,
                                 text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if upload.returncode != 0:
-            raise BinlogArchiveStartError(f"uploading the base backup of {root} failed: {upload.stderr.strip()[-1500:]}")
+            raise BinlogArchiveStartError(f"uploading the base backup of {root} failed: "
+                                          f"{upload.stderr.strip()[-1500:]}")
         return key
     except subprocess.TimeoutExpired:
         raise BinlogArchiveStartError(f"the base backup of {root} did not finish within {timeout:.0f}s") from None

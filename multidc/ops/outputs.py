@@ -116,14 +116,17 @@ class Placement(_Model):
 
 
 class Archive(_Model):
-    """Continuous WAL archiving into the vault (PostgreSQL): ``multidc restore --to-new`` reads it."""
+    """Continuous archiving into the vault, PostgreSQL's WAL (barman-cloud) or MySQL's binlog (mariadb-binlog):
+    ``multidc restore --to-new`` reads it."""
 
     tool: str
     prefix: str
     server_name: str
-    archive_timeout_s: int
-    runs_on: str = Field(description="primary (self-managed), or customer-replica where the provider keeps "
-                                     "archive_command (managed databases)")
+    archive_timeout_s: int = Field(description="the bound on the archive's lag: archive_timeout (WAL), the "
+                                               "uploader's interval plus one upload (binlog)")
+    runs_on: str = Field(description="primary (self-managed), customer-replica where the provider keeps "
+                                     "archive_command (managed PostgreSQL), runner-cluster (the binlog streamer in "
+                                     "the offsite site's cluster), local (a local deployment's binlog streamer)")
     writer: Optional["S3Keys"] = Field(None, description="the archive host's keys (secrets): an EC2 credential of "
                                          "a user the vault's bucket policy denies every delete and unlock")
 

@@ -38,6 +38,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from multidc.protection.rclone import DESTINATION_REMOTE, S3Location, rclone_command
 from multidc.contract import (
     BINLOG_ARCHIVE_PREFIX,
     BINLOG_BASE_DIR,
@@ -147,6 +148,15 @@ def dump_script(tools: Tools = MARIADB) -> str:
         '--triggers --databases $databases | gzip > "$BACKUP_DIR/dump.partial"\n'
         "sleep 1\n"
         'mv "$BACKUP_DIR/dump.partial" "$BACKUP_DIR/dump-$(date -u +%Y%m%dT%H%M%SZ)-s$sid.sql.gz"\n')
+
+
+def rclone_destination_env(endpoint: str, bucket: str, keys: tuple[Optional[str], Optional[str]] = (None, None)
+                           ) -> dict[str, str]:
+    """rclone's settings for the DST remote on the vault (``protection.rclone``'s), keys only when given."""
+    location = S3Location(endpoint=endpoint, bucket=bucket, access_key=keys[0], secret_key=keys[1])
+    _, env = rclone_command(location, location)
+    remote = f"RCLONE_CONFIG_{DESTINATION_REMOTE}_"
+    return {k: v for k, v in env.items() if k == "RCLONE_CONFIG" or k.startswith(remote)}
 
 
 # --- reading the vault ---------------------------------------------------------------------------

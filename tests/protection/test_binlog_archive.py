@@ -77,7 +77,8 @@ def run(tmp_path_factory):
         rows: list = []
         with _connect(database) as conn, conn.cursor() as cursor:
             cursor.execute("CREATE TABLE ledger (id INT PRIMARY KEY, note VARCHAR(100))")
-            _write(cursor, rows, time.monotonic() + 1.5)
+            # Longer than the largest RPO the cut can report (T's fraction of a second plus the second before).
+            _write(cursor, rows, time.monotonic() + 3.0)
             t = dt.datetime.now(UTC)  # mid-second: the cut's one-second resolution is exercised
             _write(cursor, rows, time.monotonic() + 1.5)
         # A quiet TIME: nothing written at or after its second, so the archive cannot hold it yet (exit 1).
@@ -126,7 +127,7 @@ def test_every_row_acknowledged_before_t_minus_the_rpo_is_restored_and_none_begu
     cut = t.timestamp() - report["rpo_s"]
     before = {row_id for row_id, _, acked in run["rows"] if acked < cut}
     after = {row_id for row_id, began, _ in run["rows"] if began >= t.timestamp()}
-    assert before and after, "the writer wrote on both sides of T"
+    assert before and after, ("the writer wrote on both sides of T - RPO and of T", report)
     assert before - run["restored_ids"] == set(), report
     assert after & run["restored_ids"] == set(), report
     # The binlog's seconds: the last applied commit began in the second before T's, so the RPO is below 2 s.
