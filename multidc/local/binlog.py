@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from multidc.contract import BINLOG_ARCHIVER_LOGIN, BINLOG_BASE_DIR, BINLOG_LOG_DIR, BINLOG_UPLOAD_INTERVAL_S
-from multidc.local.archiving import _lock_vault
+from multidc.local import archiving
 from multidc.local.mariadb import HOSTS
 from multidc.local.postgres import _pid_alive
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
@@ -128,7 +128,7 @@ def start(planned: dict[str, Any], engines: list[dict[str, Any]], endpoints: dic
         if not backup or not backup.get("archive") or primary is None:
             continue
         if backup.get("object_lock_mode") == "COMPLIANCE" and backup.get("immutable_days"):
-            _lock_vault(endpoints[backup["site"]], backup["vault"]["bucket"], int(backup["immutable_days"]))
+            archiving._lock_vault(endpoints[backup["site"]], backup["vault"]["bucket"], int(backup["immutable_days"]))
         log(f"archiving the binlog of {name} with {binlog_archive.MARIADB.binlog} into {backup['vault']['bucket']} "
             "and taking a base backup")
         records.append(_start_one(name, backup, primary, endpoints[backup["site"]], folder))
@@ -150,14 +150,6 @@ def stop(records: list[dict[str, Any]]) -> list[str]:
 
 
 def describe(document: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """The local document's binlog archives: run here, with the keys the uploader holds; none for a system
-    not archived."""
-    archived = {r["system"] for r in records}
-    for name, system in document["systems"].items():
-        backup = system.get("backup")
-        if system["kind"] == "mysql" and backup and backup.get("archive"):
-            if name in archived:
-                backup["archive"]["runs_on"] = "local"
-                backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
-            else:
-                backup["archive"] = None
+    """The local document's binlog archives: run here (``local``), with the keys the uploader holds; none for a
+    system not archived."""
+    archiving.describe(document, records, kind="mysql", runs_on="local")

@@ -54,6 +54,9 @@ MAGIC = b"\xfebin"
 HEADER = struct.Struct("<IBIII H")  # timestamp, type, server id, event size, next position, flags
 _DUMP = re.compile(r"^dump-(\d{8}T\d{6}Z)-s(\d+)\.sql\.gz$")
 _STAMP = "%Y%m%dT%H%M%SZ"
+# How every client program reaches the server: TCP, the address and login from the environment (the password in
+# MYSQL_PWD, never on a command line).
+LOGIN = '--protocol=TCP --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER"'
 
 
 class BinlogArchiveError(RuntimeError):
@@ -86,13 +89,9 @@ def system_prefix(system: str, prefix: str = BINLOG_ARCHIVE_PREFIX) -> str:
     return f"{prefix}/{system}"
 
 
-def _login(tools: Tools) -> str:
-    return f'--protocol=TCP --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER"'
-
-
 def streamer_script(tools: Tools = MARIADB) -> str:
     """The streamer, as ``sh -c`` runs it. Environment: DB_HOST, DB_PORT, DB_USER, MYSQL_PWD, BINLOG_DIR."""
-    login = _login(tools)
+    login = LOGIN
     return (
         "set -u\n"
         "while :; do\n"
@@ -138,7 +137,7 @@ def uploader_script() -> str:
 def dump_script(tools: Tools = MARIADB) -> str:
     """The base backup, as ``bash -c`` runs it. Environment: DB_HOST, DB_PORT, DB_USER, MYSQL_PWD,
     BACKUP_DIR. Leaves ``dump-<stamp>-s<server id>.sql.gz`` in BACKUP_DIR, named once complete."""
-    login = _login(tools)
+    login = LOGIN
     return (
         "set -euo pipefail\n"
         f"sid=$({tools.client} {login} -N -B -e 'SELECT @@server_id')\n"

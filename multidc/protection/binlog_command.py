@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from multidc.contract import BINLOG_ARCHIVE_TOOL
 from multidc.protection import binlog_archive, binlog_pitr

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from multidc import project
 from multidc.cli import app
 from multidc.contract import BINLOG_ARCHIVE_TOOL, OUTPUTS_KEY
 from multidc.local.postgres import _pid_alive
-from tests.helpers import run_multidc
+from tests.helpers import project_with_stack, run_multidc
 
 STACK = "binlog-lean"
 pytestmark = pytest.mark.timeout(600)
@@ -53,10 +52,7 @@ def _next_second() -> None:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("project")
-    shutil.copy(project.root() / "Pulumi.yaml", folder / "Pulumi.yaml")
-    (folder / "stacks").mkdir()
-    shutil.copy(Path(__file__).with_name(f"Pulumi.{STACK}.yaml"), folder / "stacks")
+    folder = project_with_stack(tmp_path_factory.mktemp("project"), Path(__file__).with_name(f"Pulumi.{STACK}.yaml"))
     outputs = folder / "out.json"
     run_multidc(folder, "local", "up", "--stack", STACK, "--outputs", str(outputs), timeout=300)
     found: dict = {}
