@@ -3,8 +3,9 @@
 Everything runs in the offsite site and pulls: a compromised primary holds no job, no
 schedule and no key that could stop, alter or delete the backups written here.
 
-* Databases: a CronJob dumps the primary (``pg_dump -Fc``, ``mysqldump``, ``redis-cli
-  --rdb``) into the pod and rclone uploads the file to the vault.
+* Databases: a CronJob dumps the primary (``pg_dump -Fc``, ``redis-cli --rdb``) into the pod
+  and rclone uploads the file to the vault. MySQL/MariaDB: its binlog streamed continuously and
+  dumps carrying their binlog position (``binlog_archive.py``), with the archive writer's keys.
 * ClickHouse: the server writes ``BACKUP ... TO S3`` into a staging bucket and rclone
   copies it into the vault.
 * Buckets: rclone copies the live bucket into the vault (``copy``: deletions never reach it).
@@ -66,7 +67,6 @@ COMPLIANCE = "COMPLIANCE"
 # Dump clients, pinned; a client must not be older than the server it dumps.
 DUMP_IMAGES = {
     "pg-dump": {"14": "postgres:14.13", "15": "postgres:15.8", "16": "postgres:16.4", "17": "postgres:17.0"},
-    "mysqldump": {"8.0": "mysql:8.0.39", "8.4": "mysql:8.4.2"},
     "redis-rdb": {"7.2": "redis:7.2.5"},
     "clickhouse-backup": {"24.3": "clickhouse/clickhouse-server:24.3.12.75"},
 }
@@ -76,9 +76,6 @@ DUMP_COMMANDS = {
     # a stamp never earlier than the snapshot, so "newest backup before T" never picks a later one.
     "pg-dump": ["sh", "-c", 'pg_dump -Fc --no-password -f /backup/dump.partial && sleep 1 && '
                             f'exec mv /backup/dump.partial "/backup/{_STAMP}.dump"'],
-    "mysqldump": ["bash", "-o", "pipefail", "-c",
-                  'mysqldump --single-transaction --routines --events --host="$DB_HOST" --port="$DB_PORT" '
-                  f'--user="$DB_USER" "$DB_NAME" | gzip > "/backup/$DB_NAME-{_STAMP}.sql.gz"'],
     # Named after the snapshot finishes, as pg-dump's: the layout `multidc restore --to-new` reads
     # (protection/redis_backup.py, redis-rdb/dump-<stamp>.rdb).
     "redis-rdb": ["sh", "-c", 'REDISCLI_AUTH="$DB_PASSWORD" redis-cli -h "$DB_HOST" -p "$DB_PORT" --rdb '
@@ -286,8 +283,6 @@ class BackupTarget(pulumi.ComponentResource):
             env += [{"name": "PGHOST", "value": database.endpoint}, {"name": "PGPORT", "value": str(database.port)},
                     {"name": "PGUSER", "value": database.user}, {"name": "PGDATABASE", "value": database.database},
                     {"name": "PGPASSWORD", "value_from": password}]
-        elif self.mechanism == "mysqldump":
-            env.append({"name": "MYSQL_PWD", "value_from": password})
         elif staging is not None:
             keys = {"name": vault.secret_name}
             env += [
