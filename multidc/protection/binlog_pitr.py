@@ -39,6 +39,7 @@ _POSITION = re.compile(r"CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_
 _GTID_POS = re.compile(r"SET GLOBAL gtid_slave_pos\s*=\s*'([^']*)'")
 _HEADER = re.compile(r"^#(\d\d)(\d\d)(\d\d)\s+(\d{1,2}):(\d\d):(\d\d) server id \d+\s+end_log_pos (\d+)\b(.*)$")
 _GTID = re.compile(r"\bGTID (\d+-\d+-\d+)( ddl)?")
+_ROTATE = re.compile(r"\bRotate to (\S+)\s+pos: (\d+)")
 
 
 class TooEarlyError(archive.BinlogArchiveError):
@@ -60,7 +61,8 @@ class Position:
 
 @dataclass(frozen=True)
 class Applied:
-    """What applying the binlog did: the range read, the last transaction committed and its binlog time."""
+    """What applying the binlog did: from the base backup's position to the end of the last transaction committed,
+    that transaction's GTID and binlog time, how many were committed."""
 
     first: str
     last: str
@@ -101,27 +103,39 @@ def binlog_command(files: list[Path], start: int, before: dt.datetime, tool: str
     return [tool, f"--start-position={start}", f"--stop-datetime={stop_datetime(before)}", *map(str, files)]
 
 
-def last_committed(decoded: str, year_base: int = 2000) -> tuple[Optional[str], Optional[dt.datetime], int]:
-    """From mariadb-binlog's output: the GTID and binlog time of the last committed transaction, and how many
-    committed. A transaction counts once its Xid (or COMMIT, or its DDL statement) is in the output."""
+def last_committed(decoded: str, position: Position, year_base: int = 2000) -> Applied:
+    """What applying ``decoded`` (mariadb-binlog's output from ``position``) commits: the range read up to the
+    last committed transaction's end, its GTID and binlog time, how many committed. A transaction counts once
+    its Xid (or COMMIT, or its DDL statement) is in the output; the file changes at each Rotate event."""
     pending: Optional[str] = None
-    last_gtid, last_time, count = None, None, 0
+    file, end = position.file, position.offset
+    last: tuple[Optional[str], Optional[dt.datetime], str] = (None, None, f"{file}:{end}")
+    count = 0
     header_time: Optional[dt.datetime] = None
+
+    def commit() -> None:
+        nonlocal pending, last, count
+        last, count, pending = (pending, header_time, f"{file}:{end}"), count + 1, None
+
     for line in decoded.splitlines():
         header = _HEADER.match(line)
         if header:
             yy, mo, dd, hh, mi, ss = (int(header.group(i)) for i in range(1, 7))
             header_time = dt.datetime(year_base + yy, mo, dd, hh, mi, ss, tzinfo=dt.timezone.utc)
-            gtid = _GTID.search(header.group(8))
+            end, rest = int(header.group(7)), header.group(8)
+            gtid, rotate = _GTID.search(rest), _ROTATE.search(rest)
             if gtid:
                 pending = gtid.group(1)
                 if gtid.group(2):  # a DDL statement is its own transaction
-                    last_gtid, last_time, count, pending = pending, header_time, count + 1, None
-            elif "Xid = " in header.group(8) and pending:
-                last_gtid, last_time, count, pending = pending, header_time, count + 1, None
+                    commit()
+            elif "Xid = " in rest and pending:
+                commit()
+            elif rotate:
+                file, end = rotate.group(1), int(rotate.group(2))
         elif line.startswith("COMMIT") and pending:
-            last_gtid, last_time, count, pending = pending, header_time, count + 1, None
-    return last_gtid, last_time, count
+            commit()
+    return Applied(first=f"{position.file}:{position.offset}", last=last[2], last_gtid=last[0], last_time=last[1],
+                   transactions=count)
 
 
 @dataclass
@@ -181,7 +195,7 @@ def recover(s3: Any, bucket: str, root: str, before: dt.datetime, name: str, *, 
                 f"the archive's lag ({archive.lag_bound_s()} s); if the primary has been quiet since, nothing "
                 "after TIME was written yet (a write, or FLUSH BINARY LOGS on the primary, lets the archive reach it)")
         decoded = _decode(sorted(folder.iterdir()), position.offset, before, timeout)
-        gtid, last_time, count = last_committed(decoded.decode(errors="replace"))
+        applied = last_committed(decoded.decode(errors="replace"), position)
         server = LocalMariaDB(name, base_dir=base_dir, start_timeout=timeout).start()
         server.add_application_login(login["database"], login["user"], login["password"])
         admin = Server(server.host, server.port, server.user, server.password)
@@ -194,10 +208,6 @@ def recover(s3: Any, bucket: str, root: str, before: dt.datetime, name: str, *, 
             stream.write(decoded)
             stream.seek(0)
             _tool("mariadb", admin, ["--binary-mode"], stdin=stream, timeout=timeout)
-        names = sorted(files)
-        last_file = names[-1] if names else position.file
-        applied = Applied(first=f"{position.file}:{position.offset}", last=f"{last_file}:{len(files[last_file])}",
-                          last_gtid=gtid, last_time=last_time, transactions=count)
         return Recovery(server, dump, position, applied, time.monotonic() - started)
     except (MariaDBReplicationError, LocalMariaDBError) as error:
         if server is not None:

@@ -122,5 +122,15 @@ ROLLBACK /* added by mysqlbinlog */ /*!*/;
 
 
 def test_the_last_committed_transaction_is_read_from_the_decoded_binlog_and_an_interrupted_one_is_not():
-    gtid, when, count = pitr.last_committed(DECODED)
-    assert (gtid, when, count) == ("0-43951-3", dt.datetime(2026, 12, 2, 3, 28, 14, tzinfo=UTC), 2)
+    applied = pitr.last_committed(DECODED, pitr.Position("binlog.000001", 325, None))
+    assert applied == pitr.Applied("binlog.000001:325", "binlog.000001:810", "0-43951-3",
+                                   dt.datetime(2026, 12, 2, 3, 28, 14, tzinfo=UTC), 2)
+
+
+def test_the_range_follows_the_binlog_into_the_next_file():
+    rotated = DECODED.replace("# at 810\n", "#261202  3:28:14 server id 43951  end_log_pos 1370 CRC32 0x0 \tRotate "
+                                           "to binlog.000002  pos: 4\n", 1).replace("end_log_pos 852", "end_log_pos 256")
+    rotated += ("#261202  3:28:15 server id 43951  end_log_pos 298 CRC32 0x0 \tGTID 0-43951-5 trans\n"
+                "#261202  3:28:15 server id 43951  end_log_pos 400 CRC32 0x0 \tXid = 20\nCOMMIT/*!*/;\n")
+    applied = pitr.last_committed(rotated, pitr.Position("binlog.000001", 325, None))
+    assert (applied.last, applied.last_gtid, applied.transactions) == ("binlog.000002:400", "0-43951-5", 3)
