@@ -91,3 +91,13 @@ def test_the_inventory_counts_the_archive_only_where_its_component_declares_reso
     hollow = dataclasses.replace(graph, nodes=tuple(n for n in graph.nodes if n.parent != _archive(graph).urn))
     (backup,) = read(hollow).backups_of("catalog")
     assert (backup.archive_lag_s, backup.archive_tool) == (None, None)
+
+
+def test_the_assessment_gives_catalog_the_archive_lag_against_ransomware_and_a_binlog_replay_term(graphs, specs):
+    from multidc.dr.assessment import assess
+
+    outcome = assess(specs["hybrid"], graphs["hybrid"]).outcome("catalog", "ransomware")
+    assert outcome.rpo_s == BINLOG_ARCHIVE_LAG_S and "binlog archived continuously" in outcome.rpo_formula
+    # Base backups every 4 hours: up to 4 h of binlog to apply at WAL_REPLAY_RATIO 0.1.
+    assert "binlog replay of up to one base-backup interval 4h x WAL_REPLAY_RATIO 0.1 24m" in outcome.rto_formula
+    assert outcome.survives and not outcome.flagged, outcome.reason
