@@ -66,6 +66,11 @@ def subscription_name(system: str, standby_site: str) -> str:
     return sql_name(f"multidc_{system}_{standby_site}")
 
 
+def archive_subscription_name(system: str) -> str:
+    """The subscription (and slot) of a system's archive host: its own, never named in synchronous_standby_names."""
+    return sql_name(f"multidc_{system}_archive")
+
+
 def synchronous_standby_names(names: Sequence[str], num_sync: int = 1) -> str:
     """The `synchronous_standby_names` value that makes commits wait for `num_sync` of `names`."""
     quoted = ", ".join('"' + name.replace('"', "") + '"' for name in names)
@@ -102,6 +107,15 @@ ARCHIVE_TOOL = "barman-cloud"
 ARCHIVE_PREFIX = "pg-archive"
 ARCHIVE_TIMEOUT_S = 30
 ARCHIVE_ACCESS = "multidc:archive_access:ArchiveAccess"
+# The self-managed host in the vault's site that archives a managed (Trove) PostgreSQL: a logical
+# subscriber of the primary with archive_command set, taking base backups on the backup schedule.
+ARCHIVE_HOST = "multidc:archive_host:ArchiveHost"
+ARCHIVE_HOST_KEYS = ("system", "site", "primary_site", "flavor", "volume_gb", "subscription", "schedule",
+                     "on_calendar", "archive_timeout_s")
+# Where a system's WAL archive runs (`systems.<x>.backup.archive.runs_on` in the outputs document).
+# The ArchiveHost, for a managed database whose archive_command the provider keeps:
+ARCHIVE_RUNS_ON_HOST = "archive-host"
+ARCHIVE_RUNS_ON_PRIMARY = "primary"  # a self-managed server archives itself (`multidc local up`)
 # What the database host's archive keys may do in the vault, and what is denied to them explicitly
 # (an explicit deny wins over any allow another policy grants): add and read the archive, never
 # remove, unlock, shorten a retention or rewrite the bucket's rules. The vault's bucket policy
@@ -144,7 +158,7 @@ WAIVER_REASON = "reason"
 WAIVER_EXPIRES = "expires"  # an ISO date (YYYY-MM-DD); the waiver holds through that day
 
 CONTRACT: Mapping[str, tuple[str, ...]] = {
-    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,
+    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS, ARCHIVE_HOST: ARCHIVE_HOST_KEYS,
     **{placement: PLACEMENT_KEYS for placement in PLACEMENTS},
 }
 

@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from multidc import spec
 from multidc.components.archive_access import ArchiveAccess, ArchiveAccessArgs
+from multidc.components.archive_host import ArchiveHost, ArchiveHostArgs
 from multidc.components.bucket import ObjectBucket, site_bucket
 from multidc.components import k8s_workloads as kw
 from multidc.components.common import (
@@ -42,11 +43,13 @@ from multidc.components.common import (
 from multidc.components.database import ManagedDatabase
 from multidc.components.kubernetes import KubernetesCluster
 from multidc.components.site import Site
+from multidc.protection.barman_cloud import ArchiveTarget
 from multidc.protection.db_backup import KEY_PREFIX as DB_KEY_PREFIX
 from multidc.protection.rclone import DESTINATION_REMOTE, S3Location
 from multidc.components.binlog_archive import BinlogArchive, BinlogArchiveArgs
-from multidc.contract import (ARCHIVE_PREFIX, ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET, BINLOG_ARCHIVE_LAG_S,
-                              BINLOG_ARCHIVE_PREFIX, BINLOG_ARCHIVE_TOOL, BINLOG_RUNS_ON, TAG_BACKUP_OF, TAG_SYSTEM)
+from multidc.contract import (ARCHIVE_PREFIX, ARCHIVE_RUNS_ON_HOST, ARCHIVE_TIMEOUT_S, ARCHIVE_TOOL, BACKUP_TARGET,
+                              BINLOG_ARCHIVE_LAG_S, BINLOG_ARCHIVE_PREFIX, BINLOG_ARCHIVE_TOOL, BINLOG_RUNS_ON,
+                              TAG_BACKUP_OF, TAG_SYSTEM)
 
 MECHANISMS = {
     spec.Kind.postgres: "pg-dump",
@@ -109,8 +112,9 @@ def archive_props(system: spec.System) -> dict[str, Any]:
     """How a PostgreSQL system's WAL is archived into the vault (barman-cloud, ``archive_command``).
 
     The program declares managed databases (Trove), whose ``archive_command`` the provider keeps:
-    the archive runs on the replica the customer controls (the self-managed standby or the
-    logical subscriber). A self-managed server (``multidc local up``) archives on its primary.
+    the archive runs on a replica the customer controls, the archive host (``archive_host.py``, a
+    logical subscriber in the vault's site). A self-managed server (``multidc local up``) archives
+    on its primary.
     MySQL/MariaDB streams its binlog from the primary as a replication client in the offsite site's runner
     cluster (``BinlogArchive``); its bound is the uploader's interval plus one upload. Other kinds archive
     nothing continuously.
@@ -120,7 +124,7 @@ def archive_props(system: spec.System) -> dict[str, Any]:
                 "archive_runs_on": BINLOG_RUNS_ON, "archive_prefix": BINLOG_ARCHIVE_PREFIX}
     if system.kind is not spec.Kind.postgres:
         return {"archive_tool": None, "archive_timeout_s": None, "archive_runs_on": None, "archive_prefix": None}
-    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": "customer-replica",
+    return {"archive_tool": ARCHIVE_TOOL, "archive_timeout_s": ARCHIVE_TIMEOUT_S, "archive_runs_on": ARCHIVE_RUNS_ON_HOST,
             "archive_prefix": ARCHIVE_PREFIX}
 
 
@@ -179,6 +183,8 @@ class BackupTarget(pulumi.ComponentResource):
     """PostgreSQL: how its WAL is archived into the vault (``archive_props``); None for other kinds."""
     access: Optional[ArchiveAccess]
     """PostgreSQL, MySQL: the archive writer's user, keys and the vault's bucket policy; None for other kinds."""
+    host: Optional[ArchiveHost]
+    """PostgreSQL on a managed primary: the host that archives its WAL (a logical subscriber); else None."""
     binlog_archive: Optional[BinlogArchive] = None
     """MySQL/MariaDB: the binlog streamer, uploader and base-backup job in the runner cluster."""
     velero: Optional[VeleroTarget]
@@ -208,6 +214,12 @@ class BackupTarget(pulumi.ComponentResource):
             platform=args.platform.name, system=system.name, site=site,
             project=args.platform.site(site.name).cloud.project, vault=self.vault,
             prefix=self.archive["archive_prefix"]), pulumi.ResourceOptions(parent=self))
+        # A managed primary keeps archive_command to itself: the archive runs on a host of ours in this site.
+        self.host = None
+        if self.access is not None and system.kind is spec.Kind.postgres and isinstance(args.source, ManagedDatabase):
+            self.host = ArchiveHost(f"{name}-archive-host", ArchiveHostArgs(
+                platform=args.platform, system=system, site=site, primary=args.source, access=self.access,
+                target=ArchiveTarget(site.s3_endpoint, self.vault, system.name)), pulumi.ResourceOptions(parent=self))
         vault = site_bucket(
             f"{name}-vault", site, self.vault, self, lifecycle_days=retention_days(system),
             noncurrent_days=max(policy.immutable_days, 7), object_lock_mode=lock_mode,

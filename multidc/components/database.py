@@ -66,9 +66,10 @@ def server_parameters(platform: spec.Platform, system: spec.System, site: str) -
     cannot set by SQL:
 
     - payment-card data: the engine's TLS-only setting (PCI DSS requirement 4);
-    - PostgreSQL replicated logically: ``wal_level = logical`` in every site (whichever server is
-      primary publishes), and on the primary of a ``sync`` system ``synchronous_standby_names``
-      naming each standby's subscription (commits wait for one of them). A standby names none: it
+    - PostgreSQL replicated logically, or archived (its archive host is a logical subscriber):
+      ``wal_level = logical`` in every site (whichever server is primary publishes); replicated
+      logically, on the primary of a ``sync`` system ``synchronous_standby_names`` naming each
+      standby's subscription (commits wait for one of them). A standby names none: it
       would wait for a subscriber it does not have. After a failover `pulumi up` of the flipped
       stack moves the setting with the primary role;
     - MySQL/MariaDB with a backup policy (its binlog is archived, ``components/binlog_archive.py``):
@@ -84,8 +85,11 @@ def server_parameters(platform: spec.Platform, system: spec.System, site: str) -
         parameters[BINLOG_FORMAT] = "ROW"
         parameters[BINLOG_EXPIRE] = str(BINLOG_RETENTION_S)
     replicated = system.topology is spec.Topology.active_passive and len(system.sites) > 1
-    if system.kind is spec.Kind.postgres and replicated and REPLICATION_MECHANISMS[system.kind] == LOGICAL:
+    logical = system.kind is spec.Kind.postgres and REPLICATION_MECHANISMS[system.kind] == LOGICAL
+    # The archive host subscribes to whichever server is primary (components/archive_host.py).
+    if logical and (replicated or system.backup is not None):
         parameters[WAL_LEVEL] = "logical"
+    if logical and replicated:
         standbys = [other for other in system.sites if placement_role(system, other) == STANDBY]
         if placement_role(system, site) == PRIMARY and system.replication is spec.ReplicationMode.sync and standbys:
             parameters[SYNCHRONOUS_STANDBY_NAMES] = synchronous_standby_names(

@@ -310,12 +310,21 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
         terms.append((f"{log} replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
                        f"{ratio:g}", interval * ratio))
     rto, rto_formula = _sum(terms)
-    if backup.archive_lag_s is not None:  # lost: what had not reached the vault yet
-        return Recovery(float(backup.archive_lag_s), f"{log} archived continuously: {bound} "
-                        f"{human(backup.archive_lag_s)}", rto, rto_formula,
+    if backup.archive_lag_s is not None:
+        # Point-in-time from the archive: what is lost is what had not reached the vault yet. On a managed
+        # database the archive host writes that WAL, after applying the primary's commits asynchronously.
+        rpo_terms = [(bound, float(backup.archive_lag_s))]
+        where = f"{log} archived continuously"
+        if backup.archive_host is not None:
+            rpo_terms.append(ctx.figures.term("ASYNC_LAG_S"))
+            where += f" by the archive host in {backup.site} (a logical subscriber of the primary)"
+        rpo, rpo_formula = _sum(rpo_terms)
+        return Recovery(rpo, f"{where}: {rpo_formula}", rto, rto_formula,
                         f"point-in-time restore from the {log} archive and base backups kept in {backup.site}")
-    return Recovery(interval, f"backup schedule '{backup.schedule}' interval {human(interval)}", rto, rto_formula,
-                    f"restore the {backup.mechanism} backup kept in {backup.site}")
+    unarchived = (" (a WAL archive is declared but no archive host runs it: a managed database archives nothing "
+                  "itself)") if backup.archive_without_host else ""
+    return Recovery(interval, f"backup schedule '{backup.schedule}' interval {human(interval)}{unarchived}", rto,
+                    rto_formula, f"restore the {backup.mechanism} backup kept in {backup.site}")
 
 
 def _rebuild(ctx: _Context, system: System, lost_site: str, into: str) -> Recovery:

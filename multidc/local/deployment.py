@@ -273,6 +273,8 @@ def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: l
             _save_state(stack, state)
     state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
     _save_state(stack, state)
+    state["archive_scheduler"] = archiving.schedule(state_dir(stack) / "cron", state["archives"], log)
+    _save_state(stack, state)
     state["binlog_archives"] = binlog.start(planned, state["engines"], endpoints, state_dir(stack) / "binlog", log)
     _save_state(stack, state)
 
@@ -451,6 +453,9 @@ def down(stack: str) -> list[str]:
         return []
     state = load_state(stack)
     stopped = []
+    if state.get("archive_scheduler"):
+        _kill_pid(state["archive_scheduler"]["pid"], signal.SIGTERM, timeout=5)
+        stopped.append("base-backup scheduler (crond)")
     for record in state.get("copiers", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"copier {record['system']} {record['source_site']} -> {record['destination_site']}")

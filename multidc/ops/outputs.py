@@ -124,9 +124,13 @@ class Archive(_Model):
     server_name: str
     archive_timeout_s: int = Field(description="the bound on the archive's lag: archive_timeout (WAL), the "
                                                "uploader's interval plus one upload (binlog)")
-    runs_on: str = Field(description="primary (self-managed), customer-replica where the provider keeps "
-                                     "archive_command (managed PostgreSQL), runner-cluster (the binlog streamer in "
-                                     "the offsite site's cluster), local (a local deployment's binlog streamer)")
+    runs_on: str = Field(description="primary (a self-managed server archives itself), or archive-host where the "
+                                     "provider keeps archive_command (managed databases): a logical subscriber in "
+                                     "the vault's site archives and takes the base backups; for a binlog archive "
+                                     "runner-cluster (the streamer in the offsite site's cluster) or local (a local "
+                                     "deployment's streamer)")
+    host: Optional[str] = Field(None, description="the archive host's address on the vault site's network "
+                                                  "(runs_on archive-host)")
     writer: Optional["S3Keys"] = Field(None, description="the archive host's keys (secrets): an EC2 credential of "
                                          "a user the vault's bucket policy denies every delete and unlock")
 

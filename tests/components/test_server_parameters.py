@@ -58,3 +58,8 @@ def test_the_redis_password_is_generated_required_through_the_group_and_exported
         assert database["engine"] == "redis" and database["password"] == SECRET_MASK
     plain = graphs["kz-prod"].outputs[OUTPUTS_KEY]["systems"]["core-db"]["placements"]["astana"]["database"]
     assert plain["password"] == SECRET_MASK  # as the PostgreSQL ones are
+
+
+def test_an_archived_primary_without_a_standby_sets_wal_level_for_its_archive_host(graphs):
+    # backup-only's registry-db has no standby: its only subscriber is the archive host in shymkent.
+    assert _settings(_group(graphs["backup-only"], "registry-db-astana")) == {"wal_level": "logical"}
