@@ -132,6 +132,23 @@ DELAYED_STANDBY = "multidc:delayed_standby:DelayedStandby"
 DELAYED_STANDBY_KEYS = ("system", "site", "delay_s", "flavor", "volume_gb", "node_count")
 ARCHIVE_READER_ALLOWED = ("s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation")
 ARCHIVE_READER_DENIED = ("s3:PutObject", *ARCHIVE_WRITER_DENIED)
+# Continuous binlog archiving of MySQL/MariaDB into the vault (multidc.protection.binlog_archive): the
+# streamer (`mariadb-binlog --read-from-remote-server --raw --stop-never`, a replication client of the
+# primary), where in the vault, and how often the uploader sends what the streamer received (the bound on
+# the archive's lag). Under the prefix, per system: `base/dump-<UTC stamp>-s<server id>.sql.gz` (base
+# backups, stamped after they finish) and `binlog/<server id>/<binlog file>/<offset>` (the file's bytes from
+# that offset: append-only pieces, so a locked vault never keeps a growing file's every version).
+BINLOG_ARCHIVE_TOOL = "mariadb-binlog"
+BINLOG_ARCHIVE_PREFIX = "mysql-binlog"
+BINLOG_UPLOAD_INTERVAL_S = 5
+# One upload of an interval's bytes on a loaded machine: with the interval, the archive's lag bound.
+BINLOG_UPLOAD_ALLOWANCE_S = 5
+BINLOG_ARCHIVE_LAG_S = BINLOG_UPLOAD_INTERVAL_S + BINLOG_UPLOAD_ALLOWANCE_S
+BINLOG_ARCHIVE = "multidc:binlog_archive:BinlogArchive"
+BINLOG_BASE_DIR, BINLOG_LOG_DIR = "base", "binlog"
+BINLOG_ARCHIVER_LOGIN = "binlog_archiver"
+# Where the archive runs: in the offsite site's runner cluster (a Deployment), as a replication client.
+BINLOG_RUNS_ON = "runner-cluster"
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
 # Optional placement keys: a system declared stateless (a cache, a job runner) and why; the
 # backup policy (MDC-BAK-001) trusts the declaration and shows its reason.

@@ -103,6 +103,8 @@ class ArchiveAccessArgs:
     project: str
     """The OpenStack project of the vault's site (``cloud.project``)."""
     vault: str
+    prefix: str = ARCHIVE_PREFIX
+    """Where in the vault the writer writes (PostgreSQL's WAL archive, or MySQL's binlog archive)."""
     readers: tuple[pulumi.Output[str], ...] = ()
     """Principals that read the archive and may change nothing (a delayed standby's keys)."""
 
@@ -124,10 +126,10 @@ class ArchiveAccess(pulumi.ComponentResource):
                                     "user": self.user_name, "denied": list(ARCHIVE_WRITER_DENIED)}
         super().__init__(ARCHIVE_ACCESS, name, contract, opts)
         writer = s3_user(name, "writer", self.user_name,
-                         f"multidc: writes {args.system}'s WAL archive into {args.vault}; may never delete",
+                         f"multidc: writes {args.system}'s archive into {args.vault}; may never delete",
                          args.site, args.project, self)
         self.access_key, self.secret_key = writer.access_key, writer.secret_key
         self.bucket_policy = pulumi.Output.all(writer.principal, *args.readers).apply(
-            lambda principals: vault_policy(args.vault, principals[0], readers=principals[1:]))
+            lambda principals: vault_policy(args.vault, principals[0], args.prefix, readers=principals[1:]))
         self.register_outputs({**contract, "access_key": self.access_key, "secret_key": self.secret_key,
                                "bucket_policy": self.bucket_policy})

@@ -197,15 +197,16 @@ def start(planned: dict[str, Any], postgres: list[dict[str, Any]], endpoints: di
         return list(pool.map(lambda job: _start_one(*job), jobs))
 
 
-def describe(document: dict[str, Any], archives: list[dict[str, Any]]) -> None:
-    """The local document's archives: run by each self-managed primary, with the keys it holds; none for a
-    system not archived."""
+def describe(document: dict[str, Any], archives: list[dict[str, Any]], *, kind: str = "postgres",
+             runs_on: str = ARCHIVE_RUNS_ON_PRIMARY) -> None:
+    """The local document's archives of ``kind``'s systems: run where ``runs_on`` says (each self-managed
+    primary), with the keys it holds; none for a system not archived."""
     archived = {a["system"] for a in archives}
     for name, system in document["systems"].items():
         backup = system.get("backup")
-        if backup and backup.get("archive"):
+        if system["kind"] == kind and backup and backup.get("archive"):
             if name in archived:
-                backup["archive"]["runs_on"] = ARCHIVE_RUNS_ON_PRIMARY
+                backup["archive"]["runs_on"] = runs_on
                 backup["archive"]["host"] = None  # no archive host: each self-managed primary archives itself
                 backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
             else:

@@ -42,13 +42,13 @@ from multidc.local.etcd import LocalEtcd, LocalEtcdError
 from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
 from multidc.local import replicated
-from multidc.local.mariadb import LocalMariaDBError
+from multidc.local.mariadb import LocalMariaDB, LocalMariaDBError
 from multidc.local.redis import LocalRedis, LocalRedisError
 from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
-from . import archiving, delayed_standby, isolated
+from . import archiving, binlog, delayed_standby, isolated
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 STATE_FILE = "state.json"
@@ -149,6 +149,11 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
     if copies and which("rclone") is None:
         missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
                        "apt-get install rclone)")
+    binlogs = any(s["kind"] == "mysql" and (s["backup"] or {}).get("archive") for s in planned["systems"].values())
+    for tool in ("rclone", "mariadb-binlog") if binlogs and _mariadb_systems(platform) else ():
+        if which(tool) is None and not (tool == "rclone" and copies):
+            missing.append(f"{tool}, which archives the binlog into the vault (install: make system-deps, or "
+                           "apt-get install rclone mariadb-client)")
     return missing
 
 
@@ -273,6 +278,8 @@ def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: l
     _save_state(stack, state)
     state["archive_scheduler"] = archiving.schedule(state_dir(stack) / "cron", state["archives"], log)
     _save_state(stack, state)
+    state["binlog_archives"] = binlog.start(planned, state["engines"], endpoints, state_dir(stack) / "binlog", log)
+    _save_state(stack, state)
 
 
 def _start_etcd(platform: Platform, state: dict[str, Any], log: Callable[[str], None], **placement: Any) -> None:
@@ -330,6 +337,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
             _start_etcd(platform, state, log, **(isolated.etcd_placement(state) if netns else {}))
         document = _document(platform, planned, state, auth, modes)
         archiving.describe(document, state["archives"])
+        binlog.describe(document, state.get("binlog_archives", []))
         if netns:
             isolated.describe(document, state)
     except BaseException:
@@ -454,6 +462,7 @@ def down(stack: str) -> list[str]:
     for record in state.get("copiers", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"copier {record['system']} {record['source_site']} -> {record['destination_site']}")
+    stopped += binlog.stop(state.get("binlog_archives", []))
     for record in state.get("postgres", []):
         try:
             _server(record).close()
@@ -468,6 +477,11 @@ def down(stack: str) -> list[str]:
             LocalRedis(record["name"], port=record["port"], password=record["password"],
                        base_dir=Path(record["base_dir"])).close()
             stopped.append(f"restored redis {record['name']}")
+            continue
+        if record.get("engine") == "mysql":
+            LocalMariaDB(record["name"], port=record["port"], password=record["password"],
+                         base_dir=Path(record["base_dir"])).close()
+            stopped.append(f"restored mysql {record['name']}")
             continue
         try:
             LocalPostgres.attach(record["name"], Path(record["base_dir"]), port=record["port"],
