@@ -211,4 +211,5 @@ def describe(document: dict[str, Any], archives: list[dict[str, Any]], *, kind: 
                 backup["archive"]["writer"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
             else:
                 backup["archive"] = None
-    delayed_standby.describe(document, archives)
+    if kind == "postgres":
+        delayed_standby.describe(document, archives)
