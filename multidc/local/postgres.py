@@ -113,7 +113,8 @@ def pg_bin_dir() -> Path:
     """The directory of PostgreSQL binaries that the server user can execute.
 
     The wheel's own directory when ``nobody`` can run it; otherwise a copy of the
-    wheel's ``pginstall`` tree in ``$TMPDIR/multidc-pginstall-<version>``. The copy is
+    wheel's ``pginstall`` tree in ``$TMPDIR/multidc-pginstall-<version>``, less its C headers
+    (``include/``: half the tree's files, and no server or tool reads them). The copy is
     made in a private directory and renamed into place, so parallel callers (pytest-xdist,
     two CLIs) never see a half-copied tree.
     """
@@ -126,7 +127,8 @@ def pg_bin_dir() -> Path:
     cache = Path(tempfile.gettempdir()) / f"multidc-pginstall-{version}"
     if not (cache / "bin" / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
-        shutil.copytree(wheel_bin.parent, staging / "tree", symlinks=True)
+        shutil.copytree(wheel_bin.parent, staging / "tree", symlinks=True,
+                        ignore=lambda folder, _: ["include"] if Path(folder) == wheel_bin.parent else [])
         for path in [staging, *staging.rglob("*")]:
             if path.is_symlink():
                 continue
