@@ -9,7 +9,8 @@ from A to three empty buckets in B, in one process, one after the other:
   baseline   a sequential GetObject/PutObject loop, one object at a time
   restore    multidc.protection.bucket_restore.restore_from_copy (list, plan, parallel copy,
              MD5 verification of every object), ``--workers`` threads
-  rclone     ``rclone copy`` with the args of multidc.protection.rclone (a second reference)
+  rclone     ``rclone copy`` with the args of multidc.protection.rclone, the source seen as it was
+             before T (``--s3-version-at``, ``rclone.version_at``): rclone alone restoring to T
 
 Then, unless ``--skip-database``, the database section (benchmarks/db_restore.py): barman-cloud's
 point-in-time restore against pg_dump/pg_restore, and pgBackRest's answer on PostgreSQL 18.
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from multidc.local.s3 import LocalS3  # noqa: E402
 from multidc.protection.bucket_restore import restore_from_copy  # noqa: E402
-from multidc.protection.rclone import S3Location, run_copy  # noqa: E402
+from multidc.protection.rclone import SOURCE_REMOTE, S3Location, run_copy, version_at  # noqa: E402
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -128,10 +129,11 @@ def main() -> None:
         rclone_seconds = None
         if not options.skip_rclone:
             started = time.monotonic()
+            # rclone alone restoring to T: the source as it was before T (version_at), every key.
             run_copy(
                 S3Location(site_a.endpoint_url, "offsite-copy", access_key=site_a.access_key, secret_key=site_a.secret_key),
                 S3Location(site_b.endpoint_url, "rclone", access_key=site_b.access_key, secret_key=site_b.secret_key),
-                transfers=options.workers,
+                transfers=options.workers, extra_env={f"RCLONE_CONFIG_{SOURCE_REMOTE}_VERSION_AT": version_at(before)},
             )
             rclone_seconds = time.monotonic() - started
 
@@ -146,11 +148,11 @@ def main() -> None:
         print(line("restore", report.restored, report.bytes_copied, restore_seconds, baseline_seconds)
               + "  (list + plan + copy + MD5 verify)")
         if rclone_seconds is not None:
-            print(line("rclone", len(expected), total, rclone_seconds, baseline_seconds))
+            print(line("rclone", len(expected), total, rclone_seconds, baseline_seconds) + "  (rclone copy of the copy as it was before T: --s3-version-at)")
         print(f"\nrestore vs one-at-a-time: {baseline_seconds / restore_seconds:.2f}x faster; "
               f"all three targets hold the same {len(expected)} keys and sizes")
         if rclone_seconds is not None:
-            print(f"restore vs rclone on the same objects: {rclone_seconds / restore_seconds:.2f}x")
+            print(f"restore vs rclone restoring the same objects to T: {rclone_seconds / restore_seconds:.2f}x")
 
     if not options.skip_database:
         from db_restore import run as database_restore

@@ -66,6 +66,11 @@ def subscription_name(system: str, standby_site: str) -> str:
     return sql_name(f"multidc_{system}_{standby_site}")
 
 
+def archive_subscription_name(system: str) -> str:
+    """The subscription (and slot) of a system's archive host: its own, never named in synchronous_standby_names."""
+    return sql_name(f"multidc_{system}_archive")
+
+
 def synchronous_standby_names(names: Sequence[str], num_sync: int = 1) -> str:
     """The `synchronous_standby_names` value that makes commits wait for `num_sync` of `names`."""
     quoted = ", ".join('"' + name.replace('"', "") + '"' for name in names)
@@ -102,6 +107,15 @@ ARCHIVE_TOOL = "barman-cloud"
 ARCHIVE_PREFIX = "pg-archive"
 ARCHIVE_TIMEOUT_S = 30
 ARCHIVE_ACCESS = "multidc:archive_access:ArchiveAccess"
+# The self-managed host in the vault's site that archives a managed (Trove) PostgreSQL: a logical
+# subscriber of the primary with archive_command set, taking base backups on the backup schedule.
+ARCHIVE_HOST = "multidc:archive_host:ArchiveHost"
+ARCHIVE_HOST_KEYS = ("system", "site", "primary_site", "flavor", "volume_gb", "subscription", "schedule",
+                     "on_calendar", "archive_timeout_s")
+# Where a system's WAL archive runs (`systems.<x>.backup.archive.runs_on` in the outputs document).
+# The ArchiveHost, for a managed database whose archive_command the provider keeps:
+ARCHIVE_RUNS_ON_HOST = "archive-host"
+ARCHIVE_RUNS_ON_PRIMARY = "primary"  # a self-managed server archives itself (`multidc local up`)
 # What the database host's archive keys may do in the vault, and what is denied to them explicitly
 # (an explicit deny wins over any allow another policy grants): add and read the archive, never
 # remove, unlock, shorten a retention or rewrite the bucket's rules. The vault's bucket policy
@@ -111,6 +125,23 @@ ARCHIVE_WRITER_DENIED = (
     "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
     "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:DeleteBucket")
+# Continuous binlog archiving of MySQL/MariaDB into the vault (multidc.protection.binlog_archive): the
+# streamer (`mariadb-binlog --read-from-remote-server --raw --stop-never`, a replication client of the
+# primary), where in the vault, and how often the uploader sends what the streamer received (the bound on
+# the archive's lag). Under the prefix, per system: `base/dump-<UTC stamp>-s<server id>.sql.gz` (base
+# backups, stamped after they finish) and `binlog/<server id>/<binlog file>/<offset>` (the file's bytes from
+# that offset: append-only pieces, so a locked vault never keeps a growing file's every version).
+BINLOG_ARCHIVE_TOOL = "mariadb-binlog"
+BINLOG_ARCHIVE_PREFIX = "mysql-binlog"
+BINLOG_UPLOAD_INTERVAL_S = 5
+# One upload of an interval's bytes on a loaded machine: with the interval, the archive's lag bound.
+BINLOG_UPLOAD_ALLOWANCE_S = 5
+BINLOG_ARCHIVE_LAG_S = BINLOG_UPLOAD_INTERVAL_S + BINLOG_UPLOAD_ALLOWANCE_S
+BINLOG_ARCHIVE = "multidc:binlog_archive:BinlogArchive"
+BINLOG_BASE_DIR, BINLOG_LOG_DIR = "base", "binlog"
+BINLOG_ARCHIVER_LOGIN = "binlog_archiver"
+# Where the archive runs: in the offsite site's runner cluster (a Deployment), as a replication client.
+BINLOG_RUNS_ON = "runner-cluster"
 COPY_KEYS = ("system", "source_site", "destination_site", "schedule")
 # Optional placement keys: a system declared stateless (a cache, a job runner) and why; the
 # backup policy (MDC-BAK-001) trusts the declaration and shows its reason.
@@ -127,7 +158,7 @@ WAIVER_REASON = "reason"
 WAIVER_EXPIRES = "expires"  # an ISO date (YYYY-MM-DD); the waiver holds through that day
 
 CONTRACT: Mapping[str, tuple[str, ...]] = {
-    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS,
+    SITE: SITE_KEYS, BACKUP_TARGET: BACKUP_KEYS, BUCKET_COPY: COPY_KEYS, ARCHIVE_HOST: ARCHIVE_HOST_KEYS,
     **{placement: PLACEMENT_KEYS for placement in PLACEMENTS},
 }
 

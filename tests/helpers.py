@@ -25,6 +25,16 @@ class Project:
         return self.path / other
 
 
+def project_with_stack(folder: Path, stack_file: Path) -> Path:
+    """A project folder holding the project's Pulumi.yaml and one stack file of a test's own; returns it."""
+    import shutil
+
+    shutil.copy(project.root() / "Pulumi.yaml", folder / "Pulumi.yaml")
+    (folder / "stacks").mkdir()
+    shutil.copy(stack_file, folder / "stacks")
+    return folder
+
+
 def run_multidc(folder, *args, expect=0, timeout=300):
     """`multidc ARGS` as its own process in the project `folder`; asserts the exit code (any, if `expect` is None)
     and no traceback."""

@@ -62,6 +62,8 @@ class ArchiveAccessArgs:
     project: str
     """The OpenStack project of the vault's site (``cloud.project``)."""
     vault: str
+    prefix: str = ARCHIVE_PREFIX
+    """Where in the vault the writer writes (PostgreSQL's WAL archive, or MySQL's binlog archive)."""
 
 
 class ArchiveAccess(pulumi.ComponentResource):
@@ -88,7 +90,7 @@ class ArchiveAccess(pulumi.ComponentResource):
             parent=self, provider=args.site.random_provider))
         user = openstack.identity.User(
             f"{name}-writer", name=self.user_name, default_project_id=project.id, password=password.result,
-            description=f"multidc: writes {args.system}'s WAL archive into {args.vault}; may never delete",
+            description=f"multidc: writes {args.system}'s archive into {args.vault}; may never delete",
             opts=on_site)
         membership = openstack.identity.RoleAssignment(
             f"{name}-member", user_id=user.id, project_id=project.id, role_id=role.id, opts=on_site)
@@ -99,6 +101,6 @@ class ArchiveAccess(pulumi.ComponentResource):
         self.access_key = pulumi.Output.secret(credential.access)
         self.secret_key = pulumi.Output.secret(credential.secret)
         self.bucket_policy = pulumi.Output.all(project.id, user.id).apply(
-            lambda ids: vault_policy(args.vault, writer_principal(ids[0], ids[1])))
+            lambda ids: vault_policy(args.vault, writer_principal(ids[0], ids[1]), args.prefix))
         self.register_outputs({**contract, "access_key": self.access_key, "secret_key": self.secret_key,
                                "bucket_policy": self.bucket_policy})

@@ -17,7 +17,6 @@ appear in errors, and the ``Bucket`` resource marks them secret in state.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -30,6 +29,15 @@ import pulumi.dynamic as dyn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from multidc.components.bucket_state import (
+    all_versions,
+    canonical_policy,
+    error_code,
+    lifecycle_rules,
+    locked_versions,
+    read_bucket_state,
+)
+
 LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 SECRET_INPUTS = ("access_key", "secret_key")
 # Changing any of these needs a new bucket. Bucket name and endpoint identify it; object lock
@@ -37,7 +45,6 @@ SECRET_INPUTS = ("access_key", "secret_key")
 # not support enabling it later) and can never be switched off.
 REPLACE_ON_CHANGE = ("bucket", "endpoint", "region")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_LIFECYCLE_RULE_ID = "multidc-expiry"
 
 
 class BucketProviderError(RuntimeError):
@@ -94,13 +101,6 @@ class BucketArgs:
         }
 
 
-def canonical_policy(document: Any) -> str:
-    """A bucket policy as one canonical JSON text (sorted keys, no spaces), so that diff compares meaning."""
-    if isinstance(document, str):
-        document = json.loads(document)
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
-
-
 def bucket_id(endpoint: str, bucket: str) -> str:
     """The resource ID: unique across sites because it carries the endpoint."""
     return f"{endpoint.rstrip('/')}/{bucket}"
@@ -137,10 +137,6 @@ def _client(props: Mapping[str, Any]) -> Any:
 
 def _where(props: Mapping[str, Any]) -> str:
     return f"bucket {props.get('bucket')!r} on {props.get('endpoint')}"
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _is_known(value: Any) -> bool:
@@ -248,7 +244,7 @@ class BucketProvider(dyn.ResourceProvider):
         try:
             s3.create_bucket(**kwargs)
         except ClientError as error:
-            if _error_code(error) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            if error_code(error) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise already_exists from None
             raise BucketProviderError(f"cannot create {_where(props)}: {error}") from None
         try:
@@ -287,9 +283,9 @@ class BucketProvider(dyn.ResourceProvider):
         s3 = _client(props)
         name = props["bucket"]
         try:
-            versions = _all_versions(s3, name)
+            versions = all_versions(s3, name)
         except ClientError as error:
-            if _error_code(error) in ("404", "NoSuchBucket"):
+            if error_code(error) in ("404", "NoSuchBucket"):
                 return
             raise BucketProviderError(f"cannot list {_where(props)}: {error}") from None
         if versions and not props.get("force_destroy"):
@@ -298,7 +294,7 @@ class BucketProvider(dyn.ResourceProvider):
                 "or delete markers. Copy what you need, then set force_destroy=True on the "
                 "bucket (or empty it yourself) and run again."
             )
-        locked = _locked_versions(s3, name, versions)
+        locked = locked_versions(s3, name, versions)
         if locked:
             key, version_id, until = locked[0]
             raise BucketLockedError(
@@ -387,102 +383,14 @@ class BucketProvider(dyn.ResourceProvider):
         return outs
 
 
-def lifecycle_rules(lifecycle_days: Optional[int], noncurrent_days: Optional[int]) -> list[dict[str, Any]]:
-    """The single lifecycle rule multidc manages, or no rule when neither expiry is set."""
-    if not lifecycle_days and not noncurrent_days:
-        return []
-    rule: dict[str, Any] = {"ID": _LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}}
-    if lifecycle_days:
-        rule["Expiration"] = {"Days": int(lifecycle_days)}
-    if noncurrent_days:
-        rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent_days)}
-    return [rule]
-
-
-def read_bucket_state(s3: Any, name: str) -> dict[str, Any]:
-    """Versioning, object lock, lifecycle, tags and public access as the endpoint reports them."""
-    state: dict[str, Any] = {}
-    state["versioning"] = s3.get_bucket_versioning(Bucket=name).get("Status") == "Enabled"
-    state["object_lock_mode"] = None
-    state["object_lock_days"] = None
-    try:
-        lock = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
-        retention = lock.get("Rule", {}).get("DefaultRetention", {})
-        if lock.get("ObjectLockEnabled") == "Enabled" and retention:
-            state["object_lock_mode"] = retention.get("Mode")
-            state["object_lock_days"] = retention.get("Days") or None
-    except ClientError as error:
-        if "ObjectLockConfigurationNotFound" not in _error_code(error):
-            raise
-    state["lifecycle_days"] = None
-    state["noncurrent_days"] = None
-    try:
-        for rule in s3.get_bucket_lifecycle_configuration(Bucket=name).get("Rules", []):
-            if rule.get("ID") == _LIFECYCLE_RULE_ID:
-                state["lifecycle_days"] = rule.get("Expiration", {}).get("Days")
-                state["noncurrent_days"] = rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
-    except ClientError as error:
-        if _error_code(error) != "NoSuchLifecycleConfiguration":
-            raise
-    try:
-        state["tags"] = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
-    except ClientError as error:
-        if _error_code(error) != "NoSuchTagSet":
-            raise
-        state["tags"] = {}
-    try:
-        state["policy"] = canonical_policy(s3.get_bucket_policy(Bucket=name)["Policy"])
-    except ClientError as error:
-        if _error_code(error) != "NoSuchBucketPolicy":
-            raise
-        state["policy"] = None
-    try:
-        block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-        state["public"] = not all(block.values())
-    except ClientError as error:
-        if _error_code(error) != "NoSuchPublicAccessBlockConfiguration":
-            raise
-        state["public"] = True
-    return state
-
-
 def _bucket_exists(s3: Any, props: Mapping[str, Any]) -> bool:
     try:
         s3.head_bucket(Bucket=props["bucket"])
         return True
     except ClientError as error:
-        if _error_code(error) in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(error) in ("404", "NoSuchBucket", "NotFound"):
             return False
         raise BucketProviderError(f"cannot read {_where(props)}: {error}") from None
-
-
-def _all_versions(s3: Any, name: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            found.append((entry["Key"], entry.get("VersionId") or "null"))
-    return found
-
-
-def _locked_versions(s3: Any, name: str, versions: list[tuple[str, str]]) -> list[tuple[str, str, dt.datetime]]:
-    """Versions whose retention date is still in the future (delete markers are never locked)."""
-    try:
-        s3.get_object_lock_configuration(Bucket=name)
-    except ClientError:
-        return []
-    now = dt.datetime.now(dt.timezone.utc)
-    locked = []
-    for key, version_id in versions:
-        try:
-            head = s3.head_object(Bucket=name, Key=key, VersionId=version_id)
-        except ClientError:
-            continue  # a delete marker: HEAD on it is 405/404
-        until = head.get("ObjectLockRetainUntilDate")
-        if until is not None and until > now:
-            locked.append((key, version_id, until))
-        elif head.get("ObjectLockLegalHoldStatus") == "ON":
-            locked.append((key, version_id, now))
-    return locked
 
 
 class Bucket(dyn.Resource):

@@ -48,6 +48,11 @@ ENGINES = {
 }
 
 
+# What a binlog archive needs of a MySQL/MariaDB server (both engines name them so).
+BINLOG_FORMAT, BINLOG_EXPIRE = "binlog_format", "binlog_expire_logs_seconds"
+BINLOG_RETENTION_S = 2 * 24 * 3600
+
+
 # PCI DSS scope: a database holding card data sits on the site's cardholder network, stores on
 # an encrypted volume type and accepts only TLS clients.
 TLS_REQUIRED = {
@@ -61,19 +66,30 @@ def server_parameters(platform: spec.Platform, system: spec.System, site: str) -
     cannot set by SQL:
 
     - payment-card data: the engine's TLS-only setting (PCI DSS requirement 4);
-    - PostgreSQL replicated logically: ``wal_level = logical`` in every site (whichever server is
-      primary publishes), and on the primary of a ``sync`` system ``synchronous_standby_names``
-      naming each standby's subscription (commits wait for one of them). A standby names none: it
+    - PostgreSQL replicated logically, or archived (its archive host is a logical subscriber):
+      ``wal_level = logical`` in every site (whichever server is primary publishes); replicated
+      logically, on the primary of a ``sync`` system ``synchronous_standby_names`` naming each
+      standby's subscription (commits wait for one of them). A standby names none: it
       would wait for a subscriber it does not have. After a failover `pulumi up` of the flipped
-      stack moves the setting with the primary role.
+      stack moves the setting with the primary role;
+    - MySQL/MariaDB with a backup policy (its binlog is archived, ``components/binlog_archive.py``):
+      ``binlog_format = ROW`` (every row change in the binlog: a point-in-time restore replays
+      exactly what was written) and ``binlog_expire_logs_seconds`` of two days,
+      so a streamer that was down resumes from binlog the server still holds.
     """
     parameters: dict[str, str] = {}
     if holds_card_data(system) and system.kind in TLS_REQUIRED:
         setting, value = TLS_REQUIRED[system.kind]
         parameters[setting] = value
+    if system.kind is spec.Kind.mysql and system.backup is not None:
+        parameters[BINLOG_FORMAT] = "ROW"
+        parameters[BINLOG_EXPIRE] = str(BINLOG_RETENTION_S)
     replicated = system.topology is spec.Topology.active_passive and len(system.sites) > 1
-    if system.kind is spec.Kind.postgres and replicated and REPLICATION_MECHANISMS[system.kind] == LOGICAL:
+    logical = system.kind is spec.Kind.postgres and REPLICATION_MECHANISMS[system.kind] == LOGICAL
+    # The archive host subscribes to whichever server is primary (components/archive_host.py).
+    if logical and (replicated or system.backup is not None):
         parameters[WAL_LEVEL] = "logical"
+    if logical and replicated:
         standbys = [other for other in system.sites if placement_role(system, other) == STANDBY]
         if placement_role(system, site) == PRIMARY and system.replication is spec.ReplicationMode.sync and standbys:
             parameters[SYNCHRONOUS_STANDBY_NAMES] = synchronous_standby_names(

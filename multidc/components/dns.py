@@ -27,7 +27,7 @@ import pulumi_openstack as openstack
 
 from multidc.components.site import Site
 from multidc.contract import SERVICE_NAMES
-from multidc.spec.service_names import Endpoint, record_name, ttl_for_rto  # noqa: F401 (ttl_for_rto: re-exported)
+from multidc.spec.service_names import Endpoint, record_name
 
 ZONE_TTL_S = 3600
 RECORD_TYPE = "A"

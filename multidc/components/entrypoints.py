@@ -19,7 +19,7 @@ address: neither gets a record of ours.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import pulumi
 

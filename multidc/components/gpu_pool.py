@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 import pulumi_openstack as openstack
 
 from multidc import spec
-from multidc.components.common import helm_release, namespace
-from multidc.components.ml_platform import GpuScheduling, HelmChart
+from multidc.components.common import HelmChart, helm_release, namespace
+from multidc.components.ml_jupyterhub import GpuScheduling
 from multidc.contract import GPU_POOL
 
 GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "v24.9.0")

@@ -24,10 +24,9 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from multidc import spec
-from multidc.components.common import helm_release, k8s_name, namespace
+from multidc.components.common import HelmChart, helm_release, k8s_name, namespace
 from multidc.components.database import ManagedDatabase
 from multidc.components.kubernetes import KubernetesCluster
-from multidc.components.ml_platform import HelmChart
 from multidc.contract import MONITORING
 from multidc.monitoring.metrics import POSTGRES_QUERIES
 from multidc.monitoring.routes import alertmanager_config

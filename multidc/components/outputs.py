@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 
 from multidc import spec
-from multidc.contract import ARCHIVE_PREFIX, OUTPUTS_SCHEMA, STANDBY
+from multidc.contract import ARCHIVE_RUNS_ON_HOST, OUTPUTS_SCHEMA, STANDBY
 from multidc.components.common import placement_props
 
 if TYPE_CHECKING:
@@ -102,8 +102,10 @@ def _system(declared: "Platform", system: spec.System) -> dict[str, Any]:
                       "region": platform.site(system.backup.offsite_site).cloud.region},
             "urn": backup.urn,
             "archive": None if backup.archive is None else {
-                "tool": backup.archive["archive_tool"], "prefix": ARCHIVE_PREFIX, "server_name": system.name,
-                "archive_timeout_s": backup.archive["archive_timeout_s"], "runs_on": backup.archive["archive_runs_on"],
+                "tool": backup.archive["archive_tool"], "prefix": backup.archive["archive_prefix"],
+                "server_name": system.name, "archive_timeout_s": backup.archive["archive_timeout_s"],
+                "runs_on": ARCHIVE_RUNS_ON_HOST if backup.host is not None else backup.archive["archive_runs_on"],
+                "host": None if backup.host is None else backup.host.address,
                 "writer": None if backup.access is None else {"access_key": backup.access.access_key,
                                                              "secret_key": backup.access.secret_key}},
         }

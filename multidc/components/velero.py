@@ -18,8 +18,7 @@ from croniter import croniter
 
 from multidc import spec
 from multidc.components.backup import VeleroTarget
-from multidc.components.common import helm_release, k8s_name, namespace
-from multidc.components.ml_platform import HelmChart
+from multidc.components.common import HelmChart, helm_release, k8s_name, namespace
 from multidc.components.kubernetes import KubernetesCluster
 from multidc import contract
 

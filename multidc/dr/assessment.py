@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from multidc.contract import BACKUP_ONLY, REPLICAOF
+from multidc.contract import BACKUP_ONLY, BINLOG_ARCHIVE_TOOL, REPLICAOF
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 from multidc.spec.capacity import Quota
@@ -303,19 +303,28 @@ def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: b
     rate = ctx.figures.value("RESTORE_MB_S")
     terms += [ctx.figures.term("RESTORE_PROVISION_S"),
               (f"{volume:.0f} GB / RESTORE_MB_S {rate:g} MB/s", volume * 1024 / rate)]
-    if backup.archive_lag_s is not None:
-        # Point in time: the newest base backup, then the WAL written since it (up to one base-backup interval).
-        ratio = ctx.figures.value("WAL_REPLAY_RATIO")
-        terms.append((f"WAL replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
+    log, bound = ("binlog", "upload interval + one upload") if backup.archive_tool == BINLOG_ARCHIVE_TOOL \
+        else ("WAL", "archive_timeout")
+    if backup.archive_lag_s is not None:  # the newest base backup, then up to one base-backup interval of log
+        ratio = ctx.figures.value("WAL_REPLAY_RATIO")  # one session applies a binlog, single-threaded as redo
+        terms.append((f"{log} replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
                        f"{ratio:g}", interval * ratio))
     rto, rto_formula = _sum(terms)
     if backup.archive_lag_s is not None:
-        # Point-in-time from the WAL archive: what is lost is what had not reached the vault yet.
-        return Recovery(float(backup.archive_lag_s), f"WAL archived continuously: archive_timeout "
-                        f"{human(backup.archive_lag_s)}", rto, rto_formula,
-                        f"point-in-time restore from the WAL archive and base backups kept in {backup.site}")
-    return Recovery(interval, f"backup schedule '{backup.schedule}' interval {human(interval)}", rto, rto_formula,
-                    f"restore the {backup.mechanism} backup kept in {backup.site}")
+        # Point-in-time from the archive: what is lost is what had not reached the vault yet. On a managed
+        # database the archive host writes that WAL, after applying the primary's commits asynchronously.
+        rpo_terms = [(bound, float(backup.archive_lag_s))]
+        where = f"{log} archived continuously"
+        if backup.archive_host is not None:
+            rpo_terms.append(ctx.figures.term("ASYNC_LAG_S"))
+            where += f" by the archive host in {backup.site} (a logical subscriber of the primary)"
+        rpo, rpo_formula = _sum(rpo_terms)
+        return Recovery(rpo, f"{where}: {rpo_formula}", rto, rto_formula,
+                        f"point-in-time restore from the {log} archive and base backups kept in {backup.site}")
+    unarchived = (" (a WAL archive is declared but no archive host runs it: a managed database archives nothing "
+                  "itself)") if backup.archive_without_host else ""
+    return Recovery(interval, f"backup schedule '{backup.schedule}' interval {human(interval)}{unarchived}", rto,
+                    rto_formula, f"restore the {backup.mechanism} backup kept in {backup.site}")
 
 
 def _rebuild(ctx: _Context, system: System, lost_site: str, into: str) -> Recovery:

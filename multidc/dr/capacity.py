@@ -8,9 +8,9 @@ scales to full size (what the failover runbook does); active-active placements a
 full. A site whose declared quota cannot hold that gets a verdict that misses and names the
 resource, with the numbers.
 
-Counted: worker nodes, VMs and database instances (as instances, and their flavor's vCPUs,
-RAM and GPUs), database volumes and VM boot volumes, floating IPs (public load balancers and
-public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
+Counted: worker nodes, VMs, database instances and archive hosts (as instances, and their flavor's
+vCPUs, RAM and GPUs), database volumes, VM boot volumes and the archive hosts' data and boot
+volumes, floating IPs (public load balancers and public ML endpoints). The quota judged is the site's declared one, or the one its cloud states
 (`multidc plan --read-quotas`, multidc.dr.cloud_quota), with where the two differ. Not counted: Kubernetes control-plane
 nodes (Magnum's master flavor is the provider's), load balancer amphorae (the provider's
 quota), object storage.
@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from multidc.contract import DATABASE, GPU_POOL, KUBERNETES, LOAD_BALANCER, ML_ENDPOINTS, PUBLIC, STANDBY, VM_GROUP
+from multidc.contract import (ARCHIVE_HOST, DATABASE, GPU_POOL, KUBERNETES, LOAD_BALANCER, ML_ENDPOINTS, PUBLIC, STANDBY,
+                              VM_GROUP)
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import Platform
 from multidc.spec.capacity import FlavorSize, Quota
@@ -70,7 +71,7 @@ class _Footprint:
 def _footprints(graph: ResourceGraph) -> list[_Footprint]:
     """What each component demands; a component without the sizing properties demands nothing."""
     found = []
-    for node in graph.of_type(VM_GROUP, DATABASE, KUBERNETES, GPU_POOL, LOAD_BALANCER, ML_ENDPOINTS):
+    for node in graph.of_type(VM_GROUP, DATABASE, ARCHIVE_HOST, KUBERNETES, GPU_POOL, LOAD_BALANCER, ML_ENDPOINTS):
         p: Mapping[str, Any] = node.inputs
         system, site = p.get("system"), p.get("site")
         if not isinstance(system, str) or not isinstance(site, str):
@@ -85,7 +86,8 @@ def _footprints(graph: ResourceGraph) -> list[_Footprint]:
             found.append(_Footprint(system, site, site, "", p.get("flavor"), now, now,
                                     gpus_per_node=int(p.get("gpus_per_node") or 0)))
             continue
-        volume = float(p.get("volume_gb") or 0) if node.type in (VM_GROUP, DATABASE) else 0
+        volume = float(p.get("volume_gb") or 0) + float(p.get("boot_volume_gb") or 0) \
+            if node.type in (VM_GROUP, DATABASE, ARCHIVE_HOST) else 0
         found.append(_Footprint(system, site, p.get("primary_site", site), p.get("role", ""), p.get("flavor"),
                                 now, int(p.get("full_node_count") or now), volume_gb_per_node=volume))
     return found

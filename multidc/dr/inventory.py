@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from multidc.plan.graph import Node, ResourceGraph
-from multidc.contract import BACKUP_TARGET, BUCKET_COPY, INTERCONNECT, PLACEMENTS
+from multidc.contract import (ARCHIVE_HOST, ARCHIVE_RUNS_ON_HOST, ARCHIVE_RUNS_ON_PRIMARY, BACKUP_TARGET, BINLOG_ARCHIVE,
+                              BINLOG_RUNS_ON, BUCKET_COPY, INTERCONNECT, PLACEMENTS)
 
 # Input names under which OpenStack resources state their availability zone.
 _ZONE_INPUTS = ("availabilityZone", "availability_zone", "availabilityZoneHints")
@@ -51,7 +52,16 @@ class Backup:
     mechanism: str
     urn: str
     archive_lag_s: float | None = None
-    """PostgreSQL archived continuously: the longest a commit waits before it is in the vault."""
+    """Archived continuously (PostgreSQL's WAL, MySQL's binlog): the longest a commit waits before it is in the
+    vault. None when nothing archives: a managed database's archive needs its archive host (PostgreSQL) or its
+    BinlogArchive (MySQL) in the graph."""
+    archive_tool: str | None = None
+    """barman-cloud (WAL) or mariadb-binlog (binlog): what archives it."""
+    archive_host: str | None = None
+    """URN of the ArchiveHost that archives a managed database (a logical subscriber: its apply lag adds to the
+    archive's); None for a self-managed primary archiving itself, or no archive."""
+    archive_without_host: bool = False
+    """A managed database's archive is declared but no ArchiveHost runs it, so nothing archives."""
 
     @property
     def immutable(self) -> bool:
@@ -143,19 +153,36 @@ def _anti_affinity(graph: ResourceGraph, nodes: list[Node]) -> bool:
     return any(node.urn in urns for node in nodes)
 
 
+def _binlog_declared(graph: ResourceGraph, target: Node) -> bool:
+    """A binlog archive counts only where its BinlogArchive component declares resources (the streamer's
+    Deployment, the base-backup job) under the backup target: a property alone archives nothing."""
+    return any(node.type == BINLOG_ARCHIVE and any(d.custom for d in graph.descendants(node.urn))
+               for node in graph.descendants(target.urn))
+
+
 def read(graph: ResourceGraph) -> Deployed:
     """The placements, offsite backups, copies and interconnects the graph declares."""
     placements, backups, copies, hollow = [], [], [], []
+    # A host archives only if it declares resources (its server), like any placement.
+    hosts = {_props(node)["system"]: node.urn for node in graph.components(ARCHIVE_HOST)
+             if any(d.custom for d in graph.descendants(node.urn))}
     for node in graph.components(BACKUP_TARGET):
         if not any(d.custom for d in graph.descendants(node.urn)):
             hollow.append(node.urn)
             continue
         p = _props(node)
+        declared = p.get("archive_timeout_s")
+        runs_on = p.get("archive_runs_on")
+        host = hosts.get(p["system"]) if runs_on == ARCHIVE_RUNS_ON_HOST else None
+        archives = declared is not None and (host is not None or runs_on == ARCHIVE_RUNS_ON_PRIMARY
+                                             or runs_on == BINLOG_RUNS_ON and _binlog_declared(graph, node))
         backups.append(Backup(
             system=p["system"], site=_site_of(node), protects_site=p.get("protects_site"),
             schedule=p.get("schedule"), immutable_days=int(p.get("immutable_days") or 0),
             object_lock_mode=p.get("object_lock_mode"), mechanism=p.get("mechanism"), urn=node.urn,
-            archive_lag_s=p.get("archive_timeout_s")))
+            archive_lag_s=declared if archives else None, archive_tool=p.get("archive_tool") if archives else None,
+            archive_host=host, archive_without_host=declared is not None and not archives
+            and runs_on == ARCHIVE_RUNS_ON_HOST))
     for node in graph.components(BUCKET_COPY):
         p = _props(node)
         copies.append(Copy(system=p["system"], source_site=p["source_site"], destination_site=p["destination_site"],

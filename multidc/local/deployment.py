@@ -42,13 +42,13 @@ from multidc.local.etcd import LocalEtcd, LocalEtcdError
 from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
 from multidc.local import replicated
-from multidc.local.mariadb import LocalMariaDBError
+from multidc.local.mariadb import LocalMariaDB, LocalMariaDBError
 from multidc.local.redis import LocalRedis, LocalRedisError
 from multidc.providers.replication_link import LinkError
 from multidc.protection import postgres as pg
 from multidc.spec import Kind, Platform, Topology
 
-from . import archiving, isolated
+from . import archiving, binlog, isolated
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 STATE_FILE = "state.json"
@@ -146,6 +146,11 @@ def missing_tools(platform: Platform, planned: dict[str, Any],
     if copies and which("rclone") is None:
         missing.append("rclone, which copies buckets between sites (install: make system-deps, or "
                        "apt-get install rclone)")
+    binlogs = any(s["kind"] == "mysql" and (s["backup"] or {}).get("archive") for s in planned["systems"].values())
+    for tool in ("rclone", "mariadb-binlog") if binlogs and _mariadb_systems(platform) else ():
+        if which(tool) is None and not (tool == "rclone" and copies):
+            missing.append(f"{tool}, which archives the binlog into the vault (install: make system-deps, or "
+                           "apt-get install rclone mariadb-client)")
     return missing
 
 
@@ -268,6 +273,10 @@ def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: l
             _save_state(stack, state)
     state["archives"] = archiving.start(planned, state["postgres"], endpoints, log)
     _save_state(stack, state)
+    state["archive_scheduler"] = archiving.schedule(state_dir(stack) / "cron", state["archives"], log)
+    _save_state(stack, state)
+    state["binlog_archives"] = binlog.start(planned, state["engines"], endpoints, state_dir(stack) / "binlog", log)
+    _save_state(stack, state)
 
 
 def _start_etcd(platform: Platform, state: dict[str, Any], log: Callable[[str], None], **placement: Any) -> None:
@@ -325,6 +334,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
             _start_etcd(platform, state, log, **(isolated.etcd_placement(state) if netns else {}))
         document = _document(platform, planned, state, auth, modes)
         archiving.describe(document, state["archives"])
+        binlog.describe(document, state.get("binlog_archives", []))
         if netns:
             isolated.describe(document, state)
     except BaseException:
@@ -443,9 +453,13 @@ def down(stack: str) -> list[str]:
         return []
     state = load_state(stack)
     stopped = []
+    if state.get("archive_scheduler"):
+        _kill_pid(state["archive_scheduler"]["pid"], signal.SIGTERM, timeout=5)
+        stopped.append("base-backup scheduler (crond)")
     for record in state.get("copiers", []):
         _kill_pid(record["pid"], signal.SIGTERM, timeout=5)
         stopped.append(f"copier {record['system']} {record['source_site']} -> {record['destination_site']}")
+    stopped += binlog.stop(state.get("binlog_archives", []))
     for record in state.get("postgres", []):
         try:
             _server(record).close()
@@ -460,6 +474,11 @@ def down(stack: str) -> list[str]:
             LocalRedis(record["name"], port=record["port"], password=record["password"],
                        base_dir=Path(record["base_dir"])).close()
             stopped.append(f"restored redis {record['name']}")
+            continue
+        if record.get("engine") == "mysql":
+            LocalMariaDB(record["name"], port=record["port"], password=record["password"],
+                         base_dir=Path(record["base_dir"])).close()
+            stopped.append(f"restored mysql {record['name']}")
             continue
         try:
             LocalPostgres.attach(record["name"], Path(record["base_dir"]), port=record["port"],

@@ -116,14 +116,21 @@ class Placement(_Model):
 
 
 class Archive(_Model):
-    """Continuous WAL archiving into the vault (PostgreSQL): ``multidc restore --to-new`` reads it."""
+    """Continuous archiving into the vault, PostgreSQL's WAL (barman-cloud) or MySQL's binlog (mariadb-binlog):
+    ``multidc restore --to-new`` reads it."""
 
     tool: str
     prefix: str
     server_name: str
-    archive_timeout_s: int
-    runs_on: str = Field(description="primary (self-managed), or customer-replica where the provider keeps "
-                                     "archive_command (managed databases)")
+    archive_timeout_s: int = Field(description="the bound on the archive's lag: archive_timeout (WAL), the "
+                                               "uploader's interval plus one upload (binlog)")
+    runs_on: str = Field(description="primary (a self-managed server archives itself), or archive-host where the "
+                                     "provider keeps archive_command (managed databases): a logical subscriber in "
+                                     "the vault's site archives and takes the base backups; for a binlog archive "
+                                     "runner-cluster (the streamer in the offsite site's cluster) or local (a local "
+                                     "deployment's streamer)")
+    host: Optional[str] = Field(None, description="the archive host's address on the vault site's network "
+                                                  "(runs_on archive-host)")
     writer: Optional["S3Keys"] = Field(None, description="the archive host's keys (secrets): an EC2 credential of "
                                          "a user the vault's bucket policy denies every delete and unlock")
 

@@ -47,35 +47,12 @@ from multidc.contract import (  # noqa: F401 (TOOL re-exported)
     ARCHIVE_WRITER_DENIED,
 )
 from multidc.local.postgres import RUN_AS_USER, as_server_user
-
-MODULES = {
-    "wal-archive": "barman.clients.cloud_walarchive",
-    "wal-restore": "barman.clients.cloud_walrestore",
-    "backup": "barman.clients.cloud_backup",
-    "backup-list": "barman.clients.cloud_backup_list",
-    "restore": "barman.clients.cloud_restore",
-}
+from multidc.protection import barman_cloud
+from multidc.protection.barman_cloud import MODULES, ArchiveTarget, ToolHost, conf_value  # noqa: F401 (re-exported)
 
 
 class ArchiveError(RuntimeError):
     """An archive, backup or listing step failed; the message names the system, the step and the fix."""
-
-
-@dataclass(frozen=True)
-class ArchiveTarget:
-    """Where one system's archive lives: an S3 endpoint, the vault bucket, and the system's name in it."""
-
-    endpoint: str
-    bucket: str
-    system: str
-    prefix: str = ARCHIVE_PREFIX
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
-
-    def __str__(self) -> str:
-        return f"{self.url}/{self.system} on {self.endpoint}"
 
 
 @dataclass(frozen=True)
@@ -127,43 +104,34 @@ def interpreter() -> str:
     return _INTERPRETER
 
 
+def local_host(credentials: Path) -> ToolHost:
+    """How a local server's user runs the barman-cloud tools: this environment's modules, its keys' file."""
+    return ToolHost(str(credentials), python=interpreter(), env=(
+        ("PYTHONPATH", _site_packages()), ("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LC_ALL", "C.UTF-8")))
+
+
 def tool_env(credentials: Path) -> dict[str, str]:
     """The environment of a barman-cloud tool: its keys' file, this environment's packages."""
-    return {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "PYTHONPATH": _site_packages(),
-            "PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
+    return local_host(credentials).environment()
 
 
 def tool_command(tool: str, target: ArchiveTarget, *args: str, options: Sequence[str] = ()) -> list[str]:
-    """``barman-cloud-<tool> --endpoint-url E OPTIONS s3://bucket/prefix <system> ARGS`` as an argument list.
-
-    Options go before the positional arguments: argparse cannot match an optional positional
-    (``wal_path``) that an option separates from the others.
-    """
-    return [interpreter(), "-m", MODULES[tool], "--endpoint-url", target.endpoint, *options, target.url,
-            target.system, *args]
+    """``barman-cloud-<tool> ...`` as a local server's user runs it (the keys come with ``tool_env``)."""
+    return barman_cloud.tool_command(tool, target, local_host(Path("-")), *args, options=options)
 
 
 def shell_command(tool: str, target: ArchiveTarget, credentials: Path, *args: str,
                   options: Sequence[str] = ()) -> str:
     """The same, as one shell command line with its environment (for archive_command, restore_command)."""
-    env = " ".join(f"{key}={shlex.quote(value)}" for key, value in tool_env(credentials).items())
-    # %p and %f are PostgreSQL's placeholders and must reach it unquoted.
-    return f"env {env} " + " ".join(a if a in ("%p", "%f") else shlex.quote(a) for a in tool_command(tool, target, *args,
-                                                                                     options=options))
+    return barman_cloud.shell_command(tool, target, local_host(credentials), *args, options=options)
 
 
-def conf_value(text: str) -> str:
-    """``text`` as a quoted postgresql.conf value."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def write_credentials(path: Path, access_key: str, secret_key: str, region: str = "us-east-1") -> Path:
-    """An AWS shared credentials file the server user alone can read (0600, owned by it)."""
+def write_private(path: Path, text: str) -> Path:
+    """``text`` in a file the server user alone can read (0600, owned by it): keys, a passfile."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
-                  f"region = {region}\n")
+        out.write(text)
     if os.geteuid() == 0:
         from multidc.local.postgres import _run_as_ids
 
@@ -171,19 +139,15 @@ def write_credentials(path: Path, access_key: str, secret_key: str, region: str 
     return path
 
 
+def write_credentials(path: Path, access_key: str, secret_key: str, region: str = "us-east-1") -> Path:
+    """An AWS shared credentials file the server user alone can read (0600, owned by it)."""
+    return write_private(path, barman_cloud.credentials_text(access_key, secret_key, region))
+
+
 def archive_settings(target: ArchiveTarget, credentials: Path,
                      timeout_s: int = ARCHIVE_TIMEOUT_S) -> dict[str, str]:
-    """The postgresql.conf settings that archive every WAL segment of a server to ``target``.
-
-    ``archive_mode = on`` archives on a primary; a standby carrying the same settings starts
-    archiving when it is promoted, so the archive follows a failover.
-    """
-    return {
-        "archive_mode": "on",
-        "archive_command": conf_value(shell_command("wal-archive", target, credentials, "%p",
-                                                             options=["--gzip"])),
-        "archive_timeout": f"{timeout_s}s",
-    }
+    """A local server's archive settings: ``barman_cloud.archive_settings``, the archive host's too."""
+    return barman_cloud.archive_settings(target, local_host(credentials), timeout_s)
 
 
 def _run(command: list[str], env: Mapping[str, str], *, timeout: float, what: str) -> str:
@@ -204,8 +168,8 @@ def base_backup(server: Any, target: ArchiveTarget, credentials: Path, *, timeou
     """
     env = {**tool_env(credentials), "PGPASSWORD": server.password}
     before = {b.backup_id for b in list_base_backups(target, credentials)}
-    _run(tool_command("backup", target, options=["--gzip", "--host", server.host, "--port", str(server.port),
-                                                 "--user", server.user]),
+    _run(barman_cloud.backup_command(target, local_host(credentials), pg_host=server.host, pg_port=server.port,
+                                     pg_user=server.user),
          env, timeout=timeout, what=f"base backup of {target.system} into {target}")
     new = [b for b in list_base_backups(target, credentials) if b.backup_id not in before]
     if not new:

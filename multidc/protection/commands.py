@@ -7,7 +7,8 @@ live buckets, the backup vault, each site's S3 keys and the database to restore 
 kind has its own planner: ``bucket_command`` (versions or the locked vault copy),
 ``database_command`` (the newest ``pg_dump`` older than T into an existing database) and
 ``pitr_command`` (the WAL archive into a new server, ``--to-new``), ``redis_command`` (the newest
-RDB snapshot into a new Redis server, ``--to-new``); ``restore_inputs`` reads
+RDB snapshot into a new Redis server, ``--to-new``), ``binlog_command`` (MySQL/MariaDB: the binlog
+archive into a new server, ``--to-new``); ``restore_inputs`` reads
 TIME, endpoints and keys for all of them.
 
 Every restore is planned first, read-only; the plan is shown with its target, confirmed
@@ -32,8 +33,9 @@ from multidc import project
 from multidc.console import print_error
 from multidc.ops.outputs import OutputsError, StackOutputs, load
 from multidc.project import ProjectNotFound
-from multidc.protection import pitr, pitr_command, redis_backup, redis_command
+from multidc.protection import binlog_command, binlog_pitr, pitr, pitr_command, redis_backup, redis_command
 from multidc.protection.archive import ArchiveError
+from multidc.protection.binlog_archive import BinlogArchiveError
 from multidc.protection.bucket_command import apply_bucket, bucket_summary, plan_bucket
 from multidc.protection.database_command import apply_database, database_summary, plan_database
 from multidc.protection.locate import LocateError, SystemData, locate
@@ -48,7 +50,7 @@ from multidc.protection.restore_inputs import (
 )
 
 SOURCES = ("versions", "vault", "auto")
-SUPPORTED_KINDS = ("bucket", "postgres", "redis")
+SUPPORTED_KINDS = ("bucket", "postgres", "redis", "mysql")
 TARGET_DSN_ENV = "MULTIDC_TARGET_DSN"
 OUTPUTS_HELP = ("the deployed stack's outputs: `pulumi stack output --json --show-secrets` saved to a file, or the "
                 "file `multidc local up` wrote (default: read through the Pulumi CLI)")
@@ -112,8 +114,13 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         report.update(source="vault", reason="RDB snapshots", target={"new_server": to_new},
                       origin=restore.vault.describe(), plan=restore.changes())
         summary, target_name = redis_command.summary(restore, before), f"a new Redis server {to_new!r}"
-    elif data.kind == "redis":
-        raise UsageError(f"--system {system}: a Redis system is restored into a new server; add --to-new NAME")
+    elif data.kind == "mysql" and to_new is not None:
+        restore = _plan_binlog(data, site, before, to_new, endpoints, env)
+        report.update(source="archive", reason="binlog archive and base backups", target={"new_server": to_new},
+                      origin=restore.vault.describe(), plan=restore.changes())
+        summary, target_name = binlog_command.summary(restore, before), f"a new MariaDB server {to_new!r}"
+    elif data.kind in ("redis", "mysql"):
+        raise UsageError(f"--system {system}: a {data.kind} system is restored into a new server; add --to-new NAME")
     elif data.kind == "postgres":
         if source == "versions":
             raise UsageError("--from versions: a postgres system is restored from its backups in the vault; "
@@ -137,6 +144,8 @@ def run_restore(stack: str, system: str, before_text: str, site: str, source: st
         report["result"] = _apply_pitr(restore, before, stack)
     elif isinstance(restore, redis_command.RedisRestore):
         report["result"] = redis_command.apply(restore, before, _keeper(stack))
+    elif isinstance(restore, binlog_command.BinlogRestore):
+        report["result"] = _apply_binlog(restore, before, stack)
     else:
         report["result"] = apply_bucket(restore) if data.kind == "bucket" else apply_database(restore, system, before)
     report["status"] = "restored"
@@ -192,6 +201,26 @@ def _plan_redis(data: SystemData, site: str, before: dt.datetime, name: str, end
         raise Refused(f"cannot list the snapshots in {vault}: {error}; nothing was changed") from None
 
 
+def _plan_binlog(data: SystemData, site: str, before: dt.datetime, name: str, endpoints: Mapping[str, str],
+                 env: Mapping[str, str]) -> binlog_command.BinlogRestore:
+    vault, _ = _vault_and_password(data, site, endpoints, env, "binlog archive")
+    try:
+        return binlog_command.plan(data, site, vault, before, name)
+    except (binlog_pitr.TooEarlyError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    except (BotoCoreError, ClientError) as error:
+        raise Refused(f"cannot list the base backups in {vault}: {error}; nothing was changed") from None
+
+
+def _apply_binlog(restore: binlog_command.BinlogRestore, before: dt.datetime, stack: str) -> dict[str, Any]:
+    try:
+        return binlog_command.apply(restore, before, _keeper(stack))
+    except binlog_pitr.TargetNotArchivedError as error:
+        raise Refused(f"{error}; nothing was started") from None
+    except BinlogArchiveError as error:
+        raise Refused(str(error)) from None
+
+
 def _apply_pitr(restore: pitr_command.PitrRestore, before: dt.datetime, stack: str) -> dict[str, Any]:
     try:
         return pitr_command.apply(restore, before, _keeper(stack))
@@ -218,7 +247,8 @@ def register(app: typer.Typer) -> None:
                                            "instead of the one in the outputs"),
         to_new: Optional[str] = typer.Option(None, "--to-new", help="postgres: recover from the WAL archive to "
                                              "the last transaction before TIME into a NEW server of this name; "
-                                             "redis: the newest RDB snapshot before TIME into a NEW server"),
+                                             "redis: the newest RDB snapshot before TIME into a NEW server; "
+                                             "mysql: the binlog archive into a NEW server"),
         outputs: Optional[Path] = typer.Option(None, "--outputs", help=OUTPUTS_HELP),
         yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
@@ -265,6 +295,8 @@ def _outcome(report: dict[str, Any]) -> str:
     result = report["result"]
     if "new_server" in result and "snapshot" in result:
         return redis_command.outcome(result)
+    if "new_server" in result and "binlog_range" in result:
+        return binlog_command.outcome(result)
     if "new_server" in result:
         return pitr_command.outcome(result)
     if "restored" in result:

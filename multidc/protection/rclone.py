@@ -13,19 +13,31 @@ Kubernetes Secret.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 RCLONE_IMAGE = "rclone/rclone:1.68.2"
 SOURCE_REMOTE = "SRC"
 DESTINATION_REMOTE = "DST"
 SECRET_ACCESS_KEY_FIELD = "access_key"
 SECRET_SECRET_KEY_FIELD = "secret_key"
+
+
+# rclone's version_at keeps versions written at or before its time; a restore keeps versions strictly
+# before T. S3 listings give times in whole seconds, so T minus a millisecond chooses the same version.
+VERSION_AT_MARGIN = dt.timedelta(milliseconds=1)
+
+
+def version_at(before: dt.datetime) -> str:
+    """rclone's ``version_at`` (``--s3-version-at``) that shows a bucket as it was strictly before ``before``."""
+    moment = (before - VERSION_AT_MARGIN).astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class RcloneError(RuntimeError):
@@ -214,8 +226,13 @@ def run_copy(
     max_delete: Optional[int] = None,
     timeout: float = 3600.0,
     rclone_binary: str = "rclone",
+    extra_args: Sequence[str] = (),
+    extra_env: Optional[Mapping[str, str]] = None,
 ) -> CopyResult:
     """Run the local rclone binary with ``rclone_command``'s arguments; block until done.
+
+    ``extra_args``/``extra_env`` narrow one run (a restore's ``--files-from-raw`` and the
+    source's ``VERSION_AT``); credentials never go into them.
 
     Not atomic: an interrupted run leaves some objects copied; rerunning is idempotent
     (``--checksum`` skips what already matches). Killed after ``timeout`` seconds.
@@ -229,6 +246,8 @@ def run_copy(
     args, env = rclone_command(
         source, destination, mode=mode, transfers=transfers, checkers=checkers, max_delete=max_delete,
     )
+    args = [*args, *extra_args]
+    env = {**env, **(extra_env or {})}
     # The caller's AWS_* settings belong to other tools: AWS_CA_BUNDLE, for one, makes
     # rclone's S3 client fail ("unable to load custom CA bundle") on plain-HTTP endpoints.
     run_env = {k: v for k, v in os.environ.items() if not k.startswith(("RCLONE_", "AWS_"))}

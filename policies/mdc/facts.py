@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
 
-from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, CONTRACT, DYNAMIC, PLACEMENT_KEYS, PLACEMENTS, SITE,
-                              STATELESS, STATELESS_REASON, TYPE_PREFIX)
+from multidc.contract import (ARCHIVE_HOST, BACKUP_TARGET, BUCKET_COPY, CONTRACT, DYNAMIC, PLACEMENT_KEYS, PLACEMENTS,
+                              SITE, STATELESS, STATELESS_REASON, TYPE_PREFIX)
 
 from mdc.common import plain
 
@@ -136,6 +136,15 @@ class BucketCopy:
 
 
 @dataclass(frozen=True)
+class ArchiveHost:
+    """A server of ours holding a copy of a system's data in a site (the archive host of a managed PostgreSQL)."""
+
+    urn: str
+    system: str
+    site: str
+
+
+@dataclass(frozen=True)
 class Incomplete:
     """A multidc component whose outputs lack contract properties."""
 
@@ -151,6 +160,7 @@ class StackFacts:
     backup_targets: tuple[BackupTarget, ...]
     copies: tuple[BucketCopy, ...]
     incomplete: tuple[Incomplete, ...]
+    archive_hosts: tuple[ArchiveHost, ...] = ()
 
     def primaries(self) -> list[Placement]:
         """One placement per system: the one in its primary site."""
@@ -168,7 +178,7 @@ class StackFacts:
     @classmethod
     def of(cls, resources: Iterable[PolicyResource]) -> "StackFacts":
         sites: dict[str, Site] = {}
-        placements, backups, copies, incomplete = [], [], [], []
+        placements, backups, copies, incomplete, hosts = [], [], [], [], []
         for resource in resources:
             keys = CONTRACT.get(resource.resource_type)
             if keys is None:
@@ -188,10 +198,12 @@ class StackFacts:
             elif resource.resource_type == BUCKET_COPY:
                 copies.append(BucketCopy(resource.urn, props["system"], props["source_site"],
                                          props["destination_site"], props["schedule"]))
+            elif resource.resource_type == ARCHIVE_HOST:
+                hosts.append(ArchiveHost(resource.urn, props["system"], props["site"]))
             else:
                 placements.append(Placement.from_props(resource.urn, props))
         return cls(sites=sites, placements=tuple(placements), backup_targets=tuple(backups),
-                   copies=tuple(copies), incomplete=tuple(incomplete))
+                   copies=tuple(copies), incomplete=tuple(incomplete), archive_hosts=tuple(hosts))
 
 
 def component_of(resource: PolicyResource) -> Optional[PolicyResource]:

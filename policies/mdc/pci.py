@@ -11,9 +11,12 @@ preview, before any ID exists.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs
+
+from multidc.contract import ARCHIVE_HOST
 
 from mdc.common import plain, schema, setting
 
@@ -30,13 +33,30 @@ TLS_SETTINGS = {"mysql": ("require_secure_transport", "ON"), "mariadb": ("requir
 
 
 def _cardholder(facts: StackFacts) -> dict[str, Placement]:
-    return {p.urn: p for p in facts.placements if PAYMENT_CARD in p.data_classes}
+    """The components holding card data, by URN: card systems' placements, and their archive hosts (a copy of the
+    data in the vault's site), each as its system's primary placement moved to the host's site."""
+    holders = {p.urn: p for p in facts.placements if PAYMENT_CARD in p.data_classes}
+    primaries = {p.system: p for p in holders.values() if p.is_primary}
+    for host in facts.archive_hosts:
+        if host.system in primaries:
+            holders[host.urn] = replace(primaries[host.system], urn=host.urn, site=host.site)
+    return holders
+
+
+def _holder_urn(resource: PolicyResource) -> Optional[str]:
+    """The placement or archive host a resource is declared under (its parent chain), or None."""
+    parent = resource.parent
+    while parent is not None:
+        if parent.resource_type == ARCHIVE_HOST:
+            return parent.urn
+        parent = parent.parent
+    return placement_urn(resource)
 
 
 def _in_cardholder(resources: Iterable[PolicyResource],
                    cardholder: Mapping[str, Placement]) -> Iterable[tuple[PolicyResource, Placement]]:
     for resource in resources:
-        urn = placement_urn(resource)
+        urn = _holder_urn(resource)
         if urn in cardholder:
             yield resource, cardholder[urn]
 
@@ -70,13 +90,14 @@ def validate_cardholder_segment(args: StackValidationArgs, report_violation: Rep
     if not cardholder:
         return
     systems = {p.urn: p.system for p in facts.placements}
+    systems.update({host.urn: host.system for host in facts.archive_hosts})
     by_key = {r.props[key]: r for r in args.resources if r.resource_type == NETWORK
               for key in ("id", "name") if isinstance(r.props.get(key), str)}
     users: dict[str, set[str]] = defaultdict(set)  # network URN -> who attaches to it
     networks: dict[str, PolicyResource] = {}
     cardholder_networks: dict[str, set[str]] = defaultdict(set)  # placement URN -> network URNs
     for resource in args.resources:
-        placement = placement_urn(resource)
+        placement = _holder_urn(resource)
         if placement not in systems and resource.resource_type not in ATTACHING:
             continue
         user = systems[placement] if placement in systems else f"'{resource.name}' (declared outside the spec)"

@@ -26,7 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from multidc.components.archive_access import vault_policy, writer_principal
-from multidc.components.bucket_provider import BucketArgs, BucketProvider, read_bucket_state
+from multidc.components.bucket_provider import BucketArgs, BucketProvider
+from multidc.components.bucket_state import read_bucket_state
 from multidc.contract import ARCHIVE_PREFIX
 from multidc.local.s3 import LocalS3
 

@@ -141,7 +141,7 @@ def test_every_job_container_is_limited_non_root_read_only_and_pinned(graphs, st
 
 
 def _archived(spec):
-    return [s for s in spec.systems if s.backup is not None and s.kind.value == "postgres"]
+    return [s for s in spec.systems if s.backup is not None and s.kind.value in ("postgres", "mysql")]
 
 
 @pytest.mark.parametrize("stack", STACKS)

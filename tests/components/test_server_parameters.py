@@ -44,8 +44,9 @@ def test_the_outputs_document_shows_each_placements_parameters(graphs):
     placements = graphs["kz-prod"].outputs[OUTPUTS_KEY]["systems"]["core-db"]["placements"]
     assert placements["astana"]["database"]["parameters"] == {
         "wal_level": "logical", "synchronous_standby_names": 'FIRST 1 ("multidc_core_db_almaty")'}
+    # MySQL: GTID replication needs no parameter its login cannot set; its binlog archive does.
     assert graphs["hybrid"].outputs[OUTPUTS_KEY]["systems"]["catalog"]["placements"]["onprem"]["database"][
-        "parameters"] is None  # MySQL: GTID replication needs no parameter its login cannot set
+        "parameters"] == {"binlog_format": "ROW", "binlog_expire_logs_seconds": "172800"}
 
 
 def test_the_redis_password_is_generated_required_through_the_group_and_exported_as_a_secret(graphs):
@@ -57,3 +58,8 @@ def test_the_redis_password_is_generated_required_through_the_group_and_exported
         assert database["engine"] == "redis" and database["password"] == SECRET_MASK
     plain = graphs["kz-prod"].outputs[OUTPUTS_KEY]["systems"]["core-db"]["placements"]["astana"]["database"]
     assert plain["password"] == SECRET_MASK  # as the PostgreSQL ones are
+
+
+def test_an_archived_primary_without_a_standby_sets_wal_level_for_its_archive_host(graphs):
+    # backup-only's registry-db has no standby: its only subscriber is the archive host in shymkent.
+    assert _settings(_group(graphs["backup-only"], "registry-db-astana")) == {"wal_level": "logical"}

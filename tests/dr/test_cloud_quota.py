@@ -43,10 +43,10 @@ def test_the_plan_reads_each_sites_quota_and_judges_the_failover_with_it(clouds,
     assert ("GET", f"/identity/v3/limits?project_id={PROJECT}") in fake.requests
     result = assess(platform, graph, {site: found.quota for site, found in read.items()})
     [miss] = result.capacity_misses
-    assert miss.reason == "almaty after losing astana does not fit its quota: vCPUs: needs 88, quota 80"
+    assert miss.reason == "almaty after losing astana does not fit its quota: vCPUs: needs 100, quota 80"
     entry = result.to_json()["capacity"][3]
     assert entry["quota_source"] == "cloud"
-    assert "vCPUs: declared 96, the cloud says 80" in entry["declared_differs"]
+    assert "vCPUs: declared 112, the cloud says 80" in entry["declared_differs"]
 
 
 def test_gpus_are_not_read_when_no_flavor_names_a_resource_class(clouds):

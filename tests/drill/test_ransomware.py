@@ -8,13 +8,11 @@ one server to start instead of six. The assertions read the drill's own report.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from multidc import project
-from tests.helpers import run_multidc
+from tests.helpers import project_with_stack, run_multidc
 
 STACK = "ransomware-lean"
 # The drill runs in the module's fixture, charged to the first test: room for a loaded machine.
@@ -23,10 +21,7 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("project")
-    shutil.copy(project.root() / "Pulumi.yaml", folder / "Pulumi.yaml")
-    (folder / "stacks").mkdir()
-    shutil.copy(Path(__file__).with_name(f"Pulumi.{STACK}.yaml"), folder / "stacks")
+    folder = project_with_stack(tmp_path_factory.mktemp("project"), Path(__file__).with_name(f"Pulumi.{STACK}.yaml"))
     done = run_multidc(folder, "drill", "--stack", STACK, "--scenario", "ransomware", "--json", timeout=900)
     assert not (folder / ".multidc" / "local" / STACK).exists(), "the drill leaves nothing running"
     report = json.loads(done.stdout)

@@ -41,3 +41,11 @@ def test_missing_mariadb_server_is_named_with_the_command_that_installs_it(plann
     platform, graph = planned("hybrid")  # catalog: MySQL, served locally by MariaDB
     missing = deployment.missing_tools(platform, graph.outputs["multidc"], which=lambda tool: None)
     assert any(line.startswith("mariadbd") and "apt-get install mariadb-server" in line for line in missing)
+
+
+def test_missing_binlog_streamer_is_named_for_an_archived_mysql_system(planned):
+    platform, graph = planned("hybrid")  # catalog is backed up: its binlog is archived with mariadb-binlog
+    missing = deployment.missing_tools(platform, graph.outputs["multidc"],
+                                       which=lambda tool: None if tool == "mariadb-binlog" else "/usr/bin/" + tool)
+    assert missing == ["mariadb-binlog, which archives the binlog into the vault (install: make system-deps, or "
+                       "apt-get install rclone mariadb-client)"]

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable, Optional
 
-from multidc.contract import (BACKUP_TARGET, BUCKET_COPY, DATABASE, INTERCONNECT, OBJECT_BUCKET, PLATFORM, SITE,
-                              TAG_BACKUP_OF, TAG_SITE, TAG_SYSTEM)
+from multidc.contract import (ARCHIVE_HOST, BACKUP_TARGET, BUCKET_COPY, DATABASE, INTERCONNECT, OBJECT_BUCKET, PLATFORM,
+                              SITE, TAG_BACKUP_OF, TAG_SITE, TAG_SYSTEM)
 from multidc.plan.analyzer import PolicyReport
 from multidc.plan.graph import SECRET_MASK, Node, ResourceGraph
 
@@ -347,6 +347,30 @@ def with_cards(stack: Stack) -> Stack:
                       "datastore": {"type": "postgresql", "version": "16"}, "configurationId": f"{name}-tls-only-id",
                       "networks": [{"uuid": f"{site}-cardholder-network-id"}]})
     _backup_target(stack, "cards-db", "astana", "almaty", backup, "pg-dump")
+    return stack
+
+
+def with_archive_host(stack: Stack, network: str = "almaty-cardholder-network") -> Stack:
+    """Add cards-db's archive host in almaty, as the components declare it: a server holding a copy of the card
+    data, on ``network``, its data and boot volumes of the encrypted type, in a group that admits nothing."""
+    name, on_site = "cards-db-backup-almaty-archive-host", {"provider": "almaty-openstack"}
+    stack.component(ARCHIVE_HOST, name, {
+        "system": "cards-db", "site": "almaty", "primary_site": "astana", "role": "archive-host", "flavor": "DB-4-16",
+        "volume_gb": 200, "boot_volume_gb": 20, "node_count": 1, "full_node_count": 1,
+        "subscription": "multidc_cards_db_archive", "schedule": "30 */6 * * *",
+        "on_calendar": "*-*-* 00/6:30:00 UTC", "archive_timeout_s": 30}, parent="cards-db-backup-almaty")
+    stack.add("openstack:blockstorage/volume:Volume", f"{name}-data", parent=name, **on_site,
+              inputs={"size": 200, "volumeType": "encrypted"})
+    stack.add("openstack:networking/secGroup:SecGroup", f"{name}-closed", parent=name, **on_site,
+              inputs={"name": f"kz-{name}"})
+    stack.add("openstack:compute/instance:Instance", f"{name}-server", parent=name, **on_site,
+              depends_on=[network, f"{name}-data", f"{name}-closed"], secret_inputs=["userData"], inputs={
+                  "flavorName": "DB-4-16", "networks": [{"uuid": f"{network}-id"}], "securityGroups": [f"kz-{name}"],
+                  "userData": SECRET_MASK, "blockDevices": [
+                      {"sourceType": "image", "destinationType": "volume", "volumeSize": 20, "bootIndex": 0,
+                       "volumeType": "encrypted"},
+                      {"sourceType": "volume", "destinationType": "volume", "bootIndex": -1,
+                       "volumeType": "encrypted"}]})
     return stack
 
 

@@ -3,7 +3,7 @@ system it names is flagged; one derived from the RTO is not; and kz-prod's plann
 
 from __future__ import annotations
 
-from multidc.components.dns import ttl_for_rto
+from multidc.spec.service_names import ttl_for_rto
 from multidc.contract import SERVICE_NAMES
 
 from .fixtures import Stack, compliant, found

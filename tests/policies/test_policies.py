@@ -12,7 +12,7 @@ from multidc.plan.analyzer import PolicyPackProcess
 from multidc.plan.graph import SECRET_MASK
 from multidc.spec import load_stack
 
-from .fixtures import Stack, compliant, container, cron_job, deployment, found, with_cards
+from .fixtures import Stack, compliant, container, cron_job, deployment, found, with_archive_host, with_cards
 from multidc.contract import SITE
 
 
@@ -281,6 +281,24 @@ def test_pci002_takes_encrypted_volume_types_from_config():
     config = {"mdc-pci-002-encrypted-at-rest": {"encrypted_volume_types": ["ceph-ssd-luks"]}}
     assert check_with(config, with_cards(compliant())) == {
         ("MDC-PCI-002", "cards-db-astana-0"), ("MDC-PCI-002", "cards-db-almaty-0")}
+
+
+def test_pci_accepts_the_card_systems_archive_host_on_the_cardholder_segment_encrypted(pack):
+    assert check(pack, with_archive_host(with_cards(compliant()))) == set()
+
+
+def test_pci001_rejects_an_archive_host_of_card_data_on_the_shared_network(pack):
+    # It holds a copy of cards-db's data: on the site network core-db's standby uses, both are in scope.
+    stack = with_archive_host(with_cards(compliant()), network="almaty-network")
+    assert check(pack, stack) == {("MDC-PCI-001", "cards-db-backup-almaty-archive-host")}
+
+
+def test_pci002_rejects_an_archive_host_of_card_data_on_an_unencrypted_boot_disk(pack):
+    stack = with_archive_host(with_cards(compliant()))
+    server = "cards-db-backup-almaty-archive-host-server"
+    boot, data = stack.nodes[server].inputs["blockDevices"]
+    stack.set_inputs(server, blockDevices=[{**boot, "volumeType": None}, data])
+    assert check(pack, stack) == {("MDC-PCI-002", server)}
 
 
 def test_pci003_rejects_card_database_without_tls_configuration(pack):

@@ -137,3 +137,34 @@ def test_run_copy_fails_clearly_on_a_missing_source_bucket(site_a, site_b, bucke
     _, destination = buckets
     with pytest.raises(RcloneError, match="failed with exit code"):
         run_copy(location(site_a, "no-such-bucket"), destination, timeout=60)
+
+
+def test_version_at_is_a_millisecond_before_t_in_utc():
+    import datetime as dt
+
+    from multidc.protection.rclone import version_at
+
+    t = dt.datetime(2026, 12, 2, 9, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    assert version_at(t) == "2026-12-02T03:59:59.999000Z"
+
+
+@needs_rclone
+def test_rclone_at_version_at_copies_the_bytes_from_before_t(site_a, site_b, buckets):
+    """The benchmarks' rclone reference restores to T the way a user would with rclone alone."""
+    import datetime as dt
+    import time
+
+    from multidc.protection.rclone import SOURCE_REMOTE, version_at
+
+    source, destination = buckets
+    s3 = site_a.client()
+    s3.put_bucket_versioning(Bucket=source.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=source.bucket, Key="doc", Body=b"original")
+    time.sleep(1.1)  # S3 times are whole seconds: T on the next second
+    before = dt.datetime.now(dt.timezone.utc)
+    time.sleep(1.1)
+    s3.put_object(Bucket=source.bucket, Key="doc", Body=b"encrypted-garbage")
+    s3.put_object(Bucket=source.bucket, Key="ransom-note", Body=b"pay")
+    run_copy(source, destination, extra_env={f"RCLONE_CONFIG_{SOURCE_REMOTE}_VERSION_AT": version_at(before)})
+    assert bucket_digests(site_b.client(), destination.bucket).keys() == {"doc"}
+    assert site_b.client().get_object(Bucket=destination.bucket, Key="doc")["Body"].read() == b"original"
