@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 
@@ -14,10 +15,18 @@ def multidc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def test_plan_json_is_one_document_with_graph_policies_and_assessment():
-    result = multidc("plan", "--stack", "kz-prod", "--json")
+@pytest.fixture(scope="module")
+def kz_plan(tmp_path_factory):
+    """One `multidc plan --stack kz-prod --json --export-manifests DIR` run, read by the tests below
+    (kz-prod's plan with its policy pack takes seconds: planned once, not once per test)."""
+    out = tmp_path_factory.mktemp("plan") / "manifests"
+    result = multidc("plan", "--stack", "kz-prod", "--json", "--export-manifests", str(out))
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    return json.loads(result.stdout), out
+
+
+def test_plan_json_is_one_document_with_graph_policies_and_assessment(kz_plan):
+    document, _ = kz_plan
     assert set(document) == {"graph", "outputs", "policies", "assessment"}
     assert document["outputs"]["schema"] == "multidc.outputs/v1"
     resources = document["graph"]["resources"]
@@ -26,17 +35,14 @@ def test_plan_json_is_one_document_with_graph_policies_and_assessment():
     assert {row["system"] for row in document["assessment"]["outcomes"]} >= {"core-db", "documents", "ml"}
 
 
-def test_plan_json_never_carries_a_generated_secret():
-    result = multidc("plan", "--stack", "kz-prod", "--json", "--no-policies")
-    document = json.loads(result.stdout)
+def test_plan_json_never_carries_a_generated_secret(kz_plan):
+    document, _ = kz_plan
     passwords = [r for r in document["graph"]["resources"] if r["type"] == "random:index/randomPassword:RandomPassword"]
     assert passwords and all(r["outputs"]["result"] == "[secret]" for r in passwords)
 
 
-def test_plan_exports_manifests_as_kubernetes_yaml(tmp_path):
-    out = tmp_path / "manifests"
-    result = multidc("plan", "--stack", "kz-prod", "--no-policies", "--export-manifests", str(out))
-    assert result.returncode == 0, result.stderr
+def test_plan_exports_manifests_as_kubernetes_yaml(kz_plan):
+    _, out = kz_plan
     documents = [yaml.safe_load(path.read_text()) for path in out.rglob("*.yaml")]
     kinds = {d.get("kind") for d in documents}
     assert {"Deployment", "Service", "CronJob", "NetworkPolicy"} <= kinds

@@ -113,7 +113,8 @@ def pg_bin_dir() -> Path:
     """The directory of PostgreSQL binaries that the server user can execute.
 
     The wheel's own directory when ``nobody`` can run it; otherwise a copy of the
-    wheel's ``pginstall`` tree in ``$TMPDIR/multidc-pginstall-<version>``. The copy is
+    wheel's ``pginstall`` tree in ``$TMPDIR/multidc-pginstall-<version>``, less its C headers
+    (``include/``: half the tree's files, and no server or tool reads them). The copy is
     made in a private directory and renamed into place, so parallel callers (pytest-xdist,
     two CLIs) never see a half-copied tree.
     """
@@ -126,7 +127,8 @@ def pg_bin_dir() -> Path:
     cache = Path(tempfile.gettempdir()) / f"multidc-pginstall-{version}"
     if not (cache / "bin" / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
-        shutil.copytree(wheel_bin.parent, staging / "tree", symlinks=True)
+        shutil.copytree(wheel_bin.parent, staging / "tree", symlinks=True,
+                        ignore=lambda folder, _: ["include"] if Path(folder) == wheel_bin.parent else [])
         for path in [staging, *staging.rglob("*")]:
             if path.is_symlink():
                 continue
@@ -426,16 +428,17 @@ class LocalPostgres:
         self._wait_accepting(time.monotonic() + self.start_timeout)
         return self
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def stop(self, timeout: float = 60.0, mode: str = "fast") -> None:
         """Stop with ``pg_ctl stop -m fast`` (clean shutdown checkpoint); SIGKILL if that times out.
 
-        Idempotent: stopping a stopped server does nothing.
+        ``mode="immediate"`` skips the checkpoint and the archiver's last round: for a server whose
+        data is deleted next. Idempotent: stopping a stopped server does nothing.
         """
         if not self.is_running():
             self._remove_stale_pid_file()
             return
         result = run_pg_tool(
-            "pg_ctl", ["stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", str(int(timeout))],
+            "pg_ctl", ["stop", "-D", str(self.data_dir), "-m", mode, "-w", "-t", str(int(timeout))],
             timeout=timeout + 10, check=False,
         )
         if result.returncode != 0 and self.is_running():
@@ -481,11 +484,15 @@ class LocalPostgres:
         self._signal_all(signal.SIGCONT)
 
     def close(self) -> None:
-        """Stop the server and delete its directory. Idempotent."""
+        """Stop the server and delete its directory. Idempotent.
+
+        An immediate stop: its data is deleted next, so neither a shutdown checkpoint nor archiving
+        the last WAL segments (one barman-cloud process each, seconds at shutdown) serves anyone.
+        """
         if self._closed:
             return
         try:
-            self.stop()
+            self.stop(mode="immediate")
         finally:
             if self.is_running():
                 self.kill()

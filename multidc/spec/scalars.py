@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from croniter import croniter
-from kubernetes.utils.quantity import parse_quantity
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic_core import PydanticCustomError
 
@@ -147,6 +146,10 @@ def _quantity(what: str, example: str, least: Decimal, most: Decimal | None, hin
         if not isinstance(value, str) or any(c.isspace() or c == "_" for c in value):
             raise PydanticCustomError("quantity", "'{value}' is not a Kubernetes quantity; write " + example,
                                       {"value": value})
+        # Imported here: the kubernetes package loads its whole client (about a third of `multidc`'s
+        # start-up), and only a spec with ML model sizes needs the parser.
+        from kubernetes.utils.quantity import parse_quantity
+
         try:
             amount = parse_quantity(value)
         except ValueError:

@@ -23,12 +23,18 @@ def server(request: pytest.FixtureRequest) -> LocalPostgres:
     return pg.start()
 
 
-@pytest.fixture
-def own_server(request: pytest.FixtureRequest) -> LocalPostgres:
-    """A server a test may kill or stop."""
+@pytest.fixture(scope="module")
+def _killable(request: pytest.FixtureRequest) -> LocalPostgres:
     pg = LocalPostgres("local-own", settings={"fsync": "off"})
     request.addfinalizer(pg.close)
-    return pg.start()
+    return pg
+
+
+@pytest.fixture
+def own_server(_killable: LocalPostgres) -> LocalPostgres:
+    """A server a test may kill, stop or pause: the module's one, running again at the start of each test
+    (`start` after a kill is the crash recovery a restarted host does; one initdb instead of one per test)."""
+    return _killable.start()
 
 
 def _process_runs(pid: int) -> bool:

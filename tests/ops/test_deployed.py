@@ -8,20 +8,18 @@ from multidc.contract import OUTPUTS_KEY, OUTPUTS_SCHEMA
 from multidc.dr.runbook import RunbookKind, all_runbooks, build
 from multidc.ops.deployed import deployed
 from multidc.ops.outputs import OutputsError, parse
-from multidc.plan.capture import plan
-from multidc.spec import load_stack
 
 STACKS = ("kz-prod", "hybrid", "backup-only", "active-active")
 
 
-@pytest.fixture(scope="module", params=STACKS)
-def planned(request):
-    platform = load_stack(request.param)
-    return platform, plan(platform, request.param)
+@pytest.fixture(params=STACKS)
+def stack_plan(request, planned):
+    """Each example stack's spec and graph, from the session's plans (tests/conftest.py)."""
+    return planned(request.param)
 
 
-def test_program_exports_one_versioned_document_with_secrets_masked(planned):
-    platform, graph = planned
+def test_program_exports_one_versioned_document_with_secrets_masked(stack_plan):
+    platform, graph = stack_plan
     document = graph.outputs[OUTPUTS_KEY]
     assert document["schema"] == OUTPUTS_SCHEMA
     assert set(document["systems"]) == {system.name for system in platform.systems}
@@ -33,16 +31,16 @@ def test_program_exports_one_versioned_document_with_secrets_masked(planned):
                 assert placement["database"]["password"] == "[secret]", f"{name}@{site}: password not secret"
 
 
-def test_outputs_of_the_plan_are_a_valid_document(planned):
-    platform, graph = planned
+def test_outputs_of_the_plan_are_a_valid_document(stack_plan):
+    platform, graph = stack_plan
     outputs = parse(graph.outputs[OUTPUTS_KEY], "plan")
     assert outputs.platform == platform.name
     assert all(p.password is None for s in outputs.systems.values() for p in
                (pl.database for pl in s.placements.values()) if p is not None), "masked secrets read as absent"
 
 
-def test_runbooks_from_the_outputs_equal_the_runbooks_from_the_graph(planned):
-    platform, graph = planned
+def test_runbooks_from_the_outputs_equal_the_runbooks_from_the_graph(stack_plan):
+    platform, graph = stack_plan
     from_outputs = deployed(parse(graph.outputs[OUTPUTS_KEY], "plan"))
     books = all_runbooks(platform, graph)
     assert books or platform.name == "backup-only"
@@ -58,9 +56,8 @@ def test_runbooks_from_the_outputs_equal_the_runbooks_from_the_graph(planned):
     (lambda d: d.pop("systems"), "systems: Field required"),
     (lambda d: d["systems"]["core-db"]["placements"]["astana"].update(role="leader"), "placements.astana.role"),
 ])
-def test_a_bad_document_names_the_path_and_the_fix(change, phrase):
-    platform = load_stack("kz-prod")
-    document = json.loads(json.dumps(plan(platform, "kz-prod").outputs[OUTPUTS_KEY]))
+def test_a_bad_document_names_the_path_and_the_fix(change, phrase, planned_outputs):
+    document = json.loads(json.dumps(planned_outputs))  # kz-prod's, a copy of the session's
     change(document)
     with pytest.raises(OutputsError, match=None) as error:
         parse(document, "--outputs out.json")

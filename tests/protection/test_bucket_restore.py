@@ -117,11 +117,15 @@ def write_originals(s3, bucket):
 def attack_time():
     """A moment strictly between what was written before and what is written after it.
 
-    Some S3 stores keep LastModified to the second, so leave a clear second either side.
+    S3 stores keep LastModified to the second (moto, and AWS's Last-Modified header, cut the
+    fraction off): the moment is the next whole second, reached before returning. Every write
+    acknowledged before the call reads as earlier than it; every write after the call reads as
+    that second or later, so never as before it (restores take versions strictly before).
     """
-    time.sleep(1.1)
-    moment = dt.datetime.now(UTC)
-    time.sleep(1.1)
+    now = dt.datetime.now(UTC)
+    moment = now.replace(microsecond=0) + dt.timedelta(seconds=1)
+    while dt.datetime.now(UTC) < moment:
+        time.sleep(0.02)
     return moment
 
 

@@ -59,6 +59,7 @@ def registry():
     import mlflow.sklearn
     import numpy as np
     import pandas as pd
+    import sklearn
     from sklearn.linear_model import LogisticRegression
 
     root = Path(tempfile.mkdtemp(prefix="multidc-serving-test-"))
@@ -74,9 +75,12 @@ def registry():
         with mlflow.start_run():
             # Probabilities, not labels: every row's answer differs, so a row answered with another's
             # prediction shows.
+            # The requirements named, not inferred: MLflow infers them by loading the model in a
+            # subprocess (seconds), and nothing here builds an environment from them.
             mlflow.sklearn.log_model(LogisticRegression().fit(frame, labels), name="model",
                                      input_example=frame.iloc[:3], registered_model_name="churn",
-                                     pyfunc_predict_fn="predict_proba")
+                                     pyfunc_predict_fn="predict_proba",
+                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         # A model in a local store is loaded in place, and MLflow writes its registry metadata
         # next to it (``registered_model_meta``): the store belongs to the server user.
         for path in [root, *root.rglob("*")]:
