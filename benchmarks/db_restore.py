@@ -75,6 +75,7 @@ def run(rows: int) -> dict[str, float]:
         client = s3.client()
         client.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
         server = LocalPostgres("bench-archived", settings={"fsync": "off"})
+        standby = None
         try:
             credentials = archive.write_credentials(server.data_dir.parent / "archive.credentials", s3.access_key,
                                                     s3.secret_key)
@@ -142,6 +143,8 @@ def run(rows: int) -> dict[str, float]:
             print(f"barman-cloud vs pg_dump/pg_restore: {figures['barman-cloud'] / figures['pg_dump']:.2f}x")
         finally:
             server.close()
+            if standby is not None:
+                standby.close()  # detached (it would outlive us): closed on every way out
     return figures
 
 
