@@ -14,83 +14,23 @@ declares them (`assumptions:`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from multidc.contract import BACKUP_ONLY, BINLOG_ARCHIVE_TOOL, REPLICAOF
+from multidc.contract import BACKUP_ONLY, REPLICAOF
 from multidc.plan.graph import ResourceGraph
 from multidc.spec import DATABASE_KINDS, Kind, Platform, System
 from multidc.spec.capacity import Quota
-from multidc.spec.service_names import endpoints, ttl_of
 
 from . import assumptions as A
 from .capacity import CapacityVerdict, capacity
 from .geography import earthquakes, witness_problem
 from .inventory import Deployed, Placement, read
-
-STATELESS_KINDS = frozenset({Kind.vm_group})
-CLUSTER_KINDS = frozenset({Kind.kubernetes, Kind.ml_platform})
-
-
-def human(seconds: float | None) -> str:
-    """0s, 0.04s, 7.3s, 45s, 25m, 1h40m, 2d; '∞' for None (not recoverable)."""
-    if seconds is None:
-        return "∞"
-    if 0 < seconds < 10 and seconds != round(seconds):
-        return f"{seconds:.2g}s"  # a measured step of a fraction of a second is not 0s
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-        if len(parts) == 2:
-            break
-    return "".join(parts)
-
-
-def _sum(terms: Iterable[tuple[str, float]]) -> tuple[float, str]:
-    terms = list(terms)
-    total = sum(value for _, value in terms)
-    formula = " + ".join(f"{label} {human(value)}" for label, value in terms)
-    return total, (f"{formula} = {human(total)}" if len(terms) > 1 else formula)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One disaster: which sites it takes out (or which link, host, zone, or what it corrupts)."""
-
-    id: str
-    kind: str  # fire, earthquake, hardware-host, hardware-az, ransomware, partition
-    title: str
-    lost_sites: frozenset[str] = frozenset()
-    pair: Optional[tuple[str, str]] = None
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """One way a system comes back; RPO/RTO None means it does not."""
-
-    rpo_s: Optional[float]
-    rpo_formula: str
-    rto_s: Optional[float]
-    rto_formula: str
-    reason: str
-    owner: str = "customer"
-    fallback_rto_s: Optional[float] = None
-    """Where the RTO holds under a condition (a delayed standby: the attack found within its delay), the RTO
-    when it does not (the vault restore), so the fallback stays visible."""
-    fallback_rto_formula: str = ""
-
-    @property
-    def works(self) -> bool:
-        return self.rpo_s is not None and self.rto_s is not None
+from .recovery import CLUSTER_KINDS, STATELESS_KINDS, Recovery, Scenario, dns_ttl, human, sum_terms as _sum
+from .restore_paths import ransomware, restore
 
 
 @dataclass(frozen=True)
@@ -274,18 +214,10 @@ def _replica_rpo(ctx: _Context, system: System, target: Placement) -> tuple[Opti
     return None, f"persistent volumes have no copy in {target.site}"
 
 
-def _dns_ttl(ctx: "_Context", system: System) -> tuple[str, float]:
-    """How long resolvers keep the old address: the TTL the program declares on the system's service names
-    (multidc.spec.service_names.ttl_of), else the DNS_TTL_S figure (names kept elsewhere)."""
-    if endpoints(system) and any(site.cloud.dns_zone for site in ctx.platform.sites):
-        return "declared DNS TTL", float(ttl_of(ctx.platform, system))
-    return ctx.figures.term("DNS_TTL_S")
-
-
 def _failover(ctx: _Context, system: System, lost_site: str, target: Placement) -> Recovery:
     rpo, rpo_formula = _replica_rpo(ctx, system, target)
     if target.role == "active":
-        terms = [ctx.figures.term("HEALTH_CHECK_DETECTION_S"), _dns_ttl(ctx, system)]
+        terms = [ctx.figures.term("HEALTH_CHECK_DETECTION_S"), dns_ttl(ctx, system)]
         how = f"{target.site} is already active and takes the traffic when health checks drop {lost_site}"
     else:
         terms = [ctx.detection(lost_site, target.site)]
@@ -295,43 +227,12 @@ def _failover(ctx: _Context, system: System, lost_site: str, target: Placement) 
             terms.append(ctx.figures.term("NODE_GROUP_SCALE_UP_S"))
         if target.scale == "warm-standby" and system.kind is Kind.vm_group:
             terms.append(ctx.figures.term("VM_BOOT_S"))
-        terms.append(_dns_ttl(ctx, system))
+        terms.append(dns_ttl(ctx, system))
         how = f"fail over to the standby in {target.site}"
     rto, rto_formula = _sum(terms)
     if rpo is None:
         return Recovery(None, rpo_formula, None, rto_formula, f"a standby exists in {target.site} but {rpo_formula}")
     return Recovery(rpo, rpo_formula, rto, rto_formula, how)
-
-
-def _restore(ctx: _Context, system: System, lost_site: str, backup, *, detect: bool = True) -> Recovery:
-    interval = A.cron_interval_s(backup.schedule)
-    volume = ctx.volume_gb(system, ctx.deployed.primary_of(system.name, system.sites))
-    terms = [ctx.detection(lost_site, backup.site)] if detect else []
-    rate = ctx.figures.value("RESTORE_MB_S")
-    terms += [ctx.figures.term("RESTORE_PROVISION_S"),
-              (f"{volume:.0f} GB / RESTORE_MB_S {rate:g} MB/s", volume * 1024 / rate)]
-    log, bound = ("binlog", "upload interval + one upload") if backup.archive_tool == BINLOG_ARCHIVE_TOOL \
-        else ("WAL", "archive_timeout")
-    if backup.archive_lag_s is not None:  # the newest base backup, then up to one base-backup interval of log
-        ratio = ctx.figures.value("WAL_REPLAY_RATIO")  # one session applies a binlog, single-threaded as redo
-        terms.append((f"{log} replay of up to one base-backup interval {human(interval)} x WAL_REPLAY_RATIO "
-                       f"{ratio:g}", interval * ratio))
-    rto, rto_formula = _sum(terms)
-    if backup.archive_lag_s is not None:
-        # Point-in-time from the archive: what is lost is what had not reached the vault yet. On a managed
-        # database the archive host writes that WAL, after applying the primary's commits asynchronously.
-        rpo_terms = [(bound, float(backup.archive_lag_s))]
-        where = f"{log} archived continuously"
-        if backup.archive_host is not None:
-            rpo_terms.append(ctx.figures.term("ASYNC_LAG_S"))
-            where += f" by the archive host in {backup.site} (a logical subscriber of the primary)"
-        rpo, rpo_formula = _sum(rpo_terms)
-        return Recovery(rpo, f"{where}: {rpo_formula}", rto, rto_formula,
-                        f"point-in-time restore from the {log} archive and base backups kept in {backup.site}")
-    unarchived = (" (a WAL archive is declared but no archive host runs it: a managed database archives nothing "
-                  "itself)") if backup.archive_without_host else ""
-    return Recovery(interval, f"backup schedule '{backup.schedule}' interval {human(interval)}{unarchived}", rto,
-                    rto_formula, f"restore the {backup.mechanism} backup kept in {backup.site}")
 
 
 def _rebuild(ctx: _Context, system: System, lost_site: str, into: str) -> Recovery:
@@ -371,7 +272,7 @@ def _site_loss(ctx: _Context, system: System, lost: frozenset[str]) -> Recovery:
     lost_site = next((p.site for p in serving if p.site in lost), next(iter(sorted(lost))))
     options = [_failover(ctx, system, lost_site, p) for p in placements
                if p.site not in lost and p.role in ("standby", "active")]
-    options += [_restore(ctx, system, lost_site, b) for b in ctx.deployed.backups_of(system.name)
+    options += [restore(ctx, system, lost_site, b) for b in ctx.deployed.backups_of(system.name)
                 if b.site not in lost]
     if system.kind in STATELESS_KINDS:
         into = next((s.name for s in ctx.platform.sites if s.name not in lost), None)
@@ -422,65 +323,6 @@ def _hardware(ctx: _Context, system: System, what: str) -> Recovery:
     return _best(options, primary.site)
 
 
-def _ransomware(ctx: _Context, system: System) -> Recovery:
-    primary = ctx.deployed.primary_of(system.name, system.sites)
-    if system.kind in STATELESS_KINDS:
-        rto, formula = _sum([ctx.figures.term("REBUILD_S")])
-        return Recovery(0.0, "stateless: nothing to lose", rto, formula, "rebuilt from the spec on clean images")
-    if system.stateless:
-        # Declared in the spec, with its reason, and checked by the backup policy (MDC-BAK-001):
-        # the encrypted copy is thrown away and the system starts empty.
-        rto, formula = _sum([ctx.figures.term("REBUILD_S")])
-        return Recovery(0.0, f"declared stateless: {system.stateless_reason}", rto, formula,
-                        "rebuilt empty from the spec on clean images (nothing in it is restored)")
-    backups = ctx.deployed.backups_of(system.name)
-    window = ctx.figures.value("RANSOMWARE_DETECTION_DAYS")
-    usable = [b for b in backups if b.immutable and b.immutable_days >= window]
-    if usable:
-        site = primary.site if primary else usable[0].protects_site
-        best = min((_restore(ctx, system, site, b, detect=False) for b in usable), key=lambda r: (r.rpo_s, r.rto_s))
-        impossible = ""
-        if system.rpo.total_seconds() == 0:
-            impossible = (f"; an RPO of 0 cannot be met against ransomware (the attacker's writes are committed and "
-                          f"replicated like any other): the best achievable is {human(best.rpo_s or 0)}")
-        locked = f", object-locked beyond the {window:.0f}-day detection window"
-        standby = next((b for b in usable if b.delayed_standby_s and b.archive_lag_s is not None), None)
-        if standby is not None:
-            return _delayed(ctx, system, standby, best, locked + impossible)
-        slow = ""
-        if best.rto_s is not None and best.rto_s > system.rto.total_seconds():
-            slow = (f"; the restore copies the whole volume from the vault ({human(best.rto_s)}), which an RTO of "
-                    f"{human(system.rto.total_seconds())} against ransomware does not leave time for")
-        return Recovery(best.rpo_s, best.rpo_formula, best.rto_s, best.rto_formula,
-                        best.reason + locked + impossible + slow)
-    if any(b.immutable for b in backups):
-        days = max(b.immutable_days for b in backups)
-        why = f"its backups are locked for {days} days, less than the {window:.0f}-day detection window"
-    elif backups:
-        why = "its backups are not object-locked: an attacker with the platform's credentials deletes them"
-    else:
-        why = "it has no backup, and replication carries the encryption to every copy"
-    return Recovery(None, "data lost", None, "not recoverable", why)
-
-
-def _delayed(ctx: _Context, system: System, backup, vault: Recovery, why_vault: str) -> Recovery:
-    """Ransomware with a delayed standby: promoted at the attack's time, no server to provision, no volume to
-    copy; it holds only when the attack is found within its delay, so the vault restore stays in the verdict."""
-    delay = float(backup.delayed_standby_s)
-    ratio = ctx.figures.value("WAL_REPLAY_RATIO")
-    rto, formula = _sum([(f"WAL replay of up to the delay {human(delay)} x WAL_REPLAY_RATIO {ratio:g}", delay * ratio),
-                         ctx.figures.term("PROMOTE_S"), _dns_ttl(ctx, system)])
-    slow = ""
-    if rto > system.rto.total_seconds():
-        slow = (f"; promoting it takes {human(rto)}, more than the RTO of {human(system.rto.total_seconds())}: "
-                "shorten the delay")
-    reason = (f"promote the delayed standby in {backup.site} (it replays the WAL archive {human(delay)} behind) at "
-              f"the attack's time, when the attack is found within {human(delay)}; found later: the vault restore, "
-              f"{human(vault.rto_s)} ({vault.reason}{why_vault})" + slow)
-    return Recovery(vault.rpo_s, vault.rpo_formula, rto, formula, reason,
-                    fallback_rto_s=vault.rto_s, fallback_rto_formula=vault.rto_formula)
-
-
 def _partition(ctx: _Context, system: System, pair: tuple[str, str]) -> Recovery:
     placements = ctx.deployed.placements_of(system.name)
     sites = {p.site for p in placements} | {b.site for b in ctx.deployed.backups_of(system.name)}
@@ -512,7 +354,7 @@ def _evaluate(ctx: _Context, system: System, scenario: Scenario) -> Recovery:
     if scenario.kind == "hardware-az":
         return _hardware(ctx, system, "az")
     if scenario.kind == "ransomware":
-        return _ransomware(ctx, system)
+        return ransomware(ctx, system)
     return _partition(ctx, system, scenario.pair)
 
 
