@@ -33,19 +33,19 @@ from typing import Any, Optional
 
 import psycopg.conninfo
 import pulumi
-import pulumi_openstack as openstack
 
 from multidc import spec
 from multidc.components.archive_access import ArchiveAccess
 from multidc.components.database import ENGINES, ManagedDatabase, holds_card_data
 from multidc.components.on_calendar import on_calendar
 from multidc.components.pg_cloud_init import CONFIG_DIR, TOOL_HOST, CloudFile, PgHost, cloud_config
+from multidc.components.pg_host import BOOT_VOLUME_GB, pg_server
 from multidc.components.site import Site
 from multidc.contract import (ARCHIVE_HOST, ARCHIVE_RUNS_ON_HOST, ARCHIVE_TIMEOUT_S, TAG_ROLE, TAG_SITE, TAG_SYSTEM,
                               archive_subscription_name, publication_name)
 from multidc.protection.barman_cloud import ArchiveTarget, archive_settings, backup_command
 
-BOOT_VOLUME_GB = 20
+
 SERVICE = "multidc-base-backup"
 PASSFILE = f"{CONFIG_DIR}/primary.pgpass"
 SCRIPT = f"{CONFIG_DIR}/archive-host.sh"
@@ -213,52 +213,20 @@ class ArchiveHost(pulumi.ComponentResource):
             "archive_timeout_s": ARCHIVE_TIMEOUT_S, "vault": args.target.bucket,
         }
         super().__init__(ARCHIVE_HOST, name, contract, opts)
-        on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)
         tags = {TAG_SYSTEM: system.name, TAG_SITE: site.name, TAG_ROLE: ARCHIVE_RUNS_ON_HOST}
-        card_data = holds_card_data(system)
-        network_id = site.cardholder_network_id if card_data and site.cardholder_network_id is not None \
-            else site.network_id
-        zone = site.availability_zones[0]
-
-        # Card data stays on encrypted volumes (PCI DSS requirement 3), the boot disk's included.
-        volume_type = args.platform.site(site.name).cloud.encrypted_volume_type if card_data else None
-        typed = {"volume_type": volume_type} if volume_type else {}
-        data = openstack.blockstorage.Volume(
-            f"{name}-data", name=f"{args.platform.name}-{name}-data", size=size.volume_gb, availability_zone=zone,
-            volume_type=volume_type,
-            description=f"multidc: {system.name}'s archive host cluster (a logical copy of its primary)",
-            metadata=tags, opts=on_site)
-        closed = openstack.networking.SecGroup(
-            f"{name}-closed", name=f"{args.platform.name}-{name}",
-            description="multidc: archive host: nothing inbound; it connects out to the primary and the vault",
-            opts=on_site)
         primary = args.primary
-        rendered = pulumi.Output.all(
-            volume_id=data.id, access_key=args.access.access_key, secret_key=args.access.secret_key,
-            host=primary.endpoint, port=primary.port, database=primary.database, user=primary.user,
-            password=primary.password,
-        ).apply(lambda values: user_data(system, args.target, version, values))
-        self.user_data = pulumi.Output.secret(rendered)
-        image = openstack.images.get_image_output(
-            name=size.image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
-        server = openstack.compute.Instance(
-            f"{name}-server",
-            name=f"{args.platform.name}-{name}",
-            flavor_name=size.flavor,
-            availability_zone=zone,
-            block_devices=[
-                {"source_type": "image", "uuid": image.id, "destination_type": "volume",
-                 "volume_size": BOOT_VOLUME_GB, "boot_index": 0, "delete_on_termination": True, **typed},
-                # Attached at boot, so cloud-init finds it; kept when the server is replaced.
-                {"source_type": "volume", "uuid": data.id, "destination_type": "volume", "boot_index": -1,
-                 "delete_on_termination": False, **typed},
-            ],
-            networks=[{"uuid": network_id}],
-            security_groups=[closed.name],
-            user_data=self.user_data,
-            metadata=tags,
-            opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(
-                additional_secret_outputs=["user_data"], depends_on=[*primary.instances])),
-        )
+
+        def render(volume_id: str) -> pulumi.Output[str]:
+            return pulumi.Output.all(
+                volume_id=volume_id, access_key=args.access.access_key, secret_key=args.access.secret_key,
+                host=primary.endpoint, port=primary.port, database=primary.database, user=primary.user,
+                password=primary.password,
+            ).apply(lambda values: user_data(system, args.target, version, values))
+
+        host = pg_server(name, platform=args.platform, system=system, site=site, parent=self, tags=tags,
+                         what="archive host cluster (a logical copy of its primary)", render=render,
+                         depends_on=primary.instances)
+        self.user_data = host.user_data
+        server = host.server
         self.address = server.access_ip_v4
         self.register_outputs({**contract, "address": self.address})

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
-import pulumi_openstack as openstack
 
 from multidc import spec
 from multidc.components.archive_access import s3_user
+from multidc.components.pg_host import pg_server
 from multidc.components.pg_cloud_init import (CLUSTER, CONFIG_DIR, TOOL_HOST, CloudFile, PgHost, cloud_config,
                                               cluster_dir)
 from multidc.components.site import Site
@@ -113,26 +113,16 @@ class DelayedStandby(pulumi.ComponentResource):
         }
         super().__init__(DELAYED_STANDBY, name, contract, opts)
         self.delay_s = delay_s  # after super().__init__, which sets one Output attribute per prop key
-        on_site = pulumi.ResourceOptions(parent=self, provider=site.provider)
         reader = s3_user(name, "reader", f"{args.platform.name}-{system.name}-archive-reader",
                          f"multidc: reads {system.name}'s WAL archive in {args.vault} for its delayed standby; "
                          "may change nothing", site, args.platform.site(site.name).cloud.project, self)
         self.reader_principal = reader.principal
-        image = openstack.images.get_image_output(
-            name=size.image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=self, provider=site.provider))
-        zone = site.availability_zones[0]
-        volume = openstack.blockstorage.Volume(
-            f"{name}-data", name=f"{args.platform.name}-{name}-data", size=size.volume_gb or 20,
-            availability_zone=zone, metadata={TAG_SYSTEM: system.name, TAG_ROLE: ROLE}, opts=on_site)
-        user_data = pulumi.Output.secret(pulumi.Output.all(volume.id, reader.access_key, reader.secret_key).apply(
-            lambda ids: cloud_init(system.name, version, args.endpoint, args.vault, delay_s, ids[0], ids[1], ids[2])))
-        server = openstack.compute.Instance(
-            f"{name}-server", name=f"{args.platform.name}-{name}", flavor_name=size.flavor, image_id=image.id,
-            availability_zone=zone, networks=[{"uuid": site.network_id}],
-            security_groups=[site.internal_security_group], user_data=user_data,
-            metadata={TAG_SYSTEM: system.name, TAG_SITE: site.name, TAG_ROLE: ROLE,
-                      TAG_BACKUP_OF: system.primary_site},
-            opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(additional_secret_outputs=["user_data"])))
-        openstack.compute.VolumeAttach(f"{name}-attach", instance_id=server.id, volume_id=volume.id, opts=on_site)
-        self.address = server.access_ip_v4
+        tags = {TAG_SYSTEM: system.name, TAG_SITE: site.name, TAG_ROLE: ROLE, TAG_BACKUP_OF: system.primary_site}
+        host = pg_server(
+            name, platform=args.platform, system=system, site=site, parent=self, tags=tags,
+            what=f"delayed standby (the vault's WAL replayed {delay_s}s behind)",
+            render=lambda volume_id: pulumi.Output.all(reader.access_key, reader.secret_key).apply(
+                lambda keys: cloud_init(system.name, version, args.endpoint, args.vault, delay_s, volume_id, keys[0],
+                                        keys[1])))
+        self.address = host.address
         self.register_outputs({**contract, "address": self.address, "reader_principal": self.reader_principal})

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
 
-from multidc.contract import (ARCHIVE_HOST, BACKUP_TARGET, BUCKET_COPY, CONTRACT, DYNAMIC, PLACEMENT_KEYS, PLACEMENTS,
-                              SITE, STATELESS, STATELESS_REASON, TYPE_PREFIX)
+from multidc.contract import (ARCHIVE_HOST, BACKUP_TARGET, BUCKET_COPY, CONTRACT, DELAYED_STANDBY, DYNAMIC,
+                              PLACEMENT_KEYS, PLACEMENTS, SITE, STATELESS, STATELESS_REASON, TYPE_PREFIX)
 
 from mdc.common import plain
 
@@ -135,9 +135,13 @@ class BucketCopy:
     schedule: str
 
 
+# Servers of ours holding a copy of a system's data: a managed PostgreSQL's archive host, a delayed standby.
+DATA_HOSTS = (ARCHIVE_HOST, DELAYED_STANDBY)
+
+
 @dataclass(frozen=True)
 class ArchiveHost:
-    """A server of ours holding a copy of a system's data in a site (the archive host of a managed PostgreSQL)."""
+    """A server of ours holding a copy of a system's data in a site (an archive host or a delayed standby)."""
 
     urn: str
     system: str
@@ -198,7 +202,7 @@ class StackFacts:
             elif resource.resource_type == BUCKET_COPY:
                 copies.append(BucketCopy(resource.urn, props["system"], props["source_site"],
                                          props["destination_site"], props["schedule"]))
-            elif resource.resource_type == ARCHIVE_HOST:
+            elif resource.resource_type in DATA_HOSTS:
                 hosts.append(ArchiveHost(resource.urn, props["system"], props["site"]))
             else:
                 placements.append(Placement.from_props(resource.urn, props))

@@ -16,11 +16,10 @@ from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs
 
-from multidc.contract import ARCHIVE_HOST
 
 from mdc.common import plain, schema, setting
 
-from mdc.facts import Placement, StackFacts, configuration_settings, placement_urn
+from mdc.facts import DATA_HOSTS, Placement, StackFacts, configuration_settings, placement_urn
 from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER,
                            LOAD_BALANCER, NETWORK, PORT, SUBNET, VOLUME)
 from mdc.waivers import stack_policy
@@ -34,7 +33,8 @@ TLS_SETTINGS = {"mysql": ("require_secure_transport", "ON"), "mariadb": ("requir
 
 def _cardholder(facts: StackFacts) -> dict[str, Placement]:
     """The components holding card data, by URN: card systems' placements, and their archive hosts (a copy of the
-    data in the vault's site), each as its system's primary placement moved to the host's site."""
+    data in the vault's site) and delayed standbys, each as its system's primary placement moved to the host's
+    site."""
     holders = {p.urn: p for p in facts.placements if PAYMENT_CARD in p.data_classes}
     primaries = {p.system: p for p in holders.values() if p.is_primary}
     for host in facts.archive_hosts:
@@ -44,10 +44,10 @@ def _cardholder(facts: StackFacts) -> dict[str, Placement]:
 
 
 def _holder_urn(resource: PolicyResource) -> Optional[str]:
-    """The placement or archive host a resource is declared under (its parent chain), or None."""
+    """The placement, archive host or delayed standby a resource is declared under (its parent chain), or None."""
     parent = resource.parent
     while parent is not None:
-        if parent.resource_type == ARCHIVE_HOST:
+        if parent.resource_type in DATA_HOSTS:
             return parent.urn
         parent = parent.parent
     return placement_urn(resource)

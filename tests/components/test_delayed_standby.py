@@ -31,7 +31,12 @@ def test_the_standby_is_a_vm_of_the_systems_flavor_with_its_volume_in_the_vault_
     assert "userData" in server.secret_inputs, f"{server.urn}: its user_data holds the reader's keys"
     [volume] = descendant(graph, standby, "openstack:blockstorage/volume:Volume")
     assert volume.inputs["size"] == spec.size.volume_gb, volume.urn
-    assert descendant(graph, standby, "openstack:compute/volumeAttach:VolumeAttach"), standby.urn
+    # Attached at boot (cloud-init finds it), kept when the server is replaced; card data on the encrypted type.
+    boot, attached = server.inputs["blockDevices"]
+    assert attached["uuid"] == volume.outputs.get("id", attached["uuid"]) and attached["bootIndex"] == -1, server.urn
+    assert attached["deleteOnTermination"] is False, server.urn
+    if "payment-card" in [c.value for c in spec.data_classes]:
+        assert volume.inputs.get("volumeType") and boot.get("volumeType") == volume.inputs["volumeType"], server.urn
 
 
 @pytest.mark.parametrize("system", DELAYED)
