@@ -92,14 +92,20 @@ class Placement:
             stateless_reason=str(props.get(STATELESS_REASON) or ""))
 
 
-def placement_urn(resource: PolicyResource) -> Optional[str]:
-    """The placement component a resource is declared under (its parent chain), or None."""
+def ancestor_urn(resource: PolicyResource, types: Iterable[str]) -> Optional[str]:
+    """The nearest component of one of ``types`` a resource is declared under (its parent chain), or None."""
+    types = frozenset(types)
     parent = resource.parent
     while parent is not None:
-        if parent.resource_type in PLACEMENTS:
+        if parent.resource_type in types:
             return parent.urn
         parent = parent.parent
     return None
+
+
+def placement_urn(resource: PolicyResource) -> Optional[str]:
+    """The placement component a resource is declared under (its parent chain), or None."""
+    return ancestor_urn(resource, PLACEMENTS)
 
 
 def configuration_settings(configuration: PolicyResource) -> dict[str, str]:

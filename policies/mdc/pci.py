@@ -19,7 +19,7 @@ from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, Sta
 
 from mdc.common import plain, schema, setting
 
-from mdc.facts import DATA_HOSTS, Placement, StackFacts, configuration_settings, placement_urn
+from mdc.facts import DATA_HOSTS, Placement, StackFacts, ancestor_urn, configuration_settings, placement_urn
 from mdc.openstack import (CLUSTER, COMPUTE_INSTANCE, DATABASE_CONFIGURATION, DATABASE_INSTANCE, LISTENER,
                            LOAD_BALANCER, NETWORK, PORT, SUBNET, VOLUME)
 from mdc.waivers import stack_policy
@@ -45,12 +45,7 @@ def _cardholder(facts: StackFacts) -> dict[str, Placement]:
 
 def _holder_urn(resource: PolicyResource) -> Optional[str]:
     """The placement, archive host or delayed standby a resource is declared under (its parent chain), or None."""
-    parent = resource.parent
-    while parent is not None:
-        if parent.resource_type in DATA_HOSTS:
-            return parent.urn
-        parent = parent.parent
-    return placement_urn(resource)
+    return ancestor_urn(resource, DATA_HOSTS) or placement_urn(resource)
 
 
 def _in_cardholder(resources: Iterable[PolicyResource],
