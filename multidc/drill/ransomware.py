@@ -36,17 +36,37 @@ from multidc.dr.backends import s3_client
 from multidc.local.deployment import is_up
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from multidc.ops.outputs import OutputsError, StackOutputs, read_file
+from multidc.contract import LOGICAL
+from multidc.protection import logical
 from multidc.protection.archive import ARCHIVE_PREFIX
 from multidc.protection.rclone import S3Location
 from multidc.spec import Platform
 
 from .clients import ObjectWriter, Writer
 from .report import DrillError
-from .site_loss import _Commands
+from .site_loss import _Commands, _endpoint
 
 WRITE_BEFORE_S = 4.0
 WRITE_AFTER_T_S = 1.0
 FLUSH_TIMEOUT_S = 120.0
+
+
+TABLES = ("CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, note text NOT NULL DEFAULT 'acknowledged')",
+          "CREATE TABLE IF NOT EXISTS customers (id bigint PRIMARY KEY, name text NOT NULL)")
+
+
+def _create(name: str, system: Any, statement: str) -> None:
+    """A table on the primary and, where a standby subscribes (logical replication carries no DDL), on it
+    first, as a migration would (``logical.apply_ddl``); a synchronous primary's commits wait for it."""
+    primary = system.placements[system.primary_site].database
+    standbys = [(site, p) for site, p in system.placements.items()
+                if site != system.primary_site and p.database is not None and p.replication_mechanism == LOGICAL]
+    for site, placement in standbys:
+        logical.apply_ddl(_endpoint(primary), _endpoint(placement.database), statement,
+                          dbname=primary.database or "postgres", subscription=logical.names(name, site)[1])
+    if not standbys:
+        with psycopg.connect(_conninfo(primary), autocommit=True) as conn:
+            conn.execute(statement)
 
 
 def _conninfo(database: Any, **extra: str) -> str:
@@ -144,10 +164,10 @@ def run_ransomware(platform: Platform, stack: str, *, log: Callable[[str], None]
         clients: dict[str, Writer] = {}
         for name, system in databases.items():
             conninfo = _conninfo(system.placements[system.primary_site].database)
+            for table in TABLES:
+                _create(name, system, table)
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute("CREATE TABLE drill (id bigint PRIMARY KEY, note text NOT NULL DEFAULT 'acknowledged')")
-                conn.execute("CREATE TABLE customers AS SELECT g AS id, md5(g::text) AS name "
-                             "FROM generate_series(1, 100) g")
+                conn.execute("INSERT INTO customers SELECT g, md5(g::text) FROM generate_series(1, 100) g")
             clients[name] = Writer(conninfo)
         objects: dict[str, ObjectWriter] = {}
         for name, system in buckets.items():
