@@ -22,8 +22,7 @@ $(VENV)/.installed: pyproject.toml | build-deps
 # Redis and MariaDB servers stand in for the managed ones of a site (replication links, drills);
 # busybox-static's crond keeps a local deployment's base backups on schedule (Debian's busybox has no crond).
 SYSTEM_DEPS := rclone:rclone wrk:wrk knotd:knot etcd:etcd-server promtool:prometheus \
-	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server \
-	busybox:busybox-static
+	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server
 # What pip needs to build the test extra: barman-cloud's psycopg2 compiles against libpq.
 BUILD_DEPS := pg_config:libpq-dev gcc:gcc
 
@@ -34,6 +33,9 @@ build-deps system-deps:
 	@missing=""; for pair in $(DEPS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
+	if [ "$@" = system-deps ] && ! busybox --list 2>/dev/null | grep -qx crond; then \
+	  missing="$$missing busybox-static"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
