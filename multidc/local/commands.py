@@ -15,7 +15,8 @@ from multidc.console import print_error
 from multidc.contract import OUTPUTS_KEY
 from multidc.spec import SpecError, load_stack
 
-from .deployment import LocalDeploymentError, down, kill_site, start_site, up, write_outputs
+from .deployment import LocalDeploymentError, down, kill_site, start_site, up
+from .document import write_outputs
 from .replicated import POSTGRES_MECHANISMS
 
 local = typer.Typer(help="Run a stack's data systems as real local processes (what drills run against).",

@@ -87,6 +87,6 @@ def forget(path: Path, system: str) -> None:
     backup = (document.get("systems", {}).get(system) or {}).get("backup") if document.get("local") else None
     if backup and backup.get("delayed_standby"):
         backup["delayed_standby"] = None
-        from multidc.local.deployment import write_outputs
+        from multidc.local.document import write_outputs
 
         write_outputs(document, path)

@@ -13,7 +13,7 @@
   location (multidc.local.etcd), which `multidc watch` uses for automatic failover; each member
   is a process of its site (`kill --site` kills it with the site).
 
-It writes the stack outputs document in the production format (`multidc.ops.outputs`),
+It writes the stack outputs document in the production format (`multidc.ops.outputs`; built in `document.py`),
 with local endpoints and plaintext credentials (as `--show-secrets` prints them), and
 `.multidc/local/<stack>/state.json` with what it started. Systems of other kinds are in the
 document without endpoints and listed under `not_realised` with the reason. Every process
@@ -22,7 +22,6 @@ outlives the command and is stopped by `multidc local down`.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import os
@@ -37,7 +36,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from multidc import project
-from multidc.contract import OUTPUTS_KEY
 from multidc.local.etcd import LocalEtcd, LocalEtcdError
 from multidc.local.postgres import LocalPostgres, LocalPostgresError, _pid_alive, pg_bin_dir
 from multidc.local.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LocalS3, LocalS3Error
@@ -50,9 +48,9 @@ from multidc.spec import Kind, Platform, Topology
 
 from . import archiving, binlog, delayed_standby, isolated
 from .copier import ACCESS_KEY_ENV, SECRET_KEY_ENV
+from .document import local_document, s3_url
 
 STATE_FILE = "state.json"
-LOCAL_MECHANISM = "physical-streaming"
 
 
 class LocalDeploymentError(RuntimeError):
@@ -262,8 +260,8 @@ def _start_all(platform: Platform, planned: dict[str, Any], stack: str, pairs: l
         state["s3"].append(record)
         state["buckets"][site] = buckets
         _save_state(stack, state)
-        _create_buckets(_endpoint(record), buckets)
-    endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
+        _create_buckets(s3_url(record), buckets)
+    endpoints = {r["site"]: s3_url(r) for r in state["s3"]}
     for name, system in planned["systems"].items():
         for c in system["copies"]:
             source = system["placements"][c["source_site"]]["bucket"]["bucket"]
@@ -335,7 +333,7 @@ def up(platform: Platform, planned: dict[str, Any], stack: str, *, mode: Optiona
             _start_all(platform, planned, stack, pairs, modes, mechanisms, auth, state, log)
         if platform.witness is not None:
             _start_etcd(platform, state, log, **(isolated.etcd_placement(state) if netns else {}))
-        document = _document(platform, planned, state, auth, modes)
+        document = local_document(platform, planned, state, auth, modes)
         archiving.describe(document, state["archives"])
         binlog.describe(document, state.get("binlog_archives", []))
         if netns:
@@ -352,80 +350,6 @@ def _linked(system: str, start: Callable[[], list[dict[str, Any]]]) -> list[dict
         return start()
     except (LinkError, LocalRedisError, LocalMariaDBError, LocalPostgresError) as error:
         raise LocalDeploymentError(f"system {system}: {error}") from None
-
-
-def _endpoint(s3: dict[str, Any]) -> str:
-    return f"http://127.0.0.1:{s3['port']}"
-
-
-def _document(platform: Platform, planned: dict[str, Any], state: dict[str, Any], auth: pg.ReplicationAuth,
-              modes: dict[str, str]) -> dict[str, Any]:
-    """The planned outputs document with every endpoint replaced by its local stand-in."""
-    document = copy.deepcopy(planned)
-    document["local"] = True
-    document["not_realised"] = {}
-    endpoints = {r["site"]: _endpoint(r) for r in state["s3"]}
-    servers = {(r["system"], r["site"]): r for r in state["postgres"]}
-    engines = {(r["system"], r["site"]): r for r in state.get("engines", [])}
-    etcd = LocalEtcd.attach(state["etcd"]) if state.get("etcd") else None
-    if etcd is not None and document.get("witness"):
-        document["witness"]["etcd"] = etcd.endpoint(document["witness"]["name"])
-    for name, site in document["sites"].items():
-        site["etcd"] = etcd.endpoint(name) if etcd is not None else None
-        site["s3_endpoint"] = endpoints.get(name)
-        site["dns_zone"] = None
-        site["s3"] = {"access_key": DUMMY_ACCESS_KEY, "secret_key": DUMMY_SECRET_KEY}
-    for name, system in document["systems"].items():
-        kind = system["kind"]
-        realised = False
-        system["service_names"] = []  # no DNS server in a local deployment: the planned addresses are the mocks'
-        for site, placement in system["placements"].items():
-            placement["dns_record"] = None  # no DNS server in a local deployment
-            placement["cluster"] = None
-            server = servers.get((name, site))
-            if placement["database"] is not None:
-                placement["database"] = None if server is None else {
-                    "engine": "postgresql", "host": server.get("host", "127.0.0.1"), "port": server["port"],
-                    "database": "postgres", "user": "postgres", "password": server["password"],
-                    "local": {"base_dir": server["base_dir"], **({"netns": server["netns"]} if "netns" in server
-                                                                  else {})},
-                }
-            engine = engines.get((name, site))
-            if engine is not None:
-                placement["database"] = replicated.database_entry(engine)
-                server = engine
-            if server is not None and placement["role"] == "standby":
-                mechanism = server.get("mechanism", LOCAL_MECHANISM)
-                placement["replication_mechanism"] = mechanism
-                # Realised by the provider `pulumi up` runs (ReplicationLinkProvider.create), except the
-                # streaming pair of a self-managed deployment, which `local up` clones itself.
-                placement["replication_link"] = {"mechanism": mechanism, "mode": modes[name] if kind != "redis"
-                                                 else "async", "primary": system["primary_site"],
-                                                 "realised_by_pulumi": mechanism != LOCAL_MECHANISM}
-            if placement["bucket"] is not None and site not in endpoints:
-                placement["bucket"] = None  # no S3 endpoint runs here (a deployment with --netns)
-            if placement["bucket"] is not None:
-                placement["bucket"]["endpoint"] = endpoints[site]
-                placement["bucket"]["region"] = "us-east-1"
-            realised = realised or server is not None or placement["bucket"] is not None
-        if system["backup"] is not None:
-            system["backup"]["vault"]["endpoint"] = endpoints.get(system["backup"]["site"])
-            system["backup"]["vault"]["region"] = "us-east-1"
-        if kind == "postgres" and any(k[0] == name and "mechanism" not in r for k, r in servers.items()):
-            system["replication_auth"] = {"user": auth.user, "password": auth.password}
-        if not realised:
-            document["not_realised"][name] = (f"no local stand-in for {kind}: a local deployment runs PostgreSQL, "
-                                              "Redis, MariaDB, S3 endpoints and bucket copies only")
-    return document
-
-
-def write_outputs(document: dict[str, Any], path: Path) -> None:
-    """Write the document as `pulumi stack output --json --show-secrets` would (owner-only: it holds credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({OUTPUTS_KEY: document}, out, indent=2)
-        out.write("\n")
 
 
 # --- down, kill, start ----------------------------------------------------------------------------
@@ -555,7 +479,7 @@ def start_site(stack: str, site: str) -> list[str]:
             except LocalS3Error as error:
                 raise LocalDeploymentError(f"the S3 endpoint of {site} did not come back on port "
                                            f"{record['port']}: {error}") from None
-            _create_buckets(_endpoint(record), [tuple(b) for b in state["buckets"].get(site, [])])
+            _create_buckets(s3_url(record), [tuple(b) for b in state["buckets"].get(site, [])])
             started.append(f"s3 endpoint of {site} (empty, buckets declared again)")
     for record in state["copiers"]:
         if record["destination_site"] == site and not _pid_alive(record["pid"]):
