@@ -20,9 +20,10 @@ $(VENV)/.installed: pyproject.toml | build-deps
 # DNS server the DNS failover test updates (RFC 2136); etcd holds the primary site's lease; promtool
 # tests the generated alert rules; prometheus and prometheus-postgres-exporter watch a local replica pair;
 # Redis and MariaDB servers stand in for the managed ones of a site (replication links, drills);
-# busybox-static's crond keeps a local deployment's base backups on schedule (Debian's busybox has no crond).
+# systemd-analyze checks the archive host's timer schedules; busybox-static's crond keeps a local deployment's base backups on schedule (Debian's busybox has no crond).
 SYSTEM_DEPS := rclone:rclone wrk:wrk knotd:knot etcd:etcd-server promtool:prometheus \
-	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server
+	prometheus-postgres-exporter:prometheus-postgres-exporter redis-server:redis-server mariadbd:mariadb-server \
+	systemd-analyze:systemd
 # What pip needs to build the test extra: barman-cloud's psycopg2 compiles against libpq.
 BUILD_DEPS := pg_config:libpq-dev gcc:gcc
 

@@ -1,9 +1,7 @@
 """The cloud-init of a self-managed PostgreSQL host: valid YAML under its header, scripts bash parses, keys root-only."""
 
-import shutil
 import subprocess
 
-import pytest
 import yaml
 
 from multidc.components.pg_cloud_init import CREDENTIALS, HEADER, SETTINGS, CloudFile, PgHost, cloud_config
@@ -44,7 +42,6 @@ def test_base_script_installs_the_version_on_the_volume():
     assert "create_main_cluster = false" in script  # never a cluster on the boot disk
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_base_script_parses_as_bash(tmp_path):
     script = tmp_path / "pg-host.sh"
     script.write_text(files_of(yaml.safe_load(cloud_config(HOST)))["/etc/multidc/pg-host.sh"]["content"])
