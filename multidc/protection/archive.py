@@ -39,16 +39,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from multidc.contract import (  # noqa: F401 (TOOL re-exported)
+from multidc.contract import (
     ARCHIVE_PREFIX,
     ARCHIVE_TIMEOUT_S,
-    ARCHIVE_TOOL as TOOL,
     ARCHIVE_WRITER_ALLOWED,
     ARCHIVE_WRITER_DENIED,
 )
 from multidc.local.postgres import RUN_AS_USER, as_server_user
 from multidc.protection import barman_cloud
-from multidc.protection.barman_cloud import MODULES, ArchiveTarget, ToolHost, conf_value  # noqa: F401 (re-exported)
+from multidc.protection.barman_cloud import ArchiveTarget, ToolHost
 
 
 class ArchiveError(RuntimeError):

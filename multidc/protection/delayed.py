@@ -28,8 +28,9 @@ from typing import Any, Optional
 
 from multidc.local.postgres import LocalPostgres, LocalPostgresError
 from multidc.protection import pitr
-from multidc.protection.archive import (ArchiveError, ArchiveTarget, BaseBackup, conf_value, restore_command,
+from multidc.protection.archive import (ArchiveError, ArchiveTarget, BaseBackup, restore_command,
                                         write_credentials)
+from multidc.protection.barman_cloud import conf_value
 
 STANDBY_SIGNAL, RECOVERY_SIGNAL = "standby.signal", "recovery.signal"
 CREDENTIALS_FILE = "vault-reader.credentials"

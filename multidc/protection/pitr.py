@@ -24,13 +24,13 @@ from multidc.protection.archive import (
     ArchiveError,
     ArchiveTarget,
     BaseBackup,
-    conf_value,
     list_base_backups,
     restore_command,
     tool_command,
     tool_env,
     _run,
 )
+from multidc.protection.barman_cloud import conf_value
 
 _RESTORED = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
 _STOPPED = re.compile(r"recovery stopping before commit of transaction (\d+), time (.+)$", re.M)

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Optional
 
 from multidc.local.postgres import _must_drop_privileges, _run_as_ids
 from multidc.protection import archive, pitr

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from archive_fixtures import IMMUTABLE_DAYS, archived_server, locked_vault  # noqa: F401
 from restore_fixtures import graph, planned_outputs  # noqa: F401
+from multidc.contract import ARCHIVE_TOOL
 from multidc.protection import archive, pitr
 
 
@@ -109,7 +110,7 @@ def _outputs_on_archive(graph, vault, tmp_path):
     document["sites"]["almaty"]["s3"] = {"access_key": vault.writer[0], "secret_key": vault.writer[1]}
     backup = document["systems"]["core-db"]["backup"]
     backup["vault"].update(endpoint=vault.s3.endpoint_url, bucket=vault.bucket)
-    assert backup["archive"]["tool"] == archive.TOOL and backup["archive"]["server_name"] == "core-db"
+    assert backup["archive"]["tool"] == ARCHIVE_TOOL and backup["archive"]["server_name"] == "core-db"
     return write_outputs(tmp_path, document)
 
 
