@@ -92,9 +92,8 @@ class Placement:
             stateless_reason=str(props.get(STATELESS_REASON) or ""))
 
 
-def ancestor_urn(resource: PolicyResource, types: Iterable[str]) -> Optional[str]:
+def ancestor_urn(resource: PolicyResource, types: tuple[str, ...]) -> Optional[str]:
     """The nearest component of one of ``types`` a resource is declared under (its parent chain), or None."""
-    types = frozenset(types)
     parent = resource.parent
     while parent is not None:
         if parent.resource_type in types:
